@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+// run_main: parse argv with CLI11, dispatch to the chosen command, map errors to exit codes.
+#include "cli/commands.h"
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "core/thread_pool.h"
+
+namespace lowbit::cli {
+
+// Rows of the command table; each is defined in its cmd_<name>.cpp.
+CommandAction setup_version(CLI::App& sub);
+
+namespace {
+
+const Command kCommands[] = {
+    {"version", "Print the version and build configuration", setup_version},
+};
+
+int fail(const Error& e) {
+    std::fprintf(stderr, "lowbit: error: %s\n", e.message.c_str());
+    return exit_code_for(e.code);
+}
+
+} // namespace
+
+void add_threads_flag(CLI::App& sub, int& n_threads) {
+    n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    sub.add_option("-t,--threads", n_threads, "Number of CPU threads (default: all cores)")
+        ->check(CLI::Range(1, 1024));
+}
+
+int run_main(int argc, char** argv) {
+    CLI::App app{"lowbit: quantize, evaluate and run Llama-family LLMs (CPU and CUDA)", "lowbit"};
+    app.set_version_flag("--version", "lowbit " LOWBIT_VERSION_STRING);
+    app.require_subcommand(1);
+    app.fallthrough(false);
+    std::map<CLI::App*, CommandAction> actions;
+    for (const Command& c : kCommands) {
+        CLI::App* sub = app.add_subcommand(c.name, c.help);
+        actions[sub] = c.setup(*sub);
+    }
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::string hint = "run 'lowbit --help' for usage";
+        for (const auto& [sub, action] : actions)
+            if (sub->parsed()) hint = "run 'lowbit " + sub->get_name() + " --help' for usage";
+        std::fprintf(stderr, "lowbit: error: %s (%s)\n", e.what(), hint.c_str());
+        return 2;
+    }
+    for (const auto& [sub, action] : actions) {
+        if (!sub->parsed()) continue;
+        Status st = action();
+        return st.ok() ? 0 : fail(st.error());
+    }
+    return fail(make_error(ErrorCode::kUsage, "no command given"));
+}
+
+} // namespace lowbit::cli
