@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+// run_lowbit(args): spawns the built `lowbit` binary, returns its exit code, stdout and stderr.
+// Used by the e2e tests to assert messages and exit codes (and that no signal killed it).
+#pragma once
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace lowbit::e2e {
+
+struct RunResult {
+    int exit_code = -1;   // -1 if killed by a signal
+    int signal = 0;
+    std::string out, err;
+};
+
+inline std::string shell_quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+inline std::string slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+inline std::string lowbit_binary() { return std::string(LOWBIT_BINARY_DIR) + "/lowbit"; }
+
+// Runs `lowbit args...` with stdin from /dev/null (or `stdin_file`), capturing both streams to temp files.
+inline RunResult run_lowbit(const std::vector<std::string>& args, const std::string& stdin_file = "/dev/null") {
+    static int counter = 0;
+    const std::string base = ::testing::TempDir() + "/lowbit_e2e_" + std::to_string(::getpid()) + "_" +
+                             std::to_string(counter++);
+    std::string cmd = shell_quote(lowbit_binary());
+    for (const auto& a : args) cmd += " " + shell_quote(a);
+    cmd += " <" + shell_quote(stdin_file) + " >" + base + ".out 2>" + base + ".err";
+    const int status = std::system(cmd.c_str());
+    RunResult r;
+    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+    // std::system runs /bin/sh: a child killed by a signal shows as exit code 128+sig.
+    if (r.exit_code > 128) r.signal = r.exit_code - 128;
+    r.out = slurp(base + ".out");
+    r.err = slurp(base + ".err");
+    std::remove((base + ".out").c_str());
+    std::remove((base + ".err").c_str());
+    return r;
+}
+
+} // namespace lowbit::e2e
