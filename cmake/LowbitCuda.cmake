@@ -11,7 +11,7 @@ if(NOT LOWBIT_CUDA STREQUAL "OFF")
     endif()
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
-    set(CMAKE_CUDA_STANDARD 20)
+    set(CMAKE_CUDA_STANDARD 17) # CMake 3.25 has no C++20 dialect flag for nvcc; .cu files stay C++17
     set(LOWBIT_HAVE_CUDA ON)
     message(STATUS "lowbit: CUDA enabled (${CMAKE_CUDA_COMPILER_VERSION}, archs ${CMAKE_CUDA_ARCHITECTURES})")
   elseif(LOWBIT_CUDA STREQUAL "ON")
