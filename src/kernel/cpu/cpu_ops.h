@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+// cpu/: the fast CPU path. matmul: f32 weights go straight to OpenBLAS; other dtypes are dequantized
+// (scheme table) into f32 tiles feeding cblas_sgemm for prompt batches, or into per-thread rows feeding a
+// threaded dot product for a few tokens (generation). attention is threaded over (token, head).
+#pragma once
+
+#include "kernel/kernel.h"
+
+namespace lowbit::kernel::cpu {
+
+// Below this many activation rows, matmul uses the threaded GEMV path instead of dequantize + GEMM.
+inline constexpr int64_t kGemmMinRows = 8;
+
+void matmul_f32(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
+void matmul_dequant(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
+void rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps);
+void silu_mul(const float* gate, const float* up, float* out, int64_t n);
+void attention(const AttentionArgs& args, ThreadPool* pool);
+
+// Dot product of two f32 vectors with independent partial sums (vectorizes without -ffast-math).
+float dot_f32(const float* a, const float* b, int64_t n);
+
+} // namespace lowbit::kernel::cpu

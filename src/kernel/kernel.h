@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+// kernel.h: every op of the forward pass, declared once (contract + shapes). Implementations live per back end
+// (ref/ = plain scalar oracle, cpu/ = BLAS + thread pool) and are picked per (op, dtype, backend) by the table
+// in kernel_list.h; the dispatching entry points below are what the model room calls.
+// Goals: one signature per op; any weight dtype that has a row in scheme/scheme_list.h works in matmul
+// (dequantize + f32 math) from day one. Non-goals: activations other than f32; CUDA (kernel/cuda/, later).
+// Thread-safety: ops are pure functions of their arguments; `pool` may be used by one op at a time.
+#pragma once
+
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+
+#include <cstdint>
+
+namespace lowbit::kernel {
+
+enum class Backend : uint8_t { kRef, kCpu };
+const char* backend_name(Backend b);
+
+// A 2-D weight matrix [n_rows, n_cols] of any scheme-table dtype, rows `row_bytes` apart (a view into an mmap;
+// never owned). For block types n_cols is a multiple of the block size.
+struct WeightView {
+    const void* data = nullptr;
+    DType dtype = DType::kF32;
+    int64_t n_rows = 0;
+    int64_t n_cols = 0;
+    uint64_t row_bytes = 0;
+
+    const uint8_t* row(int64_t r) const { return static_cast<const uint8_t*>(data) + uint64_t(r) * row_bytes; }
+};
+
+// Builds a contiguous view; row_bytes from the dtype table. The caller guarantees n_cols fits the block size.
+WeightView make_weight(const void* data, DType dtype, int64_t n_rows, int64_t n_cols);
+
+// RoPE pairing conventions.
+//   kNeox ("rotate half", Hugging Face): dims (i, i + head_dim/2) rotate together with frequency i.
+//   kNorm (interleaved, GGUF/llama.cpp's llama): dims (2i, 2i + 1) rotate together with frequency i.
+enum class RopeStyle : uint8_t { kNeox, kNorm };
+const char* rope_style_name(RopeStyle s);
+
+// Attention over a KV cache, causal, grouped-query (head h reads kv head h / (n_heads / n_kv_heads)).
+struct AttentionArgs {
+    const float* q = nullptr; // [n_tokens, n_heads, head_dim]
+    const float* k = nullptr; // [n_past + n_tokens, n_kv_heads, head_dim]  (cache rows 0.. used)
+    const float* v = nullptr; // [n_past + n_tokens, n_kv_heads, head_dim]
+    float* out = nullptr;     // [n_tokens, n_heads, head_dim]
+    int64_t n_tokens = 0;
+    int64_t n_past = 0; // token t sits at position n_past + t and sees cache rows [0, n_past + t]
+    int64_t n_heads = 0;
+    int64_t n_kv_heads = 0;
+    int64_t head_dim = 0;
+    float scale = 1.0f; // usually 1/sqrt(head_dim)
+};
+
+// ---- op signatures (what every back end implements) ----
+// y[m, N] = x[m, K] · W[N, K]^T (+ bias[N] when non-null). W.n_cols == K.
+using MatmulFn = void (*)(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
+                          ThreadPool* pool);
+// y[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight[:], for r < n_rows; x, y: [n_rows, n]. y may be x.
+using RmsNormFn = void (*)(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps);
+// In place on x [n_tokens, n_heads, head_dim] (token rows `row_stride` floats apart): token t at position
+// pos0 + t is rotated by angle pos * inv_freq[i], inv_freq: [head_dim / 2].
+using RopeFn = void (*)(float* x, int64_t n_tokens, int64_t row_stride, int64_t n_heads, int64_t head_dim, int64_t pos0,
+                        const float* inv_freq, RopeStyle style);
+// In place: x[0..n) = exp(x - max) / sum.
+using SoftmaxFn = void (*)(float* x, int64_t n);
+// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)); out may alias gate or up.
+using SiluMulFn = void (*)(const float* gate, const float* up, float* out, int64_t n);
+using AttentionFn = void (*)(const AttentionArgs& args, ThreadPool* pool);
+
+// ---- dispatching entry points (kernel_list.cpp): the best registered kernel for `backend`, else ref ----
+struct Exec {
+    Backend backend = Backend::kCpu;
+    ThreadPool* pool = nullptr; // null: single-threaded
+};
+
+// True when some back end can multiply by weights of `dtype` (it has a scheme row with dequantize_row).
+bool can_matmul(DType dtype);
+void matmul(const Exec& ex, const float* x, int64_t m, const WeightView& w, const float* bias, float* y);
+void rms_norm(const Exec& ex, const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps);
+void rope(const Exec& ex, float* x, int64_t n_tokens, int64_t row_stride, int64_t n_heads, int64_t head_dim,
+          int64_t pos0, const float* inv_freq, RopeStyle style);
+void softmax(const Exec& ex, float* x, int64_t n);
+void silu_mul(const Exec& ex, const float* gate, const float* up, float* out, int64_t n);
+void attention(const Exec& ex, const AttentionArgs& args);
+
+// Dequantizes row `r` of `w` into dst[0..w.n_cols) (embedding lookup). dtype must satisfy can_matmul.
+void dequantize_row(const WeightView& w, int64_t r, float* dst);
+
+// Threads OpenBLAS may use inside one GEMM (process-wide; <= 0 leaves the library default).
+void set_blas_threads(int n_threads);
+
+} // namespace lowbit::kernel

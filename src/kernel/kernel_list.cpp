@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+// The kernel table and the dispatching entry points of kernel.h.
+#include "kernel/kernel_list.h"
+
+#include "core/check.h"
+#include "kernel/cpu/cpu_ops.h"
+#include "kernel/ref/ref_ops.h"
+#include "scheme/scheme_list.h"
+
+#include <cblas.h>
+
+namespace lowbit::kernel {
+namespace {
+
+// Order matters only for readability; find_kernel prefers exact dtype rows over any-dtype rows.
+const KernelRow kKernels[] = {
+    // ref/: every op, always registered (the oracle and the fallback).
+    {Op::kMatmul, Backend::kRef, kAnyDType, "ref::matmul", MatmulFn{ref::matmul}},
+    {Op::kRmsNorm, Backend::kRef, kAnyDType, "ref::rms_norm", RmsNormFn{ref::rms_norm}},
+    {Op::kRope, Backend::kRef, kAnyDType, "ref::rope", RopeFn{ref::rope}},
+    {Op::kSoftmax, Backend::kRef, kAnyDType, "ref::softmax", SoftmaxFn{ref::softmax}},
+    {Op::kSiluMul, Backend::kRef, kAnyDType, "ref::silu_mul", SiluMulFn{ref::silu_mul}},
+    {Op::kAttention, Backend::kRef, kAnyDType, "ref::attention", AttentionFn{ref::attention}},
+    // cpu/: BLAS-backed matmul (f32 direct, every other scheme via dequantized tiles) and f32 element ops.
+    {Op::kMatmul, Backend::kCpu, DType::kF32, "cpu::matmul_f32", MatmulFn{cpu::matmul_f32}},
+    {Op::kMatmul, Backend::kCpu, kAnyDType, "cpu::matmul_dequant", MatmulFn{cpu::matmul_dequant}},
+    {Op::kRmsNorm, Backend::kCpu, kAnyDType, "cpu::rms_norm", RmsNormFn{cpu::rms_norm}},
+    {Op::kSiluMul, Backend::kCpu, kAnyDType, "cpu::silu_mul", SiluMulFn{cpu::silu_mul}},
+    {Op::kAttention, Backend::kCpu, kAnyDType, "cpu::attention", AttentionFn{cpu::attention}},
+};
+
+bool accepts(const KernelRow& row, DType dtype) {
+    if (row.dtype != kAnyDType) return row.dtype == dtype;
+    if (row.op != Op::kMatmul) return true;
+    const auto* sch = scheme::find_scheme(dtype);
+    return sch != nullptr && sch->dequantize_row != nullptr;
+}
+
+const KernelRow* search(Op op, DType dtype, Backend backend) {
+    const KernelRow* any = nullptr;
+    for (const auto& row : kKernels) {
+        if (row.op != op || row.backend != backend || !accepts(row, dtype)) continue;
+        if (row.dtype == dtype) return &row;
+        if (!any) any = &row;
+    }
+    return any;
+}
+
+template <class Fn> Fn pick(Op op, DType dtype, Backend backend) {
+    const KernelRow* row = find_kernel(op, dtype, backend);
+    LOWBIT_CHECK(row != nullptr); // callers check can_matmul() at bind time
+    return std::get<Fn>(row->fn);
+}
+
+} // namespace
+
+const char* backend_name(Backend b) {
+    return b == Backend::kRef ? "ref" : "cpu";
+}
+const char* rope_style_name(RopeStyle s) {
+    return s == RopeStyle::kNeox ? "neox" : "norm";
+}
+
+const char* op_name(Op op) {
+    switch (op) {
+    case Op::kMatmul:
+        return "matmul";
+    case Op::kRmsNorm:
+        return "rms_norm";
+    case Op::kRope:
+        return "rope";
+    case Op::kSoftmax:
+        return "softmax";
+    case Op::kSiluMul:
+        return "silu_mul";
+    case Op::kAttention:
+        return "attention";
+    }
+    return "?";
+}
+
+std::span<const KernelRow> kernel_list() {
+    return kKernels;
+}
+
+const KernelRow* find_kernel(Op op, DType dtype, Backend backend) {
+    if (const KernelRow* row = search(op, dtype, backend)) return row;
+    return backend == Backend::kRef ? nullptr : search(op, dtype, Backend::kRef);
+}
+
+WeightView make_weight(const void* data, DType dtype, int64_t n_rows, int64_t n_cols) {
+    const auto row_bytes = dtype_row_bytes(dtype, static_cast<uint64_t>(n_cols));
+    LOWBIT_CHECK(row_bytes.has_value());
+    return WeightView{data, dtype, n_rows, n_cols, *row_bytes};
+}
+
+bool can_matmul(DType dtype) {
+    return find_kernel(Op::kMatmul, dtype, Backend::kRef) != nullptr;
+}
+
+void matmul(const Exec& ex, const float* x, int64_t m, const WeightView& w, const float* bias, float* y) {
+    pick<MatmulFn>(Op::kMatmul, w.dtype, ex.backend)(x, m, w, bias, y, ex.pool);
+}
+
+void rms_norm(const Exec& ex, const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps) {
+    pick<RmsNormFn>(Op::kRmsNorm, DType::kF32, ex.backend)(x, weight, y, n_rows, n, eps);
+}
+
+void rope(const Exec& ex, float* x, int64_t n_tokens, int64_t row_stride, int64_t n_heads, int64_t head_dim,
+          int64_t pos0, const float* inv_freq, RopeStyle style) {
+    pick<RopeFn>(Op::kRope, DType::kF32, ex.backend)(x, n_tokens, row_stride, n_heads, head_dim, pos0, inv_freq, style);
+}
+
+void softmax(const Exec& ex, float* x, int64_t n) {
+    pick<SoftmaxFn>(Op::kSoftmax, DType::kF32, ex.backend)(x, n);
+}
+
+void silu_mul(const Exec& ex, const float* gate, const float* up, float* out, int64_t n) {
+    pick<SiluMulFn>(Op::kSiluMul, DType::kF32, ex.backend)(gate, up, out, n);
+}
+
+void attention(const Exec& ex, const AttentionArgs& args) {
+    pick<AttentionFn>(Op::kAttention, DType::kF32, ex.backend)(args, ex.pool);
+}
+
+void dequantize_row(const WeightView& w, int64_t r, float* dst) {
+    const auto* sch = scheme::find_scheme(w.dtype);
+    LOWBIT_CHECK(sch != nullptr && sch->dequantize_row != nullptr);
+    sch->dequantize_row(w.row(r), dst, w.n_cols);
+}
+
+void set_blas_threads(int n_threads) {
+    if (n_threads > 0) openblas_set_num_threads(n_threads);
+}
+
+} // namespace lowbit::kernel
