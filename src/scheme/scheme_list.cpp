@@ -2,9 +2,19 @@
 // The scheme table. One row per storage type; the functions live in the type's own folder.
 #include "scheme/scheme_list.h"
 
-#include <array>
-
 #include "scheme/plain/plain.h"
+#include "scheme/q2_k/q2_k.h"
+#include "scheme/q3_k/q3_k.h"
+#include "scheme/q4_0/q4_0.h"
+#include "scheme/q4_1/q4_1.h"
+#include "scheme/q4_k/q4_k.h"
+#include "scheme/q5_0/q5_0.h"
+#include "scheme/q5_1/q5_1.h"
+#include "scheme/q5_k/q5_k.h"
+#include "scheme/q6_k/q6_k.h"
+#include "scheme/q8_0/q8_0.h"
+
+#include <array>
 
 namespace lowbit::scheme {
 namespace {
@@ -13,11 +23,25 @@ constexpr SchemeTraits kSchemes[] = {
     {DType::kF32, plain::dequantize_row_f32, plain::quantize_row_f32, 0.0},
     {DType::kF16, plain::dequantize_row_f16, plain::quantize_row_f16, 1e-3},
     {DType::kBF16, plain::dequantize_row_bf16, plain::quantize_row_bf16, 4e-3},
+    // GGUF block types, bit-exact with llama.cpp's quantize_<type> (ggml-quants.c). Bounds: ~1.15x the worst
+    // RMSE/sigma measured on 64 Gaussian rows of 4096.
+    {DType::kQ4_0, q4_0::dequantize_row, q4_0::quantize_row, 0.10},
+    {DType::kQ4_1, q4_1::dequantize_row, q4_1::quantize_row, 0.092},
+    {DType::kQ5_0, q5_0::dequantize_row, q5_0::quantize_row, 0.051},
+    {DType::kQ5_1, q5_1::dequantize_row, q5_1::quantize_row, 0.045},
+    {DType::kQ8_0, q8_0::dequantize_row, q8_0::quantize_row, 0.0065},
+    {DType::kQ2_K, q2_k::dequantize_row, q2_k::quantize_row, 0.35},
+    {DType::kQ3_K, q3_k::dequantize_row, q3_k::quantize_row, 0.18},
+    {DType::kQ4_K, q4_k::dequantize_row, q4_k::quantize_row, 0.085},
+    {DType::kQ5_K, q5_k::dequantize_row, q5_k::quantize_row, 0.043},
+    {DType::kQ6_K, q6_k::dequantize_row, q6_k::quantize_row, 0.021},
 };
 
 } // namespace
 
-std::span<const SchemeTraits> all_schemes() { return kSchemes; }
+std::span<const SchemeTraits> all_schemes() {
+    return kSchemes;
+}
 
 const SchemeTraits* find_scheme(DType dtype) {
     for (const auto& s : kSchemes)
