@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+// Transformer: the Llama-family forward pass over bound weights, with an f32 KV cache.
+//   embed -> per layer [RMSNorm -> Q,K,V (+bias) -> RoPE -> causal GQA attention over the cache -> o_proj ->
+//   residual -> RMSNorm -> SwiGLU MLP -> residual] -> final RMSNorm -> LM head.
+// A whole chunk of tokens goes through at once ([n_tokens, hidden] activations, matmuls as GEMM).
+// Thread-safety: one forward at a time per instance (scratch buffers are members).
+#pragma once
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "format/hf/config.h"
+#include "format/tensor_store.h"
+#include "kernel/kernel.h"
+#include "model/arch/arch.h"
+#include "model/weights.h"
+
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace lowbit::model {
+
+// Keys and values of every layer for positions [0, n_ctx).
+struct KvCache {
+    int64_t n_ctx = 0, n_layers = 0, kv_dim = 0; // kv_dim = n_kv_heads * head_dim
+    std::vector<float> k, v;                     // [n_layers, n_ctx, kv_dim], f32
+
+    float* k_at(int64_t layer, int64_t pos) { return k.data() + (layer * n_ctx + pos) * kv_dim; }
+    float* v_at(int64_t layer, int64_t pos) { return v.data() + (layer * n_ctx + pos) * kv_dim; }
+};
+
+class Transformer {
+  public:
+    // Normalizes the config, finds the arch (config.arch, else config.hf_architecture), binds the weights and
+    // computes RoPE frequencies. `store` is kept alive by the transformer (the weights are views into it).
+    static Result<std::unique_ptr<Transformer>> create(std::shared_ptr<const format::TensorStore> store,
+                                                       const format::ModelConfig& config, SourceFormat source,
+                                                       kernel::Backend backend = kernel::Backend::kCpu);
+
+    const format::ModelConfig& config() const { return config_; }
+    const ArchDesc& arch() const { return *arch_; }
+    SourceFormat source() const { return source_; }
+    kernel::RopeStyle rope_style() const { return rope_style_; }
+    const ModelWeights& weights() const { return weights_; }
+    const std::vector<float>& inv_freq() const { return inv_freq_; } // [head_dim / 2]
+
+    KvCache make_cache(int64_t n_ctx) const;
+
+    // Runs tokens at positions [n_past, n_past + n) and appends their K/V to the cache. logits: [n, n_vocab] when
+    // all_logits, else [1, n_vocab] (last token). Preconditions (the caller checks them; see runtime::Session):
+    // 0 <= id < n_vocab, n_past + n <= cache.n_ctx, n >= 1.
+    void forward(std::span<const int32_t> tokens, int64_t n_past, KvCache& cache, bool all_logits, float* logits,
+                 ThreadPool* pool);
+
+    // Calibration hooks (same preconditions). hidden: [n_tokens, hidden_size] f32.
+    void embed(std::span<const int32_t> tokens, float* hidden) const;
+    // One decoder layer in place on `hidden`, attending over cache rows [0, n_past + n_tokens).
+    void run_layer(int64_t layer, float* hidden, int64_t n_tokens, int64_t n_past, KvCache& cache, ThreadPool* pool);
+    // Final norm + LM head on `n_tokens` rows of hidden (modified in place by the norm) -> logits [n_tokens, n_vocab].
+    void head(float* hidden, int64_t n_tokens, float* logits, ThreadPool* pool);
+
+  private:
+    Transformer() = default;
+    kernel::Exec exec(ThreadPool* pool) const { return kernel::Exec{backend_, pool}; }
+    void attention_block(const LayerWeights& l, int64_t il, float* hidden, int64_t n, int64_t n_past, KvCache& cache,
+                         ThreadPool* pool);
+    void mlp_block(const LayerWeights& l, float* hidden, int64_t n, ThreadPool* pool);
+
+    std::shared_ptr<const format::TensorStore> store_;
+    format::ModelConfig config_;
+    const ArchDesc* arch_ = nullptr;
+    SourceFormat source_ = SourceFormat::kHf;
+    kernel::Backend backend_ = kernel::Backend::kCpu;
+    kernel::RopeStyle rope_style_ = kernel::RopeStyle::kNeox;
+    ModelWeights weights_;
+    std::vector<float> inv_freq_;
+    // Scratch, grown on demand: [n, hidden] x2, [n, q_dim] x2, [n, n_ff] x2.
+    std::vector<float> hidden_, norm_, q_, attn_, gate_, up_;
+};
+
+} // namespace lowbit::model

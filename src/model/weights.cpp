@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+// Weight binding (see weights.h).
+#include "model/weights.h"
+
+#include "scheme/scheme_list.h"
+
+#include <fmt/format.h>
+
+namespace lowbit::model {
+namespace {
+
+using R = TensorRole;
+
+// Binds tensors of one store; carries the names and the source for messages.
+class Binder {
+  public:
+    Binder(const format::TensorStore& store, const ArchDesc& arch, SourceFormat source)
+        : store_(store), arch_(arch), source_(source) {}
+
+    std::string name(R role, int64_t layer) const { return tensor_name(arch_, source_, role, layer); }
+    bool has(R role, int64_t layer = 0) const {
+        const std::string n = name(role, layer);
+        return !n.empty() && store_.find(n) != nullptr;
+    }
+
+    Result<kernel::WeightView> matrix(R role, int64_t layer, int64_t n_rows, int64_t n_cols) const {
+        LOWBIT_ASSIGN_OR_RETURN(TensorView v, view(role, layer, Shape{n_rows, n_cols}));
+        if (!kernel::can_matmul(v.dtype))
+            return make_error(ErrorCode::kUnsupported,
+                              fmt::format("tensor '{}' has dtype {}, which lowbit cannot compute with yet (no "
+                                          "scheme row with a dequantizer)",
+                                          name(role, layer), dtype_name(v.dtype)));
+        return kernel::make_weight(v.data, v.dtype, n_rows, n_cols);
+    }
+
+    Result<std::vector<float>> vector(R role, int64_t layer, int64_t n) const {
+        LOWBIT_ASSIGN_OR_RETURN(TensorView v, view(role, layer, Shape{n}));
+        const auto* sch = scheme::find_scheme(v.dtype);
+        if (!sch || !sch->dequantize_row || dtype_is_quantized(v.dtype))
+            return make_error(ErrorCode::kUnsupported,
+                              fmt::format("tensor '{}' has dtype {}; 1-D tensors must be f32, f16 or bf16",
+                                          name(role, layer), dtype_name(v.dtype)));
+        std::vector<float> out(static_cast<size_t>(n));
+        sch->dequantize_row(v.data, out.data(), n);
+        return out;
+    }
+
+    Result<std::vector<float>> optional_vector(R role, int64_t layer, int64_t n) const {
+        if (!has(role, layer)) return std::vector<float>{};
+        return vector(role, layer, n);
+    }
+
+  private:
+    Result<TensorView> view(R role, int64_t layer, const Shape& want) const {
+        const std::string n = name(role, layer);
+        const format::TensorInfo* info = n.empty() ? nullptr : store_.find(n);
+        if (!info) {
+            const std::string where = store_.paths().empty() ? "the model" : store_.paths().front();
+            return make_error(ErrorCode::kBadInput,
+                              fmt::format("tensor '{}' ({}{}) is missing from {} ({} {})", n, role_description(role),
+                                          role >= R::kAttnNorm ? fmt::format(" of layer {}", layer) : "", where,
+                                          source_format_name(source_), arch_.name));
+        }
+        if (!(info->shape == want))
+            return make_error(ErrorCode::kBadInput,
+                              fmt::format("tensor '{}' has shape {}, expected {} (from the model config)", n,
+                                          info->shape.to_string(), want.to_string()));
+        return store_.view(n);
+    }
+
+    const format::TensorStore& store_;
+    const ArchDesc& arch_;
+    SourceFormat source_;
+};
+
+Status require_positive(int64_t v, const char* field) {
+    if (v > 0) return ok_status();
+    return make_error(ErrorCode::kBadInput, fmt::format("model config: {} must be positive, got {}", field, v));
+}
+
+Result<LayerWeights> bind_layer(const Binder& b, const format::ModelConfig& c, const ArchDesc& arch, int64_t il) {
+    const int64_t q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
+    LayerWeights l;
+    LOWBIT_ASSIGN_OR_RETURN(l.attn_norm, b.vector(R::kAttnNorm, il, c.hidden_size));
+    LOWBIT_ASSIGN_OR_RETURN(l.wq, b.matrix(R::kAttnQ, il, q_dim, c.hidden_size));
+    LOWBIT_ASSIGN_OR_RETURN(l.wk, b.matrix(R::kAttnK, il, kv_dim, c.hidden_size));
+    LOWBIT_ASSIGN_OR_RETURN(l.wv, b.matrix(R::kAttnV, il, kv_dim, c.hidden_size));
+    LOWBIT_ASSIGN_OR_RETURN(l.wo, b.matrix(R::kAttnOut, il, c.hidden_size, q_dim));
+    if (arch.quirks.qkv_bias || c.attention_bias) {
+        LOWBIT_ASSIGN_OR_RETURN(l.bq, b.vector(R::kAttnQBias, il, q_dim));
+        LOWBIT_ASSIGN_OR_RETURN(l.bk, b.vector(R::kAttnKBias, il, kv_dim));
+        LOWBIT_ASSIGN_OR_RETURN(l.bv, b.vector(R::kAttnVBias, il, kv_dim));
+    } else {
+        LOWBIT_ASSIGN_OR_RETURN(l.bq, b.optional_vector(R::kAttnQBias, il, q_dim));
+        LOWBIT_ASSIGN_OR_RETURN(l.bk, b.optional_vector(R::kAttnKBias, il, kv_dim));
+        LOWBIT_ASSIGN_OR_RETURN(l.bv, b.optional_vector(R::kAttnVBias, il, kv_dim));
+    }
+    LOWBIT_ASSIGN_OR_RETURN(l.bo, b.optional_vector(R::kAttnOutBias, il, c.hidden_size));
+    LOWBIT_ASSIGN_OR_RETURN(l.ffn_norm, b.vector(R::kFfnNorm, il, c.hidden_size));
+    LOWBIT_ASSIGN_OR_RETURN(l.w_gate, b.matrix(R::kFfnGate, il, c.intermediate_size, c.hidden_size));
+    LOWBIT_ASSIGN_OR_RETURN(l.w_up, b.matrix(R::kFfnUp, il, c.intermediate_size, c.hidden_size));
+    LOWBIT_ASSIGN_OR_RETURN(l.w_down, b.matrix(R::kFfnDown, il, c.hidden_size, c.intermediate_size));
+    return l;
+}
+
+} // namespace
+
+Result<format::ModelConfig> normalize_config(const format::ModelConfig& in) {
+    format::ModelConfig c = in;
+    LOWBIT_TRY(require_positive(c.vocab_size, "vocab_size"));
+    LOWBIT_TRY(require_positive(c.hidden_size, "hidden_size"));
+    LOWBIT_TRY(require_positive(c.intermediate_size, "intermediate_size"));
+    LOWBIT_TRY(require_positive(c.n_layers, "num_hidden_layers"));
+    LOWBIT_TRY(require_positive(c.n_heads, "num_attention_heads"));
+    if (c.n_kv_heads <= 0) c.n_kv_heads = c.n_heads;
+    if (c.head_dim <= 0) {
+        if (c.hidden_size % c.n_heads != 0)
+            return make_error(ErrorCode::kBadInput,
+                              fmt::format("model config: hidden_size {} is not a multiple of num_attention_heads {}",
+                                          c.hidden_size, c.n_heads));
+        c.head_dim = c.hidden_size / c.n_heads;
+    }
+    if (c.n_heads % c.n_kv_heads != 0)
+        return make_error(
+            ErrorCode::kBadInput,
+            fmt::format("model config: num_attention_heads {} is not a multiple of num_key_value_heads {}", c.n_heads,
+                        c.n_kv_heads));
+    if (c.head_dim % 2 != 0)
+        return make_error(ErrorCode::kBadInput,
+                          fmt::format("model config: head_dim {} must be even for RoPE", c.head_dim));
+    if (!(c.rms_norm_eps >= 0.0f) || !(c.rope_theta > 0.0f))
+        return make_error(
+            ErrorCode::kBadInput,
+            fmt::format("model config: rms_norm_eps {} / rope_theta {} out of range", c.rms_norm_eps, c.rope_theta));
+    return c;
+}
+
+Result<ModelWeights> bind_weights(const format::TensorStore& store, const format::ModelConfig& c, const ArchDesc& arch,
+                                  SourceFormat source) {
+    const Binder b(store, arch, source);
+    ModelWeights w;
+    LOWBIT_ASSIGN_OR_RETURN(w.token_embd, b.matrix(R::kTokenEmbd, 0, c.vocab_size, c.hidden_size));
+    LOWBIT_ASSIGN_OR_RETURN(w.output_norm, b.vector(R::kOutputNorm, 0, c.hidden_size));
+    w.tied = c.tie_word_embeddings || (source == SourceFormat::kGguf && !b.has(R::kOutput));
+    if (w.tied) {
+        w.output = w.token_embd;
+    } else {
+        LOWBIT_ASSIGN_OR_RETURN(w.output, b.matrix(R::kOutput, 0, c.vocab_size, c.hidden_size));
+    }
+    LOWBIT_ASSIGN_OR_RETURN(w.rope_freqs, b.optional_vector(R::kRopeFreqs, 0, c.head_dim / 2));
+    w.layers.reserve(static_cast<size_t>(c.n_layers));
+    for (int64_t il = 0; il < c.n_layers; ++il) {
+        LOWBIT_ASSIGN_OR_RETURN(LayerWeights l, bind_layer(b, c, arch, il));
+        w.layers.push_back(std::move(l));
+    }
+    return w;
+}
+
+} // namespace lowbit::model
