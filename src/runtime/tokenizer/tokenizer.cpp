@@ -216,11 +216,15 @@ std::string Tokenizer::token_to_piece(int32_t id, bool special) const {
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool special) const {
     std::string out;
-    for (size_t i = 0; i < ids.size(); ++i) {
-        std::string piece = token_to_piece(ids[i], special);
-        if (i == 0 && impl_->kind == TokenizerKind::kSpm && impl_->add_space_prefix && !piece.empty() &&
-            piece[0] == ' ')
-            piece.erase(0, 1);
+    // SentencePiece's prefix space: removed from the first token that is not a control/unknown token.
+    bool strip = impl_->kind == TokenizerKind::kSpm && impl_->add_space_prefix;
+    for (const int32_t id : ids) {
+        std::string piece = token_to_piece(id, special);
+        const TokenType type = token_type(id);
+        if (strip && type != TokenType::kControl && type != TokenType::kUnknown) {
+            if (!piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+            strip = false;
+        }
         out += piece;
     }
     return out;

@@ -35,8 +35,9 @@ class Tokenizer {
     // The bytes a token stands for (may be part of a UTF-8 sequence). Control/unknown tokens give their
     // text when `special`, else "". Ids out of range give "".
     std::string token_to_piece(int32_t id, bool special = true) const;
-    // Concatenated pieces; for SentencePiece with add_space_prefix the first piece loses one leading space
-    // (so decode(encode(s)) == s). Invalid UTF-8 is kept as bytes (use Detokenizer for display).
+    // Concatenated pieces; for SentencePiece with add_space_prefix the first token that is not a control or
+    // unknown token loses one leading space (so decode(encode(s, true, false)) == s, as Hugging Face's Strip
+    // decoder). No clean-up of spaces before punctuation. Invalid UTF-8 is kept as bytes (see Detokenizer).
     std::string decode(const std::vector<int32_t>& ids, bool special = true) const;
 
     TokenizerKind kind() const;
