@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+// HQQ proximal solver (see hqq_solver.h). Per-group sums are accumulated in f64 and reduced in group order, so
+// results do not depend on the thread count.
+#include "quantize/hqq/hqq_solver.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+
+namespace lowbit::quantize::hqq {
+namespace {
+
+using scheme::hqq::GroupedShape;
+using scheme::hqq::HqqParams;
+
+// The grouped matrix [R, C] and per-group state; group of (r, c) is r (axis 1) or c (axis 0).
+struct Problem {
+    const float* w = nullptr;
+    GroupedShape gs;
+    int axis = 1;
+    float max_q = 15.0f;
+    std::vector<float> s_inv; // [n_groups] hqq's "scale" during optimization (the inverse of the stored scale)
+    std::vector<float> zero;  // [n_groups]
+};
+
+float round_half_even(float v) {
+    return std::nearbyint(v);
+}
+
+// One proximal iteration over rows [r0, r1) x cols [c0, c1): accumulates the zero update numerator and |W - Wr|
+// per group. `thresh`: |d| at or below it has zero shrinkage (|d|^(2-p) <= 1/beta), which skips the pow.
+void iterate_block(const Problem& pb, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float inv_beta, float p,
+                   float thresh, double* zero_sum, double* err_sum) {
+    const int64_t C = pb.gs.n_cols;
+    for (int64_t r = r0; r < r1; ++r) {
+        const float* row = pb.w + r * C;
+        double zs_row = 0.0, err_row = 0.0; // axis 1: the whole row is one group
+        for (int64_t c = c0; c < c1; ++c) {
+            const int64_t g = pb.axis == 1 ? r : c;
+            const float s = pb.s_inv[size_t(g)], z = pb.zero[size_t(g)];
+            const float wf = row[c];
+            const float wq = std::clamp(round_half_even(wf * s + z), 0.0f, pb.max_q);
+            const float wr = (wq - z) / s;
+            const float d = wf - wr;
+            const float a = std::fabs(d);
+            float we = 0.0f;
+            if (a > thresh) {
+                const float shrunk = std::max(a - inv_beta * std::pow(a, p - 1.0f), 0.0f);
+                we = d > 0 ? shrunk : -shrunk;
+            }
+            const float term = wq - (wf - we) * s;
+            if (pb.axis == 1) {
+                zs_row += double(term);
+                err_row += double(a);
+            } else {
+                zero_sum[g] += double(term);
+                err_sum[g] += double(a);
+            }
+        }
+        if (pb.axis == 1) {
+            zero_sum[r] += zs_row;
+            err_sum[r] += err_row;
+        }
+    }
+}
+
+// Runs fn(r0, r1, c0, c1) over disjoint group ranges on the pool.
+template <class Fn> void for_groups(ThreadPool& pool, const Problem& pb, Fn&& fn) {
+    const int64_t R = pb.gs.n_rows, C = pb.gs.n_cols;
+    if (pb.axis == 1) {
+        pool.parallel_for(
+            R, [&](int64_t b, int64_t e, int) { fn(b, e, int64_t(0), C); }, std::max<int64_t>(1, 16384 / C));
+    } else {
+        pool.parallel_for(
+            C, [&](int64_t b, int64_t e, int) { fn(int64_t(0), R, b, e); }, 64);
+    }
+}
+
+void init_scale_zero(ThreadPool& pool, Problem& pb, int64_t n_groups, bool round_zero) {
+    std::vector<float> mn(size_t(n_groups), INFINITY), mx(size_t(n_groups), -INFINITY);
+    for_groups(pool, pb, [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+        for (int64_t r = r0; r < r1; ++r)
+            for (int64_t c = c0; c < c1; ++c) {
+                const size_t g = size_t(pb.axis == 1 ? r : c);
+                const float v = pb.w[r * pb.gs.n_cols + c];
+                mn[g] = std::min(mn[g], v);
+                mx[g] = std::max(mx[g], v);
+            }
+    });
+    pb.s_inv.resize(size_t(n_groups));
+    pb.zero.resize(size_t(n_groups));
+    for (size_t g = 0; g < size_t(n_groups); ++g) {
+        pb.s_inv[g] = std::min(pb.max_q / (mx[g] - mn[g]), 2e4f); // max == min: inf, clamped like hqq
+        pb.zero[g] = -mn[g] * pb.s_inv[g];
+        if (round_zero) pb.zero[g] = round_half_even(pb.zero[g]);
+    }
+}
+
+// optimize_weights_proximal_legacy; returns the error of every iteration run.
+std::vector<double> solve(ThreadPool& pool, Problem& pb, int64_t n_groups, const HqqOptions& o) {
+    const int64_t group_elems = pb.gs.n_rows * pb.gs.n_cols / n_groups;
+    const double numel = double(pb.gs.n_rows) * double(pb.gs.n_cols);
+    std::vector<double> errors;
+    std::vector<double> zero_sum(static_cast<size_t>(n_groups)), err_sum(static_cast<size_t>(n_groups));
+    double beta = o.beta, best = 1e4;
+    for (int it = 0; it < o.iters; ++it) {
+        std::fill(zero_sum.begin(), zero_sum.end(), 0.0);
+        std::fill(err_sum.begin(), err_sum.end(), 0.0);
+        const float inv_beta = float(1.0 / beta);
+        // relu(a - a^(p-1)/beta) > 0  <=>  a^(2-p) > 1/beta; slightly lowered so rounding never skips a case.
+        const float thresh = float(std::pow(double(inv_beta), 1.0 / (2.0 - double(o.lp_norm))) * (1.0 - 1e-4));
+        for_groups(pool, pb, [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+            iterate_block(pb, r0, r1, c0, c1, inv_beta, o.lp_norm, thresh, zero_sum.data(), err_sum.data());
+        });
+        double err = 0.0;
+        for (int64_t g = 0; g < n_groups; ++g) {
+            pb.zero[size_t(g)] = float(zero_sum[size_t(g)] / double(group_elems));
+            err += err_sum[size_t(g)];
+        }
+        beta *= o.kappa;
+        err = double(float(err / numel)); // hqq: float(torch.abs(W_f - W_r).mean()), an f32 mean
+        errors.push_back(err);
+        if (err < best) {
+            best = err;
+        } else {
+            break;
+        }
+    }
+    return errors;
+}
+
+Status validate_options(const HqqOptions& o) {
+    if (!(o.lp_norm > 0.0f && o.lp_norm <= 1.0f))
+        return make_error(ErrorCode::kUsage, fmt::format("HQQ lp_norm must be in (0, 1], got {}", o.lp_norm));
+    if (!(o.beta > 0.0)) return make_error(ErrorCode::kUsage, fmt::format("HQQ beta must be > 0, got {}", o.beta));
+    if (!(o.kappa > 1.0)) return make_error(ErrorCode::kUsage, fmt::format("HQQ kappa must be > 1, got {}", o.kappa));
+    if (o.iters < 1 || o.iters > 10000)
+        return make_error(ErrorCode::kUsage, fmt::format("HQQ iters must be in [1, 10000], got {}", o.iters));
+    return ok_status();
+}
+
+} // namespace
+
+Result<HqqSolveResult> quantize_hqq(const float* w, const Shape& shape, const HqqParams& params,
+                                    const HqqOptions& options, ThreadPool* pool_arg) {
+    LOWBIT_TRY(scheme::hqq::validate(params, shape));
+    LOWBIT_TRY(validate_options(options));
+    const int64_t numel = shape.n_elems();
+    for (int64_t i = 0; i < numel; ++i)
+        if (!std::isfinite(w[i]))
+            return make_error(ErrorCode::kBadInput,
+                              fmt::format("weight element {} is {} (HQQ needs finite values)", i, w[i]));
+    ThreadPool& pool = pool_arg ? *pool_arg : ThreadPool::global();
+    HqqSolveResult res;
+    res.round_zero = options.round_zero.value_or(params.nbits == 4);
+    Problem pb;
+    pb.w = w;
+    pb.gs = scheme::hqq::grouped_shape(params, shape);
+    pb.axis = params.axis;
+    pb.max_q = float((1 << params.nbits) - 1);
+    const int64_t n_groups = scheme::hqq::n_groups(params, pb.gs);
+    init_scale_zero(pool, pb, n_groups, res.round_zero);
+    if (options.optimize) res.errors = solve(pool, pb, n_groups, options);
+    // Final codes with the final zero (hqq: round(tensor * scale + zero).clamp).
+    std::vector<uint8_t> q(static_cast<size_t>(numel));
+    for_groups(pool, pb, [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+        for (int64_t r = r0; r < r1; ++r)
+            for (int64_t c = c0; c < c1; ++c) {
+                const size_t g = size_t(pb.axis == 1 ? r : c);
+                const int64_t i = r * pb.gs.n_cols + c;
+                q[size_t(i)] = uint8_t(std::clamp(round_half_even(w[i] * pb.s_inv[g] + pb.zero[g]), 0.0f, pb.max_q));
+            }
+    });
+    std::vector<float> scale(static_cast<size_t>(n_groups));
+    for (size_t g = 0; g < scale.size(); ++g) scale[g] = 1.0f / pb.s_inv[g];
+    LOWBIT_ASSIGN_OR_RETURN(res.tensor,
+                            scheme::hqq::make_tensor(params, shape, q, std::move(scale), std::move(pb.zero)));
+    return res;
+}
+
+} // namespace lowbit::quantize::hqq

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+// HQQ (half-quadratic quantization): calibration-free choice of the zero point by a proximal solver that
+// minimizes ||W - dequant(quant(W))||_p^p with p < 1 (robust to outliers). Port of hqq/core/quantize.py
+// Quantizer.quantize + hqq/core/optimize.py optimize_weights_proximal_legacy, in f32 like hqq on CPU:
+//   s = min((2^b - 1) / (max - min), 2e4) per group;  z = -min * s  (rounded if round_zero)
+//   repeat iters times:  Wq = clamp(round(W s + z), 0, 2^b - 1);  Wr = (Wq - z) / s
+//       We = sign(W - Wr) * relu(|W - Wr| - |W - Wr|^(p-1) / beta)       (the lp shrinkage)
+//       z  = mean over the group of (Wq - (W - We) s);  beta *= kappa
+//       err = mean |W - Wr| over the whole tensor; stop as soon as err does not decrease
+//         (as in hqq, the zero of that last update is kept)
+//   stored scale = 1 / s, zero = z.
+// Cost: one streaming pass over W per iteration (<= 20), parallel over groups; no per-element temporaries.
+#pragma once
+
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+#include "scheme/hqq/hqq.h"
+
+#include <optional>
+#include <vector>
+
+namespace lowbit::quantize::hqq {
+
+// hqq's opt_params for the proximal solver, named as hqq names them.
+struct HqqOptions {
+    bool optimize = true;           // false: plain min-max rounding (hqq optimize=False)
+    std::optional<bool> round_zero; // unset: hqq_base_quant_config's default (true for 4-bit only)
+    float lp_norm = 0.7f;           // p of the lp norm, in (0, 1]
+    double beta = 10.0;             // initial penalty
+    double kappa = 1.01;            // beta growth per iteration (> 1)
+    int iters = 20;                 // maximum iterations
+};
+
+struct HqqSolveResult {
+    scheme::hqq::HqqTensor tensor;
+    std::vector<double> errors; // mean |W - Wr| of every iteration run (the last one is the stopping one)
+    bool round_zero = false;    // resolved setting
+};
+
+// Quantizes w ([shape.n_elems()] f32, row-major) with HQQ. `pool` null: ThreadPool::global().
+// Errors: kUsage for bad params/options (names the value), kBadInput for non-finite weights.
+Result<HqqSolveResult> quantize_hqq(const float* w, const Shape& shape, const scheme::hqq::HqqParams& params,
+                                    const HqqOptions& options, ThreadPool* pool = nullptr);
+
+} // namespace lowbit::quantize::hqq
