@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+// Session: loading (HF directory or GGUF file) and LanguageModel::eval over the transformer.
+#include "runtime/session.h"
+
+#include "core/log.h"
+#include "format/gguf/gguf_file.h"
+#include "format/gguf/gguf_model.h"
+#include "format/hf/hf_model.h"
+#include "format/hf/tokenizer_json.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+namespace lowbit::runtime {
+namespace {
+
+bool is_directory(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::unique_ptr<tokenizer::Tokenizer> make_tokenizer(Result<format::VocabData> vocab, const std::string& path) {
+    if (!vocab.ok()) {
+        log_warn("{}: no tokenizer loaded: {}", path, vocab.error().message);
+        return nullptr;
+    }
+    auto tok = tokenizer::Tokenizer::create(*vocab);
+    if (!tok.ok()) {
+        log_warn("{}: no tokenizer loaded: {}", path, tok.error().message);
+        return nullptr;
+    }
+    return std::make_unique<tokenizer::Tokenizer>(std::move(tok).value());
+}
+
+} // namespace
+
+Result<std::unique_ptr<Session>> Session::build(std::shared_ptr<const format::TensorStore> store,
+                                                const format::ModelConfig& config, model::SourceFormat source,
+                                                const SessionOptions& o) {
+    std::unique_ptr<Session> s(new Session());
+    LOWBIT_ASSIGN_OR_RETURN(s->model_, model::Transformer::create(std::move(store), config, source, o.backend));
+    const int64_t max_pos = s->model_->config().max_position_embeddings;
+    const int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : (max_pos > 0 ? std::min<int64_t>(max_pos, 4096) : 2048);
+    s->cache_ = s->model_->make_cache(n_ctx);
+    s->pool_ = std::make_unique<ThreadPool>(o.n_threads);
+    kernel::set_blas_threads(s->pool_->n_threads());
+    s->n_batch_ = std::max<int64_t>(o.n_batch, 1);
+    return s;
+}
+
+Result<std::unique_ptr<Session>> Session::from_store(std::shared_ptr<const format::TensorStore> store,
+                                                     const format::ModelConfig& config, model::SourceFormat source,
+                                                     const SessionOptions& options,
+                                                     std::unique_ptr<tokenizer::Tokenizer> tok) {
+    LOWBIT_ASSIGN_OR_RETURN(auto s, build(std::move(store), config, source, options));
+    s->tokenizer_ = std::move(tok);
+    s->path_ = "<memory>";
+    return s;
+}
+
+Result<std::unique_ptr<Session>> Session::open(const std::string& path, const SessionOptions& o) {
+    std::unique_ptr<Session> s;
+    if (is_directory(path)) {
+        if (!hf::is_hf_model_dir(path))
+            return make_error(ErrorCode::kBadInput,
+                              fmt::format("{}: not a model: a Hugging Face model directory needs config.json", path));
+        auto hf_model = hf::open_hf_model(path);
+        if (!hf_model.ok()) return hf_model.error().with_context(path);
+        std::shared_ptr<const format::TensorStore> store = std::move(hf_model->store);
+        auto built = build(std::move(store), hf_model->config, model::SourceFormat::kHf, o);
+        if (!built.ok()) return built.error().with_context(path);
+        s = std::move(built).value();
+        if (o.load_tokenizer) s->tokenizer_ = make_tokenizer(hf::parse_hf_tokenizer(path, 0), path);
+    } else {
+        LOWBIT_ASSIGN_OR_RETURN(std::shared_ptr<gguf::File> file, gguf::File::open(path));
+        auto config = gguf::config_from_gguf(*file);
+        if (!config.ok()) return config.error().with_context(path);
+        auto built = build(file, *config, model::SourceFormat::kGguf, o);
+        if (!built.ok()) return built.error().with_context(path);
+        s = std::move(built).value();
+        if (o.load_tokenizer) s->tokenizer_ = make_tokenizer(gguf::vocab_from_gguf(*file), path);
+    }
+    s->path_ = path;
+    return s;
+}
+
+void Session::truncate(int64_t n_past) {
+    n_past_ = std::clamp<int64_t>(n_past, 0, n_past_);
+}
+
+Status Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
+    const int64_t n = int64_t(tokens.size()), n_vocab = model_->config().vocab_size;
+    if (n == 0) return make_error(ErrorCode::kUsage, "eval: no tokens given");
+    if (n_past_ + n > cache_.n_ctx)
+        return make_error(ErrorCode::kUsage,
+                          fmt::format("eval: {} tokens after {} cached ones exceed the context of {} positions "
+                                      "(raise --ctx-size or truncate)",
+                                      n, n_past_, cache_.n_ctx));
+    for (int64_t i = 0; i < n; ++i)
+        if (tokens[size_t(i)] < 0 || tokens[size_t(i)] >= n_vocab)
+            return make_error(ErrorCode::kUsage, fmt::format("eval: token id {} at index {} is outside the "
+                                                             "vocabulary [0, {})",
+                                                             tokens[size_t(i)], i, n_vocab));
+    logits.resize(size_t((all_logits ? n : 1) * n_vocab));
+    for (int64_t begin = 0; begin < n; begin += n_batch_) {
+        const int64_t len = std::min(n_batch_, n - begin);
+        // Without all_logits every chunk writes its last-token row to the same place; the final chunk's stays.
+        float* out = all_logits ? logits.data() + begin * n_vocab : logits.data();
+        model_->forward(tokens.subspan(size_t(begin), size_t(len)), n_past_, cache_, all_logits, out, pool_.get());
+        n_past_ += len;
+    }
+    return ok_status();
+}
+
+} // namespace lowbit::runtime

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+// Session: a loaded Llama-family model ready to run — config, mmapped weights bound to kernels, KV cache,
+// thread pool and (when the model ships one) the tokenizer. Implements runtime::LanguageModel.
+// Goals: one entry point for an HF directory (config.json + safetensors) or a .gguf file. Non-goals: several
+// sequences per session (one KV cache), sampling (runtime/sampler), batching across requests.
+// Thread-safety: one eval at a time per session.
+#pragma once
+
+#include "core/thread_pool.h"
+#include "format/hf/config.h"
+#include "format/tensor_store.h"
+#include "kernel/kernel.h"
+#include "model/transformer.h"
+#include "runtime/language_model.h"
+#include "runtime/tokenizer/tokenizer.h"
+
+#include <memory>
+#include <string>
+
+namespace lowbit::runtime {
+
+struct SessionOptions {
+    int n_threads = 0;     // worker threads (<= 0: all cores); also the OpenBLAS thread count
+    int64_t n_ctx = 0;     // KV cache positions (<= 0: min(max_position_embeddings, 4096), or 2048 if unknown)
+    int64_t n_batch = 512; // tokens per forward chunk (bounds activation memory for long prompts)
+    kernel::Backend backend = kernel::Backend::kCpu;
+    bool load_tokenizer = true; // a tokenizer that fails to load is a warning, not an error
+};
+
+class Session final : public LanguageModel {
+  public:
+    // `path`: an HF model directory or a .gguf file. Errors name the path: kIo (cannot open), kBadInput (not a
+    // model, corrupt, missing/mis-shaped tensors), kUnsupported (architecture, dtype, rope scaling).
+    static Result<std::unique_ptr<Session>> open(const std::string& path, const SessionOptions& options = {});
+    // A session over weights already in a store (tests, tools, in-memory models). `tok` may be null.
+    static Result<std::unique_ptr<Session>> from_store(std::shared_ptr<const format::TensorStore> store,
+                                                       const format::ModelConfig& config, model::SourceFormat source,
+                                                       const SessionOptions& options,
+                                                       std::unique_ptr<tokenizer::Tokenizer> tok = nullptr);
+
+    // LanguageModel.
+    int64_t n_vocab() const override { return model_->config().vocab_size; }
+    int64_t n_ctx() const override { return cache_.n_ctx; }
+    int64_t n_past() const override { return n_past_; }
+    void truncate(int64_t n_past) override;
+    Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) override;
+
+    // Null when the model has no (loadable) tokenizer.
+    const tokenizer::Tokenizer* tokenizer() const { return tokenizer_.get(); }
+    const format::ModelConfig& config() const { return model_->config(); }
+    const std::string& path() const { return path_; }
+    // Calibration access: the transformer (embed / run_layer / head), its cache and the pool.
+    model::Transformer& transformer() { return *model_; }
+    model::KvCache& kv_cache() { return cache_; }
+    ThreadPool& pool() { return *pool_; }
+
+  private:
+    Session() = default;
+    static Result<std::unique_ptr<Session>> build(std::shared_ptr<const format::TensorStore> store,
+                                                  const format::ModelConfig& config, model::SourceFormat source,
+                                                  const SessionOptions& options);
+
+    std::string path_;
+    std::unique_ptr<model::Transformer> model_;
+    model::KvCache cache_;
+    std::unique_ptr<ThreadPool> pool_;
+    std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+    int64_t n_past_ = 0;
+    int64_t n_batch_ = 512;
+};
+
+} // namespace lowbit::runtime
