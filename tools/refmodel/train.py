@@ -40,9 +40,19 @@ def log(*a):
 
 # --------------------------------------------------------------------------------------- data
 def read_docs(path):
-    with lzma.open(path, "rt", encoding="utf-8") as f:
-        text = f.read()
-    return [d for d in text.split("\n\n") if d.strip()]
+    """Documents of an .xz text file.  A truncated .xz (a prefix of the compressed stream, as
+    stage_data.sh leaves when it is given a time limit) is accepted: its last, possibly cut
+    document is dropped."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    d = lzma.LZMADecompressor()
+    data = d.decompress(raw)
+    text = data.decode("utf-8", errors="ignore")
+    docs = [x for x in text.split("\n\n") if x.strip()]
+    if not d.eof:
+        docs = docs[:-1]
+        log(f"{os.path.basename(path)}: truncated stream, kept {len(docs)} whole documents")
+    return docs
 
 
 def split_holdout(docs, nchars):
@@ -311,11 +321,12 @@ def main():
     ap.add_argument("--eval-every", type=int, default=150)
     ap.add_argument("--holdout-wiki", type=int, default=2_000_000)
     ap.add_argument("--holdout-books", type=int, default=1_000_000)
-    ap.add_argument("--shard-bytes", type=int, default=15_000_000)
+    ap.add_argument("--shard-bytes", type=int, default=15 * 1024 * 1024)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--max-docs", type=int, default=0, help="smoke tests only")
     ap.add_argument("--model-name", default="lowbit-ref-30m")
+    ap.add_argument("--model-dir", default="", help="where the HF directory is written (default: OUT/model-name)")
     a = ap.parse_args()
     dev = a.device
     torch.manual_seed(a.seed)
@@ -325,7 +336,7 @@ def main():
         torch.backends.cudnn.allow_tf32 = True
     R = {"args": vars(a), "device": torch.cuda.get_device_name(0) if dev == "cuda" else "cpu",
          "torch": torch.__version__, "curve": [], "val_curve": []}
-    outdir = os.path.join(a.out, a.model_name)
+    outdir = a.model_dir or os.path.join(a.out, a.model_name)
     os.makedirs(outdir, exist_ok=True)
 
     def dump():
@@ -429,8 +440,18 @@ def main():
         for gr in opt.param_groups:
             gr["lr"] = lr_at(step)
         x, y = next_batch()
-        with torch.autocast(dev, dtype=torch.bfloat16):
-            loss = step_fn(model, x, y)
+        try:
+            with torch.autocast(dev, dtype=torch.bfloat16):
+                loss = step_fn(model, x, y)
+        except Exception as ex:  # never lose the device run to a compiler problem
+            if step_fn is loss_fn:
+                raise
+            log(f"torch.compile failed ({type(ex).__name__}: {str(ex)[:300]}); falling back to eager")
+            R["compile_failed"] = str(ex)[:1000]
+            step_fn = loss_fn
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(dev, dtype=torch.bfloat16):
+                loss = step_fn(model, x, y)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -482,7 +503,7 @@ def main():
         json.dump(hf_config(c, bos, eos), f, indent=2); f.write("\n")
     with open(os.path.join(outdir, "generation_config.json"), "w") as f:
         json.dump({"bos_token_id": bos, "eos_token_id": eos, "do_sample": True, "temperature": 0.8,
-                   "top_p": 0.95, "max_length": c["max_position_embeddings"]}, f, indent=2); f.write("\n")
+                   "top_p": 0.95}, f, indent=2); f.write("\n")
     import shutil
     for fn in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(a.tok, fn), os.path.join(outdir, fn))
@@ -498,7 +519,7 @@ def main():
     hft = AutoTokenizer.from_pretrained(outdir)
     hfm = AutoModelForCausalLM.from_pretrained(outdir, dtype=torch.float32).to(dev).eval()
     E = {}
-    probe_ids = torch.tensor([val_ids[:256].astype(np.int64)], device=dev)
+    probe_ids = torch.from_numpy(val_ids[:256].astype(np.int64))[None].to(dev)
     model_bf = Llama(c).to(dev)
     model_bf.load_state_dict({k: v.float() for k, v in sd.items()}, strict=False)
     model_bf.eval()
