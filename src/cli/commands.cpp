@@ -13,11 +13,22 @@ namespace lowbit::cli {
 
 // Rows of the command table; each is defined in its cmd_<name>.cpp.
 CommandAction setup_version(CLI::App& sub);
+CommandAction setup_run(CLI::App& sub);
+CommandAction setup_perplexity(CLI::App& sub);
+CommandAction setup_convert(CLI::App& sub);
+CommandAction setup_inspect(CLI::App& sub);
+CommandAction setup_tokenize(CLI::App& sub);
 
 namespace {
 
 const Command kCommands[] = {
     {"version", "Print the version and build configuration", setup_version},
+    {"run", "Generate text from a prompt (sampling: temp, top-k, top-p, min-p, repeat penalty)", setup_run},
+    {"perplexity", "Perplexity of a text (llama.cpp chunks or HF stride) and KL divergence against a base",
+     setup_perplexity},
+    {"convert", "Convert a Hugging Face model folder to GGUF (f32/f16/bf16/q8_0)", setup_convert},
+    {"inspect", "Show tensors, hyper-parameters, bits per weight and memory needs of a model", setup_inspect},
+    {"tokenize", "Print the token ids of a text for a GGUF file or Hugging Face folder", setup_tokenize},
 };
 
 int fail(const Error& e) {

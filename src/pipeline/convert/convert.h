@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+// `lowbit convert`: a Hugging Face model folder (safetensors + config.json [+ tokenizer.json]) -> a GGUF file
+// that llama.cpp loads, the way llama.cpp's convert_hf_to_gguf.py writes it: <arch>.* hyper-parameter keys,
+// GGUF tensor names, Q/K rows permuted for arch "llama" (not for "qwen2"), 1-D tensors and norms kept F32,
+// tied embeddings -> no output.weight, Llama-3 rope scaling -> rope_freqs.weight, tokenizer.ggml.* keys.
+// Streams tensor by tensor, row chunk by row chunk: memory stays O(one chunk), never the whole model.
+#pragma once
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+#include <cstdint>
+#include <string>
+
+namespace lowbit::pipeline {
+
+struct ConvertOptions {
+    std::string input_dir;        // HF model folder
+    std::string output_path;      // .gguf
+    DType out_type = DType::kF16; // f32, f16, bf16 or q8_0 (2-D weights; 1-D and norms stay f32)
+    bool progress = true;         // progress bar on a terminal
+};
+
+struct ConvertReport {
+    int64_t n_tensors = 0;
+    int64_t n_params = 0;       // elements over all written tensors (rope_freqs excluded)
+    uint64_t n_bytes = 0;       // tensor bytes written (without padding)
+    int64_t n_fallback_f16 = 0; // q8_0 tensors whose rows are not a multiple of 32 (written as f16)
+};
+
+// llama.cpp's LlamaFileType for an output type: F32 0, F16 1, Q8_0 7, BF16 32; -1 if not a convert type.
+int file_type_for(DType out_type);
+
+// Errors: kBadInput (malformed folder, shapes inconsistent with config.json), kUnsupported (architecture,
+// output type, tensor dtypes), kIo.
+Result<ConvertReport> convert_hf_to_gguf(const ConvertOptions& options);
+
+} // namespace lowbit::pipeline
