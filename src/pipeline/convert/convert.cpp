@@ -207,7 +207,10 @@ gguf::TensorProducer make_producer(const PlannedTensor& p, const format::TensorS
             return ok_status();
         }
         LOWBIT_ASSIGN_OR_RETURN(TensorView v, store.view(p.src->name));
-        const int64_t n_rows = p.shape.n_rows(), n_cols = p.shape.n_cols();
+        // A permuted 1-D tensor (q/k bias) permutes single elements: view it as [n, 1].
+        const bool elementwise = p.permute_heads > 0 && p.shape.n_dims == 1;
+        const int64_t n_rows = elementwise ? p.shape.n_elems() : p.shape.n_rows();
+        const int64_t n_cols = elementwise ? 1 : p.shape.n_cols();
         const uint64_t src_row_bytes =
             static_cast<uint64_t>(n_cols) * static_cast<uint64_t>(dtype_block_bytes(p.src->dtype));
         const uint64_t dst_row_bytes = *dtype_row_bytes(p.out_type, static_cast<uint64_t>(n_cols));
