@@ -15,8 +15,6 @@ namespace lowbit::cli {
 CommandAction setup_version(CLI::App& sub);
 CommandAction setup_run(CLI::App& sub);
 CommandAction setup_perplexity(CLI::App& sub);
-CommandAction setup_run(CLI::App& sub);
-CommandAction setup_perplexity(CLI::App& sub);
 CommandAction setup_convert(CLI::App& sub);
 CommandAction setup_inspect(CLI::App& sub);
 CommandAction setup_tokenize(CLI::App& sub);
@@ -25,9 +23,6 @@ namespace {
 
 const Command kCommands[] = {
     {"version", "Print the version and build configuration", setup_version},
-    {"run", "Generate text from a prompt (sampling: temp, top-k, top-p, min-p, repeat penalty)", setup_run},
-    {"perplexity", "Perplexity of a text (llama.cpp chunks or HF stride) and KL divergence against a base",
-     setup_perplexity},
     {"run", "Generate text from a prompt (sampling: temp, top-k, top-p, min-p, repeat penalty)", setup_run},
     {"perplexity", "Perplexity of a text (llama.cpp chunks or HF stride) and KL divergence against a base",
      setup_perplexity},
