@@ -159,9 +159,13 @@ def main():
             results["gguf_py"] = run_tool(g, tokens, os.path.join(tmp, "g.f32"))
             if convert:
                 g2 = os.path.join(tmp, label + "_lowbit.gguf")
-                subprocess.run([BIN, "convert", d, "-o", g2, "--type", "f32", "--no-progress"], check=True,
-                               capture_output=True)
-                results["gguf_lowbit_convert"] = run_tool(g2, tokens, os.path.join(tmp, "g2.f32"))
+                r = subprocess.run([BIN, "convert", d, "-o", g2, "--type", "f32", "--no-progress"],
+                                   capture_output=True, text=True)
+                if r.returncode == 0:
+                    results["gguf_lowbit_convert"] = run_tool(g2, tokens, os.path.join(tmp, "g2.f32"))
+                else:
+                    print(f"{label:18s} lowbit convert failed (exit {r.returncode}): {r.stderr.strip()[-300:]}")
+                    failures.append(f"{label}/lowbit convert")
             for how, got in results.items():
                 err = rel_err(got, ref)
                 status = "ok" if err < TOL else "FAIL"
