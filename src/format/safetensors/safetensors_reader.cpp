@@ -19,6 +19,22 @@ Error bad(const std::string& label, const std::string& msg) {
     return make_error(ErrorCode::kBadInput, "safetensors file '" + label + "': " + msg);
 }
 
+// nlohmann's messages quote the offending input; escape bytes that are not printable ASCII.
+std::string printable(const std::string& s) {
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : s) {
+        if (c >= 0x20 && c < 0x7f) {
+            out += static_cast<char>(c);
+        } else {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
 uint64_t read_u64_le(const uint8_t* p) {
     uint64_t v = 0;
     for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
@@ -98,7 +114,7 @@ Result<Header> parse_header(const uint8_t* data, uint64_t size, const std::strin
     try {
         j = json::parse(data + 8, data + 8 + n, cb);
     } catch (const json::exception& e) {
-        return bad(label, std::string("header is not valid JSON: ") + e.what());
+        return bad(label, "header is not valid JSON: " + printable(e.what()));
     }
     if (!duplicate.empty()) return bad(label, "tensor name '" + duplicate + "' appears twice in the header");
     if (!j.is_object()) return bad(label, "header is not a JSON object");
@@ -182,7 +198,7 @@ Result<std::unique_ptr<Store>> Store::open_index(const std::string& index_path) 
         j = json::parse(text);
     } catch (const json::exception& e) {
         return make_error(ErrorCode::kBadInput,
-                          "safetensors index '" + index_path + "' is not valid JSON: " + e.what());
+                          "safetensors index '" + index_path + "' is not valid JSON: " + printable(e.what()));
     }
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
         return make_error(ErrorCode::kBadInput, "safetensors index '" + index_path + "' has no 'weight_map' object");
