@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds the libFuzzer harnesses (CMake preset `fuzz`: clang-14, ASan + UBSan) and runs every tests/fuzz/*_fuzz
+# binary for SECONDS each (default 20), printing executions per harness. Exit status 1 if any harness crashed
+# (the reproducer is kept in build/fuzz/artifacts/), 0 otherwise.
+# Seeds (build/fuzz/seeds/<harness>/, rebuilt each run; discoveries accumulate in build/fuzz/corpus/<harness>/):
+#   gguf_*:        the first 64 KiB of every GGUF under $LOWBIT_SHARED/data (golden and vocab files), plus small
+#                  complete GGUFs written here with the Python `gguf` package
+#   safetensors_*: the first 64 KiB of every *.safetensors under models/, plus a tiny one written here
+# Usage: scripts/fuzz.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS="${1:-20}"
+BUILD=build/fuzz
+MAX_LEN=65536
+
+if ! command -v clang++-14 >/dev/null; then
+    echo "fuzz.sh: clang++-14 not found; skipping the fuzzers" >&2
+    exit 0
+fi
+
+harnesses=()
+for src in tests/fuzz/*_fuzz.cpp; do
+    [ -e "$src" ] && harnesses+=("$(basename "$src" .cpp)")
+done
+if [ ${#harnesses[@]} -eq 0 ]; then
+    echo "fuzz.sh: no harnesses in tests/fuzz" >&2
+    exit 0
+fi
+
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz --target "${harnesses[@]}"
+
+SEEDS="$BUILD/seeds"
+rm -rf "$SEEDS"
+mkdir -p "$SEEDS" "$BUILD/artifacts"
+
+# Writes the first MAX_LEN bytes of $1 into seed dir $2.
+add_prefix_seed() {
+    head -c "$MAX_LEN" "$1" >"$2/$(basename "$1").head"
+}
+
+seed_gguf() {
+    local dir="$SEEDS/$1"
+    mkdir -p "$dir"
+    if [ -n "${LOWBIT_SHARED:-}" ] && [ -d "$LOWBIT_SHARED/data" ]; then
+        while IFS= read -r -d '' f; do add_prefix_seed "$f" "$dir"; done \
+            < <(find "$LOWBIT_SHARED/data" -name '*.gguf' -print0)
+    else
+        echo "fuzz.sh: LOWBIT_SHARED is not set; seeding $1 with generated files only" >&2
+    fi
+    python3 - "$dir" <<'PY' || echo "fuzz.sh: could not write generated GGUF seeds (python gguf missing?)" >&2
+import sys, numpy as np, gguf
+d = sys.argv[1]
+for i, align in enumerate([32, 8, 64]):
+    w = gguf.GGUFWriter(f"{d}/generated_{i}.gguf", arch="llama")
+    if align != 32:
+        w.add_custom_alignment(align)
+    w.add_uint32("llama.block_count", 1); w.add_uint32("llama.embedding_length", 32)
+    w.add_uint32("llama.feed_forward_length", 64); w.add_uint32("llama.attention.head_count", 2)
+    w.add_float32("llama.rope.freq_base", 10000.0); w.add_string("tokenizer.ggml.model", "llama")
+    w.add_token_list(["<unk>", "<s>", "</s>", "a", "b"]); w.add_token_scores([0.0, 0.0, 0.0, -1.0, -2.0])
+    w.add_token_types([2, 3, 3, 1, 1]); w.add_array("x.nested", [[1, 2], [3]]); w.add_bool("x.b", True)
+    w.add_tensor("token_embd.weight", np.arange(5 * 32, dtype=np.float32).reshape(5, 32))
+    w.add_tensor("blk.0.attn_q.weight", np.zeros((2, 34), np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+    w.add_tensor("output_norm.weight", np.ones(32, np.float16))
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+PY
+}
+
+seed_safetensors() {
+    local dir="$SEEDS/$1"
+    mkdir -p "$dir"
+    if [ -d models ]; then
+        while IFS= read -r -d '' f; do add_prefix_seed "$f" "$dir"; done \
+            < <(find -L models -name '*.safetensors' -print0 2>/dev/null)
+    fi
+    python3 - "$dir/generated.safetensors" <<'PY'
+import json, struct, sys
+header = {"__metadata__": {"format": "pt"},
+          "a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+          "b": {"dtype": "BF16", "shape": [3], "data_offsets": [16, 22]}}
+h = json.dumps(header).encode()
+h += b" " * ((8 - len(h) % 8) % 8)
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h + bytes(range(22)))
+PY
+}
+
+failed=()
+for h in "${harnesses[@]}"; do
+    case "$h" in
+        gguf*) seed_gguf "$h" ;;
+        safetensors*) seed_safetensors "$h" ;;
+        *) mkdir -p "$SEEDS/$h" ;;
+    esac
+    mkdir -p "$BUILD/corpus/$h"
+    log="$BUILD/$h.log"
+    echo "== $h: ${SECS}s, $(ls "$SEEDS/$h" | wc -l) seeds"
+    if "$BUILD/fuzz/$h" "$BUILD/corpus/$h" "$SEEDS/$h" -max_total_time="$SECS" -max_len="$MAX_LEN" \
+        -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/$h-" >"$log" 2>&1; then
+        execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
+        echo "   ok: ${execs:-?} executions, corpus $(ls "$BUILD/corpus/$h" | wc -l) files"
+    else
+        echo "   CRASH in $h (log $log):"
+        grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -20 || tail -30 "$log"
+        failed+=("$h")
+    fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "fuzz.sh: crashes in: ${failed[*]}" >&2
+    exit 1
+fi
