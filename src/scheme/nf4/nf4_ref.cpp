@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // NF4/FP4 reference quantize and dequantize, written from bitsandbytes' default backend
 // (backends/default/ops.py quantize_4bit, quantize_blockwise) and functional.py (quantize_4bit, create_dynamic_map):
-//   absmax[b] = max |x| over the block (f32);  s = clamp(x * (1 / absmax[b]), -1, 1) in f32
-//   q = argmin_i |s - code[i]| in f32, first index on ties (torch.argmin); a NaN s (all-zero block) gives 0.
+// the midpoint/bucketize rule of bitsandbytes >= 0.49 (see Bucketizer below; the older argmin rule differs
+// only for values exactly on a midpoint). Verified bit-exact against bitsandbytes 0.50.2 on CPU.
 // Double quant: offset = mean(absmax) (accumulated in f64, rounded to f32: torch's f32 reduction order can differ
 // by an ulp), then the same blockwise rule with the 256-entry dynamic map and blocks of 256.
 #include "scheme/nf4/nf4.h"
@@ -33,83 +33,111 @@ constexpr std::array<float, 16> kNf4 = {-1.0f,
                                         0.7229568362236023f,
                                         1.0f};
 
-// get_4bit_type("fp4"): E2M1 with bias 2 by bit pattern, divided by the max (12).
+// get_4bit_type("fp4"): E2M1 with bias 2 by bit pattern, divided by the max (12). Entry 8 ("-0") is +0.0:
+// bitsandbytes writes it as the Python int -0, which is 0.
 std::array<float, 16> make_fp4() {
-    const float raw[16] = {0.0f,  0.0625f,  8.0f,  12.0f,  4.0f,  6.0f,  2.0f,  3.0f,
-                           -0.0f, -0.0625f, -8.0f, -12.0f, -4.0f, -6.0f, -2.0f, -3.0f};
+    const float raw[16] = {0.0f, 0.0625f,  8.0f,  12.0f,  4.0f,  6.0f,  2.0f,  3.0f,
+                           0.0f, -0.0625f, -8.0f, -12.0f, -4.0f, -6.0f, -2.0f, -3.0f};
     std::array<float, 16> t{};
     for (int i = 0; i < 16; ++i) t[size_t(i)] = raw[i] / 12.0f;
     return t;
 }
 
-// torch.linspace(start, end, steps) for float32 on CPU, scalar path: start + step*i below steps/2,
-// end - step*(steps-1-i) above (the vectorized path agrees for the sizes used here; checked against torch).
-std::vector<float> linspace_f32(float start, float end, int64_t steps) {
-    std::vector<float> v(static_cast<size_t>(steps));
-    const float step = (end - start) / float(steps - 1);
-    for (int64_t i = 0; i < steps; ++i)
-        v[size_t(i)] = i < steps / 2 ? start + step * float(i) : end - step * float(steps - 1 - i);
-    return v;
-}
+// create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8) as bitsandbytes 0.50.2 produces it with
+// torch 2.x on an AVX-512 CPU: 127 positive and 127 negative values 10^(i-6) * mean(linspace(0.1, 1, 2^i + 1))
+// pairs for i = 0..6, plus 0 and 1, sorted. Copied as exact f32 values because torch.linspace's vectorized
+// path rounds differently from the formula by an ulp for some entries (and by CPU vector width); files
+// always carry their own nested_quant_map, which dequantization uses.
+constexpr std::array<float, 256> kDynamicMapSigned = {
+    -0x1.fc6666p-1f,  -0x1.f53334p-1f,  -0x1.ee0000p-1f,  -0x1.e6ccccp-1f,  -0x1.df999ap-1f,  -0x1.d86666p-1f,
+    -0x1.d13334p-1f,  -0x1.ca0000p-1f,  -0x1.c2ccccp-1f,  -0x1.bb999ap-1f,  -0x1.b46666p-1f,  -0x1.ad3334p-1f,
+    -0x1.a60000p-1f,  -0x1.9eccccp-1f,  -0x1.97999ap-1f,  -0x1.906666p-1f,  -0x1.893334p-1f,  -0x1.820000p-1f,
+    -0x1.7accccp-1f,  -0x1.73999ap-1f,  -0x1.6c6668p-1f,  -0x1.653334p-1f,  -0x1.5e0000p-1f,  -0x1.56ccccp-1f,
+    -0x1.4f999ap-1f,  -0x1.486668p-1f,  -0x1.413334p-1f,  -0x1.3a0000p-1f,  -0x1.32ccccp-1f,  -0x1.2b999ap-1f,
+    -0x1.246668p-1f,  -0x1.1d3334p-1f,  -0x1.160000p-1f,  -0x1.0eccccp-1f,  -0x1.079998p-1f,  -0x1.006666p-1f,
+    -0x1.f26664p-2f,  -0x1.e40000p-2f,  -0x1.d59998p-2f,  -0x1.c73334p-2f,  -0x1.b8ccccp-2f,  -0x1.aa6666p-2f,
+    -0x1.9c0000p-2f,  -0x1.8d9998p-2f,  -0x1.7f3334p-2f,  -0x1.70ccccp-2f,  -0x1.626666p-2f,  -0x1.540000p-2f,
+    -0x1.459998p-2f,  -0x1.373334p-2f,  -0x1.28ccccp-2f,  -0x1.1a6668p-2f,  -0x1.0c0000p-2f,  -0x1.fb3332p-3f,
+    -0x1.de6666p-3f,  -0x1.c1999ap-3f,  -0x1.a4ccccp-3f,  -0x1.880000p-3f,  -0x1.6b3334p-3f,  -0x1.4e6666p-3f,
+    -0x1.31999ap-3f,  -0x1.14ccccp-3f,  -0x1.f00000p-4f,  -0x1.b66668p-4f,  -0x1.93d70ap-4f,  -0x1.8851eep-4f,
+    -0x1.7ccccep-4f,  -0x1.7147aep-4f,  -0x1.65c290p-4f,  -0x1.5a3d70p-4f,  -0x1.4eb854p-4f,  -0x1.433334p-4f,
+    -0x1.37ae14p-4f,  -0x1.2c28f6p-4f,  -0x1.20a3d6p-4f,  -0x1.151ebap-4f,  -0x1.09999ap-4f,  -0x1.fc28f6p-5f,
+    -0x1.e51ebap-5f,  -0x1.ce147ap-5f,  -0x1.b70a3ep-5f,  -0x1.a00000p-5f,  -0x1.88f5c2p-5f,  -0x1.71eb86p-5f,
+    -0x1.5ae146p-5f,  -0x1.43d70ap-5f,  -0x1.2ccccep-5f,  -0x1.15c290p-5f,  -0x1.fd70a4p-6f,  -0x1.cf5c2ap-6f,
+    -0x1.a147aep-6f,  -0x1.733334p-6f,  -0x1.451ebap-6f,  -0x1.170a3ep-6f,  -0x1.d1eb86p-7f,  -0x1.75c290p-7f,
+    -0x1.3e76c8p-7f,  -0x1.2c0830p-7f,  -0x1.19999ap-7f,  -0x1.072b02p-7f,  -0x1.e978d4p-8f,  -0x1.c49ba6p-8f,
+    -0x1.9fbe76p-8f,  -0x1.7ae148p-8f,  -0x1.56041ap-8f,  -0x1.3126e8p-8f,  -0x1.0c49bap-8f,  -0x1.ced914p-9f,
+    -0x1.851eb8p-9f,  -0x1.3b645ap-9f,  -0x1.e353f8p-10f, -0x1.4fdf3ap-10f, -0x1.eecbfep-11f, -0x1.b3d07cp-11f,
+    -0x1.78d500p-11f, -0x1.3dd982p-11f, -0x1.02de02p-11f, -0x1.8fc506p-12f, -0x1.19ce0ap-12f, -0x1.47ae16p-13f,
+    -0x1.743e96p-14f, -0x1.15df66p-14f, -0x1.6f0068p-15f, -0x1.64840cp-16f, -0x1.040bfep-17f, -0x1.b43528p-19f,
+    -0x1.27476ep-21f, 0x0.0p+0f,        0x1.27476ep-21f,  0x1.b43528p-19f,  0x1.040bfep-17f,  0x1.64840cp-16f,
+    0x1.6f0068p-15f,  0x1.15df66p-14f,  0x1.743e96p-14f,  0x1.47ae16p-13f,  0x1.19ce0ap-12f,  0x1.8fc506p-12f,
+    0x1.02de02p-11f,  0x1.3dd982p-11f,  0x1.78d500p-11f,  0x1.b3d07cp-11f,  0x1.eecbfep-11f,  0x1.4fdf3ap-10f,
+    0x1.e353f8p-10f,  0x1.3b645ap-9f,   0x1.851eb8p-9f,   0x1.ced914p-9f,   0x1.0c49bap-8f,   0x1.3126e8p-8f,
+    0x1.56041ap-8f,   0x1.7ae148p-8f,   0x1.9fbe76p-8f,   0x1.c49ba6p-8f,   0x1.e978d4p-8f,   0x1.072b02p-7f,
+    0x1.19999ap-7f,   0x1.2c0830p-7f,   0x1.3e76c8p-7f,   0x1.75c290p-7f,   0x1.d1eb86p-7f,   0x1.170a3ep-6f,
+    0x1.451ebap-6f,   0x1.733334p-6f,   0x1.a147aep-6f,   0x1.cf5c2ap-6f,   0x1.fd70a4p-6f,   0x1.15c290p-5f,
+    0x1.2ccccep-5f,   0x1.43d70ap-5f,   0x1.5ae146p-5f,   0x1.71eb86p-5f,   0x1.88f5c2p-5f,   0x1.a00000p-5f,
+    0x1.b70a3ep-5f,   0x1.ce147ap-5f,   0x1.e51ebap-5f,   0x1.fc28f6p-5f,   0x1.09999ap-4f,   0x1.151ebap-4f,
+    0x1.20a3d6p-4f,   0x1.2c28f6p-4f,   0x1.37ae14p-4f,   0x1.433334p-4f,   0x1.4eb854p-4f,   0x1.5a3d70p-4f,
+    0x1.65c290p-4f,   0x1.7147aep-4f,   0x1.7ccccep-4f,   0x1.8851eep-4f,   0x1.93d70ap-4f,   0x1.b66668p-4f,
+    0x1.f00000p-4f,   0x1.14ccccp-3f,   0x1.31999ap-3f,   0x1.4e6666p-3f,   0x1.6b3334p-3f,   0x1.880000p-3f,
+    0x1.a4ccccp-3f,   0x1.c1999ap-3f,   0x1.de6666p-3f,   0x1.fb3332p-3f,   0x1.0c0000p-2f,   0x1.1a6668p-2f,
+    0x1.28ccccp-2f,   0x1.373334p-2f,   0x1.459998p-2f,   0x1.540000p-2f,   0x1.626666p-2f,   0x1.70ccccp-2f,
+    0x1.7f3334p-2f,   0x1.8d9998p-2f,   0x1.9c0000p-2f,   0x1.aa6666p-2f,   0x1.b8ccccp-2f,   0x1.c73334p-2f,
+    0x1.d59998p-2f,   0x1.e40000p-2f,   0x1.f26664p-2f,   0x1.006666p-1f,   0x1.079998p-1f,   0x1.0eccccp-1f,
+    0x1.160000p-1f,   0x1.1d3334p-1f,   0x1.246668p-1f,   0x1.2b999ap-1f,   0x1.32ccccp-1f,   0x1.3a0000p-1f,
+    0x1.413334p-1f,   0x1.486668p-1f,   0x1.4f999ap-1f,   0x1.56ccccp-1f,   0x1.5e0000p-1f,   0x1.653334p-1f,
+    0x1.6c6668p-1f,   0x1.73999ap-1f,   0x1.7accccp-1f,   0x1.820000p-1f,   0x1.893334p-1f,   0x1.906666p-1f,
+    0x1.97999ap-1f,   0x1.9eccccp-1f,   0x1.a60000p-1f,   0x1.ad3334p-1f,   0x1.b46666p-1f,   0x1.bb999ap-1f,
+    0x1.c2ccccp-1f,   0x1.ca0000p-1f,   0x1.d13334p-1f,   0x1.d86666p-1f,   0x1.df999ap-1f,   0x1.e6ccccp-1f,
+    0x1.ee0000p-1f,   0x1.f53334p-1f,   0x1.fc6666p-1f,   0x1.000000p+0f,
+};
 
-// create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8).
-std::array<float, 256> make_dynamic_map() {
-    std::vector<float> data;
-    const int max_exponent_bits = 7;
-    for (int i = 0; i < max_exponent_bits; ++i) {
-        const int64_t fraction_items = (int64_t(1) << i) + 1;
-        const std::vector<float> b = linspace_f32(0.1f, 1.0f, fraction_items);
-        const float scale = float(std::pow(10.0, double(-(max_exponent_bits - 1) + i)));
-        for (size_t j = 0; j + 1 < b.size(); ++j) {
-            const float mean = (b[j] + b[j + 1]) / 2.0f;
-            data.push_back(scale * mean);
-            data.push_back(-scale * mean);
-        }
+// bitsandbytes' bucketize rule: codes sorted by value (stable: equal codes keep index order, torch's
+// argsort on 16 values), f32 midpoints between neighbours; a scaled value s gets the sorted position
+// "number of midpoints < s" (torch.bucketize, right=False: exact midpoints go to the lower code), mapped back
+// to the code index.
+template <size_t N> struct Bucketizer {
+    std::array<float, N - 1> bounds{};
+    std::array<uint8_t, N> order{};
+
+    explicit Bucketizer(const std::array<float, N>& code) {
+        for (size_t i = 0; i < N; ++i) order[i] = uint8_t(i);
+        std::stable_sort(order.begin(), order.end(), [&](uint8_t a, uint8_t b) { return code[a] < code[b]; });
+        for (size_t i = 0; i + 1 < N; ++i) bounds[i] = (code[order[i]] + code[order[i + 1]]) / 2.0f;
     }
-    data.push_back(0.0f);
-    data.push_back(1.0f);
-    std::sort(data.begin(), data.end());
-    std::array<float, 256> out{};
-    std::copy(data.begin(), data.end(), out.begin());
-    return out;
-}
-
-// argmin_i |s[e] - code[i]| for a run of values (loop over codes outside so the inner loop vectorizes).
-template <size_t N> void nearest_codes(const float* s, int64_t n, const std::array<float, N>& code, uint8_t* q) {
-    constexpr int64_t kChunk = 256;
-    float best[kChunk];
-    for (int64_t base = 0; base < n; base += kChunk) {
-        const int64_t m = std::min(kChunk, n - base);
-        for (int64_t e = 0; e < m; ++e) {
-            best[e] = std::numeric_limits<float>::infinity();
-            q[base + e] = 0;
+    uint8_t operator()(float s) const {
+        size_t pos;
+        if constexpr (N <= 16) {
+            pos = 0;
+            for (float b : bounds) pos += b < s ? 1 : 0;
+        } else {
+            pos = size_t(std::lower_bound(bounds.begin(), bounds.end(), s) - bounds.begin());
         }
-        for (size_t i = 0; i < N; ++i) {
-            const float c = code[i];
-            for (int64_t e = 0; e < m; ++e) {
-                const float d = std::fabs(s[base + e] - c);
-                const bool better = d < best[e]; // strict: the first minimal index wins, NaN never wins
-                best[e] = better ? d : best[e];
-                q[base + e] = better ? uint8_t(i) : q[base + e];
-            }
-        }
+        return order[pos];
     }
-}
+};
 
-// bitsandbytes quantize_blockwise / the first half of quantize_4bit: absmax per block and scaled values.
+// bitsandbytes default backend quantize_4bit / quantize_blockwise on f32 input:
+//   full blocks: absmax = max|x|; s = clamp(x * (1 / max(absmax, 1e-38)), -1, 1)
+//   the partial last block: absmax = max(max|x|, 1e-38) (stored clamped); s = clamp(x / absmax, -1, 1)
 template <size_t N>
-void quantize_blocks(const float* x, int64_t n, int64_t block, const std::array<float, N>& code, float* absmax,
-                     uint8_t* q) {
-    std::vector<float> s(static_cast<size_t>(block));
-    for (int64_t b0 = 0, bi = 0; b0 < n; b0 += block, ++bi) {
-        const int64_t m = std::min(block, n - b0);
+void quantize_blocks(const float* x, int64_t n, int64_t block, const Bucketizer<N>& bucket, float* absmax, uint8_t* q) {
+    const int64_t n_full = n / block;
+    for (int64_t bi = 0; bi * block < n; ++bi) {
+        const int64_t b0 = bi * block, m = std::min(block, n - b0);
         float amax = 0.0f;
         for (int64_t e = 0; e < m; ++e) amax = std::max(amax, std::fabs(x[b0 + e]));
-        absmax[bi] = amax;
-        const float inv = 1.0f / amax;
-        // 0 * inf is NaN (all-zero block); std::clamp keeps the NaN, which maps to code 0 as in torch.
-        for (int64_t e = 0; e < m; ++e) s[size_t(e)] = std::clamp(x[b0 + e] * inv, -1.0f, 1.0f);
-        nearest_codes(s.data(), m, code, q + b0);
+        const float clamped = std::max(amax, 1e-38f);
+        if (bi < n_full) {
+            absmax[bi] = amax;
+            const float inv = 1.0f / clamped;
+            for (int64_t e = 0; e < m; ++e) q[b0 + e] = bucket(std::clamp(x[b0 + e] * inv, -1.0f, 1.0f));
+        } else {
+            absmax[bi] = clamped;
+            for (int64_t e = 0; e < m; ++e) q[b0 + e] = bucket(std::clamp(x[b0 + e] / clamped, -1.0f, 1.0f));
+        }
     }
 }
 
@@ -125,8 +153,7 @@ const std::array<float, 16>& code_table(QuantType t) {
 }
 
 const std::array<float, 256>& dynamic_map_signed() {
-    static const std::array<float, 256> map = make_dynamic_map();
-    return map;
+    return kDynamicMapSigned;
 }
 
 Status validate(const Nf4Params& p) {
@@ -157,12 +184,10 @@ Result<Nf4Tensor> quantize(const float* w, const Shape& shape, const Nf4Params& 
     t.code = code_table(params.quant_type);
     const int64_t n_blocks = t.n_blocks();
     std::vector<float> absmax(static_cast<size_t>(n_blocks));
-    std::vector<uint8_t> q(size_t(n + 1), 0); // odd n: the pad element is 0 (torch pads the scaled value 0.0)
-    quantize_blocks(w, n, params.block_size, t.code, absmax.data(), q.data());
-    if (n % 2 == 1) { // bitsandbytes pads the scaled tensor with 0.0 and quantizes it like any value
-        const float zero = 0.0f;
-        nearest_codes(&zero, 1, t.code, &q[size_t(n)]);
-    }
+    const Bucketizer<16> bucket(t.code);
+    std::vector<uint8_t> q(static_cast<size_t>(n + 1));
+    quantize_blocks(w, n, params.block_size, bucket, absmax.data(), q.data());
+    q[size_t(n)] = bucket(0.0f); // odd n: bitsandbytes pads the scaled tensor with 0.0 and quantizes it
     t.packed.resize(size_t((n + 1) / 2));
     for (int64_t i = 0; i < (n + 1) / 2; ++i)
         t.packed[size_t(i)] = uint8_t((q[size_t(2 * i)] << 4) | q[size_t(2 * i + 1)]);
@@ -178,7 +203,8 @@ Result<Nf4Tensor> quantize(const float* w, const Shape& shape, const Nf4Params& 
     t.nested_code = dynamic_map_signed();
     t.nested_absmax.resize(size_t((n_blocks + kNestedBlockSize - 1) / kNestedBlockSize));
     t.absmax_q.resize(size_t(n_blocks));
-    quantize_blocks(centered.data(), n_blocks, kNestedBlockSize, t.nested_code, t.nested_absmax.data(),
+    const Bucketizer<256> nested_bucket(t.nested_code);
+    quantize_blocks(centered.data(), n_blocks, kNestedBlockSize, nested_bucket, t.nested_absmax.data(),
                     t.absmax_q.data());
     return t;
 }
