@@ -23,18 +23,18 @@ constexpr SchemeTraits kSchemes[] = {
     {DType::kF32, plain::dequantize_row_f32, plain::quantize_row_f32, 0.0},
     {DType::kF16, plain::dequantize_row_f16, plain::quantize_row_f16, 1e-3},
     {DType::kBF16, plain::dequantize_row_bf16, plain::quantize_row_bf16, 4e-3},
-    // GGUF block types, bit-exact with llama.cpp's quantize_<type> (ggml-quants.c). Bounds: ~1.15x the worst
-    // RMSE/sigma measured on 64 Gaussian rows of 4096.
-    {DType::kQ4_0, q4_0::dequantize_row, q4_0::quantize_row, 0.10},
-    {DType::kQ4_1, q4_1::dequantize_row, q4_1::quantize_row, 0.092},
-    {DType::kQ5_0, q5_0::dequantize_row, q5_0::quantize_row, 0.051},
-    {DType::kQ5_1, q5_1::dequantize_row, q5_1::quantize_row, 0.045},
-    {DType::kQ8_0, q8_0::dequantize_row, q8_0::quantize_row, 0.0065},
-    {DType::kQ2_K, q2_k::dequantize_row, q2_k::quantize_row, 0.35},
-    {DType::kQ3_K, q3_k::dequantize_row, q3_k::quantize_row, 0.18},
-    {DType::kQ4_K, q4_k::dequantize_row, q4_k::quantize_row, 0.085},
-    {DType::kQ5_K, q5_k::dequantize_row, q5_k::quantize_row, 0.043},
-    {DType::kQ6_K, q6_k::dequantize_row, q6_k::quantize_row, 0.021},
+    // GGUF block types, bit-exact with llama.cpp's quantize_<type> (ggml-quants.c). Bounds: ~1.3x the worst
+    // RMSE/sigma measured on 64 Gaussian rows of 4096 (single-block rows vary more).
+    {DType::kQ4_0, q4_0::dequantize_row, q4_0::quantize_row, 0.11},
+    {DType::kQ4_1, q4_1::dequantize_row, q4_1::quantize_row, 0.10},
+    {DType::kQ5_0, q5_0::dequantize_row, q5_0::quantize_row, 0.056},
+    {DType::kQ5_1, q5_1::dequantize_row, q5_1::quantize_row, 0.052},
+    {DType::kQ8_0, q8_0::dequantize_row, q8_0::quantize_row, 0.0072},
+    {DType::kQ2_K, q2_k::dequantize_row, q2_k::quantize_row, 0.38},
+    {DType::kQ3_K, q3_k::dequantize_row, q3_k::quantize_row, 0.20},
+    {DType::kQ4_K, q4_k::dequantize_row, q4_k::quantize_row, 0.092},
+    {DType::kQ5_K, q5_k::dequantize_row, q5_k::quantize_row, 0.047},
+    {DType::kQ6_K, q6_k::dequantize_row, q6_k::quantize_row, 0.024},
 };
 
 } // namespace

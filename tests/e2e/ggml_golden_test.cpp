@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+// Bit-exactness against llama.cpp: every tensor of the golden llama-quantize outputs ($LOWBIT_SHARED/data/golden/
+// llamacpp, README there) must be reproduced byte for byte from golden-F32.gguf — the per-tensor type chosen by
+// kquant::plan_mix, the bytes by the scheme table, the importance (Q4_K_M-imat) from golden-imatrix.gguf.
+#include "core/dtype.h"
+#include "core/test_support.h"
+#include "format/gguf/gguf_file.h"
+#include "format/gguf/sha256.h"
+#include "quantize/kquant/imatrix.h"
+#include "quantize/kquant/mix.h"
+
+#include <fstream>
+#include <gtest/gtest.h>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace lowbit {
+namespace {
+
+using nlohmann::json;
+namespace kq = quantize::kquant;
+
+constexpr const char* kGoldenDir = "data/golden/llamacpp/";
+
+json load_manifest(const std::string& path) {
+    std::ifstream f(path);
+    return json::parse(f);
+}
+
+const json& file_entry(const json& manifest, const std::string& file) {
+    for (const auto& f : manifest["files"])
+        if (f["file"] == file) return f;
+    static const json kNone;
+    ADD_FAILURE() << "manifest has no entry for " << file;
+    return kNone;
+}
+
+// The source tensors (names, ggml dims, F32) and hparams of golden-F32.gguf, from the manifest.
+std::vector<kq::MixTensor> source_tensors(const json& src) {
+    std::vector<kq::MixTensor> out;
+    for (const auto& t : src["tensors"]) {
+        kq::MixTensor m;
+        m.name = t["name"].get<std::string>();
+        m.ne = t["shape"].get<std::vector<int64_t>>();
+        m.dtype = DType::kF32;
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+kq::MixHparams source_hparams(const json& src) {
+    const auto& md = src["metadata"];
+    kq::MixHparams hp;
+    hp.arch = md["general.architecture"].get<std::string>();
+    hp.n_layer = md["llama.block_count"].get<int>();
+    hp.n_head = md["llama.attention.head_count"].get<int>();
+    hp.n_head_kv = md["llama.attention.head_count_kv"].get<int>();
+    return hp;
+}
+
+struct GoldenCase {
+    const char* file;
+    bool imatrix;
+};
+
+const GoldenCase kCases[] = {
+    {"golden-Q8_0.gguf", false}, {"golden-Q6_K.gguf", false},       {"golden-Q4_K_M.gguf", false},
+    {"golden-Q4_0.gguf", false}, {"golden-Q4_1.gguf", false},       {"golden-Q3_K_M.gguf", false},
+    {"golden-Q2_K.gguf", false}, {"golden-Q4_K_M-imat.gguf", true},
+};
+
+class GgmlGolden : public ::testing::TestWithParam<GoldenCase> {};
+
+// Importance per weight name from golden-imatrix.gguf (pairs of <name>.in_sum2 / <name>.counts tensors).
+std::map<std::string, std::vector<float>> load_importance(const gguf::File& f) {
+    std::map<std::string, std::vector<float>> out;
+    for (const auto& t : f.tensors()) {
+        const std::string& n = t.name;
+        const size_t suffix = n.size() - kq::kInSum2Suffix.size();
+        if (n.size() <= kq::kInSum2Suffix.size() || n.compare(suffix, std::string::npos, kq::kInSum2Suffix) != 0)
+            continue;
+        const std::string weight = n.substr(0, suffix);
+        const format::TensorInfo* counts = f.find(weight + std::string(kq::kCountsSuffix));
+        EXPECT_NE(counts, nullptr) << weight;
+        if (!counts) continue;
+        EXPECT_EQ(t.dtype, DType::kF32);
+        const auto* s = reinterpret_cast<const float*>(f.tensor_data(t));
+        const auto* c = reinterpret_cast<const float*>(f.tensor_data(*counts));
+        auto imp = kq::importance_from_imatrix(weight, {s, t.n_bytes / 4}, {c, counts->n_bytes / 4});
+        EXPECT_TRUE(imp.ok()) << imp.error().message;
+        if (imp.ok()) out[weight] = std::move(*imp);
+    }
+    return out;
+}
+
+TEST_P(GgmlGolden, MixPicksManifestTypes) {
+    LOWBIT_REQUIRE_SHARED(manifest_path, std::string(kGoldenDir) + "manifest.json");
+    const json manifest = load_manifest(manifest_path);
+    const json& src = file_entry(manifest, "golden-F32.gguf");
+    const json& dst = file_entry(manifest, GetParam().file);
+    const auto ft = kq::file_type_from_id(dst["metadata"]["general.file_type"].get<int>());
+    ASSERT_TRUE(ft.has_value());
+    const auto tensors = source_tensors(src);
+    kq::MixOptions opts;
+    opts.has_imatrix = GetParam().imatrix;
+    auto plan = kq::plan_mix(tensors, source_hparams(src), *ft, opts);
+    ASSERT_TRUE(plan.ok()) << plan.error().message;
+    std::map<std::string, std::string> want;
+    for (const auto& t : dst["tensors"]) want[t["name"].get<std::string>()] = t["ggml_type"].get<std::string>();
+    ASSERT_EQ(want.size(), tensors.size());
+    int matched = 0;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        const auto expected = dtype_from_name(want[tensors[i].name]);
+        ASSERT_TRUE(expected.has_value()) << want[tensors[i].name];
+        EXPECT_EQ(dtype_name(plan->types[i]), dtype_name(*expected)) << tensors[i].name;
+        matched += plan->types[i] == *expected;
+    }
+    EXPECT_EQ(matched, static_cast<int>(tensors.size()));
+    EXPECT_EQ(plan->n_fallback, 0);
+}
+
+TEST_P(GgmlGolden, EveryTensorBitExact) {
+    LOWBIT_REQUIRE_SHARED(dir, kGoldenDir);
+    const json manifest = load_manifest(dir + "manifest.json");
+    const json& dst = file_entry(manifest, GetParam().file);
+    auto src = gguf::File::open(dir + "golden-F32.gguf");
+    ASSERT_TRUE(src.ok()) << src.error().message;
+    std::map<std::string, std::vector<float>> importance;
+    if (GetParam().imatrix) {
+        auto im = gguf::File::open(dir + "golden-imatrix.gguf");
+        ASSERT_TRUE(im.ok()) << im.error().message;
+        importance = load_importance(**im);
+        EXPECT_FALSE(importance.empty());
+    }
+    int n_tensors = 0, n_matched = 0, n_with_importance = 0;
+    std::vector<uint8_t> out;
+    for (const auto& t : dst["tensors"]) {
+        const std::string name = t["name"].get<std::string>();
+        const auto dtype = dtype_from_name(t["ggml_type"].get<std::string>());
+        ASSERT_TRUE(dtype.has_value()) << name;
+        const format::TensorInfo* info = (*src)->find(name);
+        ASSERT_NE(info, nullptr) << name;
+        ASSERT_EQ(info->dtype, DType::kF32) << name;
+        const auto ne = t["shape"].get<std::vector<int64_t>>();
+        const int64_t n_per_row = ne[0];
+        const int64_t n_rows = static_cast<int64_t>(info->n_bytes / 4) / n_per_row;
+        const auto* x = reinterpret_cast<const float*>((*src)->tensor_data(*info));
+        out.resize(t["nbytes"].get<size_t>());
+        if (*dtype == DType::kF32) {
+            ASSERT_EQ(out.size(), info->n_bytes);
+            std::copy_n((*src)->tensor_data(*info), out.size(), out.begin());
+        } else {
+            ASSERT_EQ(dtype_row_bytes(*dtype, n_per_row).value() * static_cast<uint64_t>(n_rows), out.size()) << name;
+            const auto it = importance.find(name);
+            const float* imp = nullptr;
+            if (it != importance.end()) {
+                ASSERT_EQ(it->second.size(), static_cast<size_t>(n_per_row)) << name;
+                imp = it->second.data();
+                ++n_with_importance;
+            }
+            const Status st = kq::quantize_rows(*dtype, x, n_rows, n_per_row, imp, out.data());
+            ASSERT_TRUE(st.ok()) << st.error().message;
+        }
+        ++n_tensors;
+        const bool same = gguf::sha256_hex(out.data(), out.size()) == t["sha256"].get<std::string>();
+        EXPECT_TRUE(same) << name << " (" << t["ggml_type"].get<std::string>() << ") differs from llama.cpp";
+        n_matched += same;
+    }
+    EXPECT_EQ(n_matched, n_tensors) << GetParam().file;
+    if (GetParam().imatrix) {
+        EXPECT_GT(n_with_importance, 40); // all blk.* weights carry imatrix entries
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(LlamaCpp, GgmlGolden, ::testing::ValuesIn(kCases), [](const auto& param_info) {
+    std::string n = param_info.param.file;
+    n = n.substr(7, n.size() - 12); // "golden-" ... ".gguf"
+    for (auto& c : n)
+        if (c == '-') c = '_';
+    return n;
+});
+
+} // namespace
+} // namespace lowbit
