@@ -51,8 +51,10 @@ class Parser {
         if (k > n_ - pos_) return truncated(k, what);
         return ok_status();
     }
-    template <class T> Result<T> read(const std::string& what) {
-        LOWBIT_TRY(need(sizeof(T), what));
+    template <class T> Result<T> read(const std::string& what) { return read<T>("", what); }
+    // The message is only built on failure (this runs once per token of a vocabulary).
+    template <class T> Result<T> read(std::string_view prefix, const std::string& what) {
+        if (sizeof(T) > n_ - pos_) return truncated(sizeof(T), std::string(prefix) + what);
         T v;
         std::memcpy(&v, p_ + pos_, sizeof(T));
         pos_ += sizeof(T);
@@ -62,7 +64,7 @@ class Parser {
     // uint64 length + bytes; `max_len` bounds the length before the bytes are touched.
     Result<std::string> read_string(const std::string& what, uint64_t max_len) {
         const uint64_t at = pos_;
-        LOWBIT_ASSIGN_OR_RETURN(const uint64_t len, read<uint64_t>("length of " + what));
+        LOWBIT_ASSIGN_OR_RETURN(const uint64_t len, read<uint64_t>("length of ", what));
         if (len > max_len)
             return bad(
                 fmt::format("{} at offset {} has length {}, more than the limit of {} bytes", what, at, len, max_len));
@@ -107,7 +109,7 @@ class Parser {
 
     Result<ValueType> read_type(const std::string& what) {
         const uint64_t at = pos_;
-        LOWBIT_ASSIGN_OR_RETURN(const uint32_t t, read<uint32_t>("value type of " + what));
+        LOWBIT_ASSIGN_OR_RETURN(const uint32_t t, read<uint32_t>("value type of ", what));
         if (t >= kValueTypeCount)
             return bad(fmt::format("{} at offset {} has value type {}, expected 0..12", what, at, t));
         return static_cast<ValueType>(t);
@@ -161,7 +163,7 @@ class Parser {
             return bad(fmt::format("{} at offset {} nests arrays deeper than {} levels", what, pos_, kMaxArrayDepth));
         LOWBIT_ASSIGN_OR_RETURN(const ValueType et, read_type(what + " (array element)"));
         const uint64_t at = pos_;
-        LOWBIT_ASSIGN_OR_RETURN(const uint64_t count, read<uint64_t>("element count of " + what));
+        LOWBIT_ASSIGN_OR_RETURN(const uint64_t count, read<uint64_t>("element count of ", what));
         const uint64_t min_bytes = min_elem_bytes(et);
         if (count > (n_ - pos_) / min_bytes)
             return bad(fmt::format("truncated: {} at offset {} declares {} elements of type {} (at least {} bytes "
