@@ -23,6 +23,7 @@ const KernelRow kKernels[] = {
     {Op::kAttention, Backend::kRef, kAnyDType, "ref::attention", AttentionFn{ref::attention}},
     // cpu/: BLAS-backed matmul (f32 direct, every other scheme via dequantized tiles) and f32 element ops.
     {Op::kMatmul, Backend::kCpu, DType::kF32, "cpu::matmul_f32", MatmulFn{cpu::matmul_f32}},
+    {Op::kMatmul, Backend::kCpu, DType::kF16, "cpu::matmul_f16", MatmulFn{cpu::matmul_f16}},
     {Op::kMatmul, Backend::kCpu, kAnyDType, "cpu::matmul_dequant", MatmulFn{cpu::matmul_dequant}},
     {Op::kRmsNorm, Backend::kCpu, kAnyDType, "cpu::rms_norm", RmsNormFn{cpu::rms_norm}},
     {Op::kSiluMul, Backend::kCpu, kAnyDType, "cpu::silu_mul", SiluMulFn{cpu::silu_mul}},

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Registry-driven parity tests: every non-ref row of the kernel table against ref/, by NMSE, for every scheme
 // row that can be produced (quantize_row), on shapes that break tiles (m = 1, 3, 17; K not a tile multiple).
+#include "kernel/cpu/cpu_ops.h"
 #include "kernel/kernel_list.h"
 #include "kernel/ref/ref_ops.h"
 #include "scheme/scheme_list.h"
 
 #include <cmath>
+#include <cstring>
 #include <gtest/gtest.h>
 #include <random>
 #include <vector>
@@ -64,7 +66,29 @@ TEST(KernelTable, RefRegisteredForEveryOp) {
     EXPECT_TRUE(can_matmul(DType::kF16));
 }
 
+TEST(KernelCpu, F16FastConversionIsBitExact) {
+    std::vector<uint16_t> all(65536);
+    for (uint32_t h = 0; h < 65536; ++h) all[h] = uint16_t(h);
+    std::vector<float> fast(65536), want(65536);
+    scheme::find_scheme(DType::kF16)->dequantize_row(all.data(), want.data(), 65536);
+    std::vector<scheme::DequantizeRowFn> fns = {cpu::dequantize_row_f16_fast};
+    if (cpu::has_f16c()) fns.push_back(cpu::dequantize_row_f16_f16c);
+    for (auto fn : fns) {
+        fn(all.data(), fast.data(), 65533); // odd length: vector body + scalar tail
+        for (uint32_t h = 0; h < 65533; ++h) {
+            uint32_t a, b;
+            std::memcpy(&a, &fast[h], 4), std::memcpy(&b, &want[h], 4);
+            if (std::isnan(want[h])) { // NaN payloads may differ (F16C quiets signaling NaNs)
+                ASSERT_TRUE(std::isnan(fast[h])) << "f16 bits 0x" << std::hex << h;
+                continue;
+            }
+            ASSERT_EQ(a, b) << "f16 bits 0x" << std::hex << h;
+        }
+    }
+}
+
 TEST(KernelTable, CpuPrefersExactDtypeRow) {
+    EXPECT_STREQ(find_kernel(Op::kMatmul, DType::kF16, Backend::kCpu)->name, "cpu::matmul_f16");
     EXPECT_STREQ(find_kernel(Op::kMatmul, DType::kF32, Backend::kCpu)->name, "cpu::matmul_f32");
     EXPECT_STREQ(find_kernel(Op::kMatmul, DType::kBF16, Backend::kCpu)->name, "cpu::matmul_dequant");
     EXPECT_EQ(find_kernel(Op::kRope, DType::kF32, Backend::kCpu)->backend, Backend::kRef); // falls back

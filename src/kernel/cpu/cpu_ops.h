@@ -12,6 +12,13 @@ namespace lowbit::kernel::cpu {
 inline constexpr int64_t kGemmMinRows = 8;
 
 void matmul_f32(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
+// f16 weights: the generic path with F16C conversion when the CPU has it, else dequantize_row_f16_fast
+// (both bit-exact with the scheme row).
+void dequantize_row_f16_fast(const void* src, float* dst, int64_t n);
+// cpu/f16c/: the same with the F16C instruction; only call when has_f16c().
+bool has_f16c();
+void dequantize_row_f16_f16c(const void* src, float* dst, int64_t n);
+void matmul_f16(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 void matmul_dequant(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 void rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps);
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // CPU matmul: y[m, N] = x[m, K] · W[N, K]^T (+ bias). See cpu_ops.h for the strategy per case.
 #include "core/check.h"
+#include "core/half.h"
 #include "kernel/cpu/cpu_ops.h"
 #include "scheme/scheme_list.h"
 
@@ -62,6 +63,32 @@ void gemm_dequant(const float* x, int64_t m, const WeightView& w, const float* b
 
 } // namespace
 
+// Branch-free f16 -> f32: place the f16 exponent/mantissa in an f32 and rescale by 2^112 (exact for normals and
+// subnormals), then patch Inf/NaN and the sign. Vectorizes with plain SSE2, unlike core/half.h's branchy form.
+void dequantize_row_f16_fast(const void* src, float* dst, int64_t n) {
+    const auto* s = static_cast<const uint16_t*>(src);
+    for (int64_t i = 0; i < n; ++i) {
+        const uint32_t h = s[i];
+        const uint32_t m = (h & 0x7fffu) << 13;
+        uint32_t r = f32_bits(f32_from_bits(m) * 0x1p112f);
+        r = (h & 0x7c00u) == 0x7c00u ? (m | 0x7f800000u) : r;
+        dst[i] = f32_from_bits(r | ((h & 0x8000u) << 16));
+    }
+}
+
+namespace {
+
+void matmul_with(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool,
+                 scheme::DequantizeRowFn deq) {
+    if (m < kGemmMinRows) {
+        gemv_dequant(x, m, w, bias, y, pool, deq);
+    } else {
+        gemm_dequant(x, m, w, bias, y, pool, deq);
+    }
+}
+
+} // namespace
+
 float dot_f32(const float* a, const float* b, int64_t n) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
@@ -88,11 +115,13 @@ void matmul_f32(const float* x, int64_t m, const WeightView& w, const float* bia
 void matmul_dequant(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool) {
     const auto* sch = scheme::find_scheme(w.dtype);
     LOWBIT_CHECK(sch != nullptr && sch->dequantize_row != nullptr);
-    if (m < kGemmMinRows) {
-        gemv_dequant(x, m, w, bias, y, pool, sch->dequantize_row);
-    } else {
-        gemm_dequant(x, m, w, bias, y, pool, sch->dequantize_row);
-    }
+    matmul_with(x, m, w, bias, y, pool, sch->dequantize_row);
+}
+
+void matmul_f16(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool) {
+    LOWBIT_CHECK(w.dtype == DType::kF16);
+    static const bool f16c = has_f16c();
+    matmul_with(x, m, w, bias, y, pool, f16c ? dequantize_row_f16_f16c : dequantize_row_f16_fast);
 }
 
 } // namespace lowbit::kernel::cpu
