@@ -127,6 +127,44 @@ def write_gguf(model, path):
     w.close()
 
 
+def check_bad_inputs(tmp, good_dir, failures):
+    """Real files with one tensor dropped / reshaped, and a truncated GGUF: clean exit with a message naming it."""
+    from safetensors.numpy import save_file
+    cfg, tensors = reference_llama.load(good_dir)
+    cases = []
+    missing = {k: v.astype(np.float32) for k, v in tensors.items() if k != "model.layers.1.mlp.up_proj.weight"}
+    cases.append(("missing", missing, "'model.layers.1.mlp.up_proj.weight'", "missing"))
+    reshaped = {k: v.astype(np.float32) for k, v in tensors.items()}
+    reshaped["model.layers.0.self_attn.k_proj.weight"] = np.zeros((16, 64), dtype=np.float32)
+    cases.append(("shape", reshaped, "'model.layers.0.self_attn.k_proj.weight' has shape [16, 64], expected [32, 64]",
+                  ""))
+    for label, tensors_out, needle, needle2 in cases:
+        d = os.path.join(tmp, "bad_" + label)
+        os.makedirs(d)
+        for fn in ("config.json", "generation_config.json"):
+            with open(os.path.join(good_dir, fn)) as src, open(os.path.join(d, fn), "w") as dst:
+                dst.write(src.read())
+        save_file(tensors_out, os.path.join(d, "model.safetensors"))
+        r = subprocess.run([os.path.join(TOOLS, "forward_logits"), d, os.path.join(tmp, "bad.f32"), "--tokens", "1"],
+                           capture_output=True, text=True)
+        ok = r.returncode == 1 and needle in r.stderr and needle2 in r.stderr
+        print(f"bad input {label:10s} exit {r.returncode}: {r.stderr.strip()} {'ok' if ok else 'FAIL'}")
+        if not ok:
+            failures.append("bad input " + label)
+    g = os.path.join(tmp, "llama_gqa.gguf")
+    with open(g, "rb") as f:
+        data = f.read()
+    cut = os.path.join(tmp, "truncated.gguf")
+    with open(cut, "wb") as f:
+        f.write(data[: len(data) - 1000])
+    r = subprocess.run([os.path.join(TOOLS, "forward_logits"), cut, os.path.join(tmp, "bad.f32"), "--tokens", "1"],
+                       capture_output=True, text=True)
+    ok = r.returncode == 1 and "truncated" in r.stderr
+    print(f"bad input truncated exit {r.returncode}: {r.stderr.strip()} {'ok' if ok else 'FAIL'}")
+    if not ok:
+        failures.append("bad input truncated gguf")
+
+
 def has_convert():
     if not BIN or not os.path.exists(BIN):
         return False
@@ -172,6 +210,7 @@ def main():
                 print(f"{label:18s} {how:20s} max rel err {err:.2e} {status}")
                 if err >= TOL:
                     failures.append(f"{label}/{how}")
+        check_bad_inputs(tmp, os.path.join(tmp, CONFIGS[0][0]), failures)
     if not convert:
         print("note: `lowbit convert` unavailable; GGUF checked with the gguf-package writer only")
     if failures:
