@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 # Oracle: `lowbit tokenize` on Hugging Face tokenizer.json folders must give the ids of the `tokenizers`
-# package. Part 1 trains a small byte-level BPE with the Llama-3 pre-tokenizer here (deterministic); part 2
+# package. Part 1 trains small byte-level BPEs with the Llama-3, Qwen2 and GPT-2 pre-tokenizers here
+# (deterministic); part 2
 # uses models/lowbit-ref-30m/tokenizer.json when that folder exists. Exit 77 (skip) when `tokenizers` is missing.
 import os
 import subprocess
@@ -100,12 +101,19 @@ def corpus_texts():
     return texts
 
 
-def train_llama3_style(workdir):
-    tok = Tokenizer(models.BPE(ignore_merges=True))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(LLAMA3_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+def train_bpe(workdir, style):
+    """style: "llama3" (Split + ByteLevel, ignore_merges as Llama 3), "qwen2" (single digits) or "gpt2"
+    (ByteLevel's own regex)."""
+    if style == "gpt2":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    else:
+        regex = LLAMA3_REGEX if style == "llama3" else LLAMA3_REGEX.replace(r"\p{N}{1,3}", r"\p{N}")
+        tok = Tokenizer(models.BPE(ignore_merges=style == "llama3"))
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=700, min_frequency=1, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
@@ -122,9 +130,10 @@ def main():
         return 1
     extra = corpus_texts()
     failures = 0
-    with tempfile.TemporaryDirectory() as workdir:
-        tok = train_llama3_style(workdir)
-        failures += compare(lowbit, workdir, tok, TEXTS + extra, "trained llama3-style BPE")
+    for style in ("llama3", "qwen2", "gpt2"):
+        with tempfile.TemporaryDirectory() as workdir:
+            tok = train_bpe(workdir, style)
+            failures += compare(lowbit, workdir, tok, TEXTS + extra, f"trained {style}-style BPE")
     ref_dir = os.path.join(os.environ.get("LOWBIT_SOURCE_DIR", "."), "models", "lowbit-ref-30m")
     if os.path.exists(os.path.join(ref_dir, "tokenizer.json")):
         ref = Tokenizer.from_file(os.path.join(ref_dir, "tokenizer.json"))
