@@ -23,43 +23,78 @@ struct Problem {
     std::vector<float> zero;  // [n_groups]
 };
 
-float round_half_even(float v) {
-    return std::nearbyint(v);
+// Round half to even of v in [-1, 2^8] (callers pre-clamp): the 1.5 * 2^23 trick under the default rounding
+// mode, identical to std::nearbyint there and inlinable/vectorizable (nearbyint is a libm call).
+inline float round_half_even(float v) {
+    const float magic = 12582912.0f; // 1.5 * 2^23; (v + magic) - magic is not folded without -ffast-math
+    return (v + magic) - magic;
 }
 
-// One proximal iteration over rows [r0, r1) x cols [c0, c1): accumulates the zero update numerator and |W - Wr|
-// per group. `thresh`: |d| at or below it has zero shrinkage (|d|^(2-p) <= 1/beta), which skips the pow.
+// The code of w: clamp(round(w * s + z), 0, max_q), with the pre-clamp that keeps round_half_even exact.
+inline float code_of(float w, float s, float z, float max_q) {
+    const float v = std::clamp(w * s + z, -1.0f, max_q + 1.0f);
+    return std::clamp(round_half_even(v), 0.0f, max_q);
+}
+
+// Shrinkage of the lp proximal step: sign(d) * relu(|d| - |d|^(p-1) / beta).
+inline float shrink(float d, float inv_beta, float p) {
+    const float a = std::fabs(d);
+    const float r = std::max(a - inv_beta * std::pow(a, p - 1.0f), 0.0f);
+    return d > 0 ? r : -r;
+}
+
+// One proximal iteration over grouped rows [r0, r1) x cols [c0, c1): adds the zero-update numerator
+// sum(Wq - (W - We) s) and sum |W - Wr| per group. Elements with |d| <= thresh have We = 0 exactly
+// (|d|^(2-p) <= 1/beta); the rare others are redone with the pow in a second pass.
 void iterate_block(const Problem& pb, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float inv_beta, float p,
                    float thresh, double* zero_sum, double* err_sum) {
     const int64_t C = pb.gs.n_cols;
+    constexpr int kLanes = 8;
     for (int64_t r = r0; r < r1; ++r) {
         const float* row = pb.w + r * C;
-        double zs_row = 0.0, err_row = 0.0; // axis 1: the whole row is one group
+        const float* s_row = pb.axis == 1 ? &pb.s_inv[size_t(r)] : &pb.s_inv[size_t(c0)];
+        const float* z_row = pb.axis == 1 ? &pb.zero[size_t(r)] : &pb.zero[size_t(c0)];
+        const int64_t step = pb.axis == 1 ? 0 : 1; // per-element group stride in s_row/z_row
+        float zs[kLanes] = {}, er[kLanes] = {};
+        int64_t n_shrink = 0;
         for (int64_t c = c0; c < c1; ++c) {
-            const int64_t g = pb.axis == 1 ? r : c;
-            const float s = pb.s_inv[size_t(g)], z = pb.zero[size_t(g)];
-            const float wf = row[c];
-            const float wq = std::clamp(round_half_even(wf * s + z), 0.0f, pb.max_q);
-            const float wr = (wq - z) / s;
-            const float d = wf - wr;
-            const float a = std::fabs(d);
-            float we = 0.0f;
-            if (a > thresh) {
-                const float shrunk = std::max(a - inv_beta * std::pow(a, p - 1.0f), 0.0f);
-                we = d > 0 ? shrunk : -shrunk;
-            }
-            const float term = wq - (wf - we) * s;
+            const int64_t gi = (c - c0) * step;
+            const float s = s_row[gi], z = z_row[gi], wf = row[c];
+            const float wq = code_of(wf, s, z, pb.max_q);
+            const float d = wf - (wq - z) / s;
+            const float term = wq - wf * s, a = std::fabs(d);
+            n_shrink += a > thresh;
             if (pb.axis == 1) {
-                zs_row += double(term);
-                err_row += double(a);
+                zs[(c - c0) % kLanes] += term;
+                er[(c - c0) % kLanes] += a;
             } else {
-                zero_sum[g] += double(term);
-                err_sum[g] += double(a);
+                zero_sum[c] += double(term);
+                err_sum[c] += double(a);
+            }
+        }
+        if (n_shrink > 0) { // replace the We = 0 terms of the shrunk elements
+            for (int64_t c = c0; c < c1; ++c) {
+                const int64_t gi = (c - c0) * step;
+                const float s = s_row[gi], z = z_row[gi], wf = row[c];
+                const float wq = code_of(wf, s, z, pb.max_q);
+                const float d = wf - (wq - z) / s;
+                if (std::fabs(d) <= thresh) continue;
+                const float delta = (wq - (wf - shrink(d, inv_beta, p)) * s) - (wq - wf * s);
+                if (pb.axis == 1) {
+                    zs[0] += delta;
+                } else {
+                    zero_sum[c] += double(delta);
+                }
             }
         }
         if (pb.axis == 1) {
-            zero_sum[r] += zs_row;
-            err_sum[r] += err_row;
+            double zsum = 0.0, esum = 0.0;
+            for (int l = 0; l < kLanes; ++l) {
+                zsum += double(zs[l]);
+                esum += double(er[l]);
+            }
+            zero_sum[r] += zsum;
+            err_sum[r] += esum;
         }
     }
 }
@@ -92,7 +127,7 @@ void init_scale_zero(ThreadPool& pool, Problem& pb, int64_t n_groups, bool round
     for (size_t g = 0; g < size_t(n_groups); ++g) {
         pb.s_inv[g] = std::min(pb.max_q / (mx[g] - mn[g]), 2e4f); // max == min: inf, clamped like hqq
         pb.zero[g] = -mn[g] * pb.s_inv[g];
-        if (round_zero) pb.zero[g] = round_half_even(pb.zero[g]);
+        if (round_zero) pb.zero[g] = std::nearbyint(pb.zero[g]);
     }
 }
 
@@ -168,7 +203,7 @@ Result<HqqSolveResult> quantize_hqq(const float* w, const Shape& shape, const Hq
             for (int64_t c = c0; c < c1; ++c) {
                 const size_t g = size_t(pb.axis == 1 ? r : c);
                 const int64_t i = r * pb.gs.n_cols + c;
-                q[size_t(i)] = uint8_t(std::clamp(round_half_even(w[i] * pb.s_inv[g] + pb.zero[g]), 0.0f, pb.max_q));
+                q[size_t(i)] = uint8_t(code_of(w[i], pb.s_inv[g], pb.zero[g], pb.max_q));
             }
     });
     std::vector<float> scale(static_cast<size_t>(n_groups));

@@ -10,7 +10,6 @@
 //   zeros   [n_rows, n_groups] u8 (asymmetric only; symmetric uses the implicit zero 2^(b-1))
 //   weight = (q - zero) * scale.
 // Bits per weight: b + 16/g (symmetric) or b + 24/g (asymmetric).
-// Quantization error bound (RMSE / sigma on Gaussian rows, g = 128, asym): see kMaxRmseAsymG128 below.
 #pragma once
 
 #include "core/error.h"
@@ -28,7 +27,7 @@ struct IntGroupParams {
     bool symmetric = false;
 };
 
-// RMSE/sigma bounds for Gaussian rows at g = 128, asymmetric (registry tests): index by bits.
+// Bound on RMSE/sigma for N(0,1) rows at g = 128 (registry tests; measured values next to the definition).
 double max_rmse(int bits, bool symmetric);
 
 // kUsage: bits not in {2,3,4,8}, group_size not -1 and not in [1, n_cols] dividing n_cols, or empty shape.

@@ -40,17 +40,17 @@ void group_params(const float* w, int64_t n, const IntGroupParams& p, uint16_t* 
 } // namespace
 
 double max_rmse(int bits, bool symmetric) {
-    // Measured on N(0,1) rows, g = 128 (int_group_test): 8: 0.0042/0.0058, 4: 0.078/0.098, 3: 0.16/0.21,
-    // 2: 0.34/0.48 (asym/sym); bounds leave ~15% headroom.
+    // Measured on N(0,1) rows of 512, g = 128 (int_group_test), asym/sym: 8 bits 0.0059/0.0066, 4 bits
+    // 0.100/0.112, 3 bits 0.216/0.239, 2 bits 0.506/0.555; the bounds leave 15% headroom.
     switch (bits) {
     case 8:
-        return symmetric ? 0.007 : 0.005;
+        return symmetric ? 0.0076 : 0.0068;
     case 4:
-        return symmetric ? 0.115 : 0.09;
+        return symmetric ? 0.128 : 0.115;
     case 3:
-        return symmetric ? 0.245 : 0.185;
+        return symmetric ? 0.275 : 0.25;
     default:
-        return symmetric ? 0.56 : 0.40;
+        return symmetric ? 0.64 : 0.58;
     }
 }
 
