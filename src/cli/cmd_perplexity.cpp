@@ -10,6 +10,7 @@
 // Errors: empty text or fewer than 2*ctx tokens: exit 3; text that is not UTF-8: exit 3; bad flags: exit 2.
 #include "cli/commands.h"
 #include "core/file.h"
+#include "core/log.h"
 #include "core/progress.h"
 #include "core/thread_pool.h"
 #include "pipeline/perplexity/kl_divergence.h"
@@ -64,6 +65,10 @@ Result<Loaded> load(const PerplexityArgs& a, int64_t n_ctx) {
     Loaded l;
     LOWBIT_ASSIGN_OR_RETURN(l.session, runtime::Session::open(a.model, so));
     l.tok = l.session->tokenizer();
+    if (const int64_t n_train = l.session->config().max_position_embeddings;
+        n_train > 0 && l.session->n_ctx() > n_train)
+        log_warn("context {} is larger than the {} positions the model was trained on; expect worse results",
+                 l.session->n_ctx(), n_train);
     if (!l.tok)
         return make_error(ErrorCode::kBadInput, a.model + ": the model has no usable tokenizer (tokenizer.json or "
                                                           "GGUF tokenizer metadata missing)");

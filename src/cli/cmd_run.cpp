@@ -11,6 +11,7 @@
 //   --seed -1 (default) picks a random seed and prints it, so any run can be repeated; --temp 0 is greedy.
 #include "cli/commands.h"
 #include "core/file.h"
+#include "core/log.h"
 #include "core/thread_pool.h"
 #include "runtime/generate/generate.h"
 #include "runtime/session.h"
@@ -77,6 +78,9 @@ Status run_run(RunArgs a, bool has_prompt, bool has_file) {
     so.n_batch = a.n_batch;
     LOWBIT_ASSIGN_OR_RETURN(auto session, runtime::Session::open(a.model, so));
     const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (const int64_t n_train = session->config().max_position_embeddings; n_train > 0 && session->n_ctx() > n_train)
+        log_warn("context {} is larger than the {} positions the model was trained on; expect worse results",
+                 session->n_ctx(), n_train);
     const tokenizer::Tokenizer* tok = session->tokenizer();
     if (!tok)
         return make_error(ErrorCode::kBadInput, a.model + ": the model has no usable tokenizer (tokenizer.json or "
