@@ -26,6 +26,7 @@ const KernelRow kKernels[] = {
     {Op::kMatmul, Backend::kCpu, DType::kF16, "cpu::matmul_f16", MatmulFn{cpu::matmul_f16}},
     {Op::kMatmul, Backend::kCpu, kAnyDType, "cpu::matmul_dequant", MatmulFn{cpu::matmul_dequant}},
     {Op::kRmsNorm, Backend::kCpu, kAnyDType, "cpu::rms_norm", RmsNormFn{cpu::rms_norm}},
+    {Op::kRope, Backend::kCpu, kAnyDType, "cpu::rope", RopeFn{cpu::rope}},
     {Op::kSiluMul, Backend::kCpu, kAnyDType, "cpu::silu_mul", SiluMulFn{cpu::silu_mul}},
     {Op::kAttention, Backend::kCpu, kAnyDType, "cpu::attention", AttentionFn{cpu::attention}},
 };

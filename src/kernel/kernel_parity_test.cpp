@@ -91,7 +91,7 @@ TEST(KernelTable, CpuPrefersExactDtypeRow) {
     EXPECT_STREQ(find_kernel(Op::kMatmul, DType::kF16, Backend::kCpu)->name, "cpu::matmul_f16");
     EXPECT_STREQ(find_kernel(Op::kMatmul, DType::kF32, Backend::kCpu)->name, "cpu::matmul_f32");
     EXPECT_STREQ(find_kernel(Op::kMatmul, DType::kBF16, Backend::kCpu)->name, "cpu::matmul_dequant");
-    EXPECT_EQ(find_kernel(Op::kRope, DType::kF32, Backend::kCpu)->backend, Backend::kRef); // falls back
+    EXPECT_EQ(find_kernel(Op::kSoftmax, DType::kF32, Backend::kCpu)->backend, Backend::kRef); // falls back
 }
 
 // Every (non-ref matmul row) x (producible scheme) x m x K against ref::matmul on the same quantized bytes.

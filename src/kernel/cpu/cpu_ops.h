@@ -21,6 +21,9 @@ void dequantize_row_f16_f16c(const void* src, float* dst, int64_t n);
 void matmul_f16(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 void matmul_dequant(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 void rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps);
+// cos/sin computed once per token (in double, like ref/) and applied to every head.
+void rope(float* x, int64_t n_tokens, int64_t row_stride, int64_t n_heads, int64_t head_dim, int64_t pos0,
+          const float* inv_freq, RopeStyle style);
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 void attention(const AttentionArgs& args, ThreadPool* pool);
 

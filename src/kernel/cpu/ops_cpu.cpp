@@ -24,6 +24,31 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
     }
 }
 
+void rope(float* x, int64_t n_tokens, int64_t row_stride, int64_t n_heads, int64_t head_dim, int64_t pos0,
+          const float* inv_freq, RopeStyle style) {
+    const int64_t half = head_dim / 2;
+    thread_local std::vector<float> cs; // [half] cos, [half] sin: once per token, shared by all heads
+    cs.resize(static_cast<size_t>(2 * half));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        const double pos = double(pos0 + t);
+        for (int64_t i = 0; i < half; ++i) {
+            const double angle = pos * double(inv_freq[i]);
+            cs[size_t(i)] = static_cast<float>(std::cos(angle));
+            cs[size_t(half + i)] = static_cast<float>(std::sin(angle));
+        }
+        const int64_t step = style == RopeStyle::kNeox ? 1 : 2, other = style == RopeStyle::kNeox ? half : 1;
+        for (int64_t h = 0; h < n_heads; ++h) {
+            float* v = x + t * row_stride + h * head_dim;
+            for (int64_t i = 0; i < half; ++i) {
+                float* a = v + i * step;
+                const float x0 = a[0], x1 = a[other], c = cs[size_t(i)], sn = cs[size_t(half + i)];
+                a[0] = x0 * c - x1 * sn;
+                a[other] = x0 * sn + x1 * c;
+            }
+        }
+    }
+}
+
 void attention(const AttentionArgs& a, ThreadPool* pool) {
     const int64_t group = a.n_heads / a.n_kv_heads;
     const int64_t q_stride = a.n_heads * a.head_dim, kv_stride = a.n_kv_heads * a.head_dim;
