@@ -60,7 +60,8 @@ std::vector<float> all_logits(Transformer& t, const std::vector<int32_t>& tokens
 
 TEST(Transformer, DecodeWithCacheEqualsFullRecompute) {
     ThreadPool pool(2);
-    for (const char* arch : {"llama", "qwen2"}) {
+    for (const ArchDesc* desc : all_archs()) { // every row of the arch table
+        const std::string arch(desc->name);
         auto t = build(tiny_config(arch));
         const int64_t v = t->config().vocab_size, n = 20;
         const auto tokens = prompt(n, v);
@@ -97,9 +98,10 @@ TEST(Transformer, BatchedPrefillEqualsTokenByToken) {
 
 TEST(Transformer, CpuBackendMatchesRef) {
     ThreadPool pool(2);
-    for (const char* arch : {"llama", "qwen2"}) {
+    for (const ArchDesc* desc : all_archs()) { // every row of the arch table
+        const std::string arch(desc->name);
         auto c = tiny_config(arch);
-        c.tie_word_embeddings = std::string(arch) == "qwen2";
+        c.tie_word_embeddings = arch == "qwen2";
         auto fast = build(c, SourceFormat::kHf, DType::kF16, kernel::Backend::kCpu);
         auto ref = build(c, SourceFormat::kHf, DType::kF16, kernel::Backend::kRef);
         const auto tokens = prompt(19, c.vocab_size);
@@ -130,7 +132,8 @@ std::vector<float> read_f32(const format::TensorStore& s, const std::string& nam
 // The same weights as HF (rotate-half) and as llama.cpp writes them for llama (Q/K permuted, interleaved RoPE).
 TEST(Transformer, GgufPermutedQkWithInterleavedRopeEqualsHf) {
     ThreadPool pool(2);
-    for (const char* arch : {"llama", "qwen2"}) {
+    for (const ArchDesc* desc : all_archs()) { // every row of the arch table
+        const std::string arch(desc->name);
         const auto c = tiny_config(arch);
         const ArchDesc& a = *find_arch(arch);
         auto hf = make_synthetic_model(c, a, SourceFormat::kHf, DType::kF32, 7);
