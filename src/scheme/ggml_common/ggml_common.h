@@ -7,6 +7,12 @@
 
 #include "core/half.h"
 
+// ggml's reference quantizers are compiled without FMA contraction; a fused a*b+c rounds differently and changes
+// bytes. GCC in ISO mode (-std=c++20) never contracts; clang contracts within a statement unless told not to.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <cstdint>
 #include <cstring>
 
