@@ -80,6 +80,28 @@ TEST(LogProbFile, PackedRowsDecodeWithinHalfAStep) {
     EXPECT_NEAR(packed_row_header(row.data()).min_log_prob, -std::log(5.0), 1e-6);
 }
 
+TEST(LogProbFile, ParallelRowsEqualSingleRows) {
+    LogProbFileHeader h;
+    h.n_ctx = 6; // 2 rows per chunk
+    h.n_vocab = 5;
+    h.n_chunk = 3;
+    const std::vector<int32_t> tokens(18, 1);
+    std::vector<float> logits(6 * 5);
+    for (size_t i = 0; i < logits.size(); ++i) logits[i] = static_cast<float>(std::sin(0.7 * double(i)) * 4);
+    auto a = LogProbWriter::create(temp_path("rows_a.bin"), h, tokens);
+    auto b = LogProbWriter::create(temp_path("rows_b.bin"), h, tokens);
+    ASSERT_TRUE(a.ok() && b.ok());
+    for (size_t r = 0; r < 6; ++r) ASSERT_TRUE((*a)->write_row(std::span<const float>(logits).subspan(r * 5, 5)).ok());
+    ASSERT_TRUE((*b)->write_rows(std::span<const float>(logits).first(20)).ok());
+    EXPECT_FALSE((*b)->commit().ok()); // 4 of 6 rows: refuses to publish a short file
+    ASSERT_TRUE((*b)->write_rows(std::span<const float>(logits).subspan(20)).ok());
+    EXPECT_FALSE((*b)->write_rows(std::span<const float>(logits).first(5)).ok()); // one too many
+    ASSERT_TRUE((*a)->commit().ok());
+    ASSERT_TRUE((*b)->commit().ok());
+    EXPECT_EQ(*read_file_to_string(temp_path("rows_a.bin")), *read_file_to_string(temp_path("rows_b.bin")));
+    EXPECT_TRUE(LogProbReader::open(temp_path("rows_b.bin")).ok());
+}
+
 TEST(LogProbFile, RoundTripAndValidation) {
     const auto tokens = fake_tokens(kCtx * kChunks + 5, kVocab);
     FakeLanguageModel model(kVocab, 64);

@@ -3,6 +3,7 @@
 #include "pipeline/perplexity/logprob_file.h"
 
 #include "core/checked.h"
+#include "core/thread_pool.h"
 #include "pipeline/perplexity/log_softmax.h"
 
 #include <cstring>
@@ -59,6 +60,23 @@ Status LogProbWriter::write_row(std::span<const float> logits) {
     pack_log_probs(logits, row_.data());
     ++n_rows_written_;
     return out_->write(row_.data(), row_.size() * sizeof(uint16_t));
+}
+
+Status LogProbWriter::write_rows(std::span<const float> logits) {
+    const int64_t n_vocab = header_.n_vocab;
+    if (static_cast<int64_t>(logits.size()) % n_vocab != 0)
+        return make_error(ErrorCode::kInternal, "log-prob rows: size is not a multiple of n_vocab");
+    const int64_t n = static_cast<int64_t>(logits.size()) / n_vocab;
+    if (n_rows_written_ + n > header_.n_chunk * header_.rows_per_chunk())
+        return make_error(ErrorCode::kInternal, "log-prob file: more rows than the header promises");
+    const size_t slots = static_cast<size_t>(packed_row_u16(n_vocab));
+    batch_.resize(static_cast<size_t>(n) * slots);
+    ThreadPool::global().parallel_for(n, [&](int64_t begin, int64_t end, int) {
+        for (int64_t i = begin; i < end; ++i)
+            pack_log_probs(logits.subspan(size_t(i * n_vocab), size_t(n_vocab)), batch_.data() + size_t(i) * slots);
+    });
+    n_rows_written_ += n;
+    return out_->write(batch_.data(), batch_.size() * sizeof(uint16_t));
 }
 
 Status LogProbWriter::commit() {

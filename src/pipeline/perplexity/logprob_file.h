@@ -50,6 +50,8 @@ class LogProbWriter {
                                                          std::span<const int32_t> tokens);
     // Packs one row of logits [n_vocab] (see log_softmax.h). Rows must come in file order.
     Status write_row(std::span<const float> logits);
+    // Packs n consecutive rows ([n, n_vocab]) on the global thread pool, then writes them in order.
+    Status write_rows(std::span<const float> logits);
     // kInternal if fewer rows than the header promises were written.
     Status commit();
     const LogProbFileHeader& header() const { return header_; }
@@ -59,6 +61,7 @@ class LogProbWriter {
     std::unique_ptr<AtomicWriter> out_;
     LogProbFileHeader header_;
     std::vector<uint16_t> row_;
+    std::vector<uint16_t> batch_; // scratch for write_rows
     int64_t n_rows_written_ = 0;
 };
 

@@ -77,9 +77,7 @@ Status run_chunked(runtime::LanguageModel& model, std::span<const int32_t> token
             const auto rows = logits.subspan(size_t((lo - pos0) * n_vocab), size_t((hi - lo) * n_vocab));
             const std::span<const int32_t> targets(chunk.data() + lo + 1, size_t(hi - lo));
             LOWBIT_TRY(score_rows(rows, n_vocab, targets, sums, c * n_ctx + lo + 1));
-            if (base_out)
-                for (int64_t r = 0; r < hi - lo; ++r)
-                    LOWBIT_TRY(base_out->write_row(rows.subspan(size_t(r * n_vocab), size_t(n_vocab))));
+            if (base_out) LOWBIT_TRY(base_out->write_rows(rows));
             return ok_status();
         };
         LOWBIT_TRY(eval_in_batches(model, chunk, o.n_batch, on_rows));
