@@ -42,6 +42,7 @@ def main():
               % unicodedata.unidata_version)
     out.write("// Code point category flags as runs: flags hold from `start` up to the next run's start.\n")
     out.write('#include "runtime/tokenizer/unicode.h"\n\n')
+    out.write("// clang-format off\n")
     out.write("namespace lowbit::tokenizer::detail {\n\n")
     out.write("const CptRun kCptRuns[] = {\n")
     for i in range(0, len(runs), 6):
@@ -50,6 +51,7 @@ def main():
     out.write("const size_t kCptRunCount = sizeof(kCptRuns) / sizeof(kCptRuns[0]);\n")
     out.write('const char* const kUnicodeVersion = "%s";\n\n' % unicodedata.unidata_version)
     out.write("} // namespace lowbit::tokenizer::detail\n")
+    out.write("// clang-format on\n")
 
 
 if __name__ == "__main__":
