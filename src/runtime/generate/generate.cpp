@@ -61,6 +61,7 @@ Result<GenerateResult> generate(LanguageModel& model, const tokenizer::Tokenizer
     LOWBIT_TRY(prefill(model, prompt, o.n_batch, logits));
     r.timings.prompt_ms = ms_since(t0);
     r.timings.n_prompt_tokens = n_prompt;
+    sampler.reset(); // the repeat-penalty history is this prompt's, not a previous generation's
     for (int32_t t : prompt) sampler.accept(t);
     if (o.n_predict == 0) return r;
 

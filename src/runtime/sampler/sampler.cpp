@@ -31,7 +31,9 @@ Status validate(const SamplerOptions& o) {
 
 std::vector<Candidate> make_candidates(std::span<const float> logits) {
     std::vector<Candidate> cands(logits.size());
-    for (size_t i = 0; i < logits.size(); ++i) cands[i] = Candidate{static_cast<int32_t>(i), logits[i], 0.0f};
+    // NaN would break the sort's ordering (undefined behavior); treat it as impossible.
+    for (size_t i = 0; i < logits.size(); ++i)
+        cands[i] = Candidate{static_cast<int32_t>(i), std::isnan(logits[i]) ? -INFINITY : logits[i], 0.0f};
     return cands;
 }
 

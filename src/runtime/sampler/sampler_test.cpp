@@ -187,6 +187,22 @@ TEST(Sampler, ChainRestrictsDrawsToSurvivors) {
     EXPECT_EQ(seen, (std::set<int32_t>{0, 2, 4})); // top-3; top-p 0.95 of {0.3,0.25,0.23}/0.78 keeps all
 }
 
+TEST(Sampler, NanLogitsAreNeverChosen) {
+    const std::vector<float> logits = {NAN, 1.0f, NAN, 2.0f, NAN};
+    SamplerOptions o;
+    o.temp = 0.0f;
+    EXPECT_EQ(Sampler(o).sample(logits), 3);
+    o.temp = 1.0f;
+    o.top_k = 0;
+    o.top_p = 1.0f;
+    o.min_p = 0.0f;
+    Sampler s(o);
+    for (int i = 0; i < 200; ++i) {
+        const int32_t id = s.sample(logits);
+        EXPECT_TRUE(id == 1 || id == 3) << id;
+    }
+}
+
 TEST(Sampler, ValidateRejectsOutOfRange) {
     SamplerOptions o;
     EXPECT_TRUE(validate(o).ok());
