@@ -206,7 +206,8 @@ def compare_kld(model_dir, text_path, base, ids, bos, n_chunks, nll0, ref_lp):
     check(abs(got["kld"]["value"] - kld.mean()) < 1e-4 + 1e-3 * kld.mean(),
           f"mean KLD {got['kld']['value']:.6f} vs numpy {kld.mean():.6f}")
     kerr = np.sqrt(((kld ** 2).mean() - kld.mean() ** 2) / (n - 1))
-    check(abs(got["kld"]["error"] - kerr) < 1e-4 + 1e-3 * kerr, f"KLD uncertainty {got['kld']['error']:.6f} vs {kerr:.6f}")
+    check(abs(got["kld"]["error"] - kerr) < 1e-4 + 1e-3 * kerr,
+          f"KLD uncertainty {got['kld']['error']:.6f} vs {kerr:.6f}")
     s = np.sort(kld)
     pos = 0.99 * (n - 1)
     p99 = s[int(pos)] + (pos - int(pos)) * (s[min(int(pos) + 1, n - 1)] - s[int(pos)])
@@ -216,7 +217,8 @@ def compare_kld(model_dir, text_path, base, ids, bos, n_chunks, nll0, ref_lp):
     check(abs(got["delta_p_pct"]["value"] / 100 - dp.mean()) < 1e-4, "mean delta p")
     check(abs(got["rms_delta_p_pct"]["value"] / 100 - np.sqrt((dp ** 2).mean())) < 1e-4, "RMS delta p")
     ratio = float(np.exp(np.mean(nll1) - np.mean(nll0)))
-    check(abs(got["ppl_ratio"]["value"] / ratio - 1) < 1e-3, f"PPL ratio {got['ppl_ratio']['value']:.6f} vs {ratio:.6f}")
+    check(abs(got["ppl_ratio"]["value"] / ratio - 1) < 1e-3,
+          f"PPL ratio {got['ppl_ratio']['value']:.6f} vs {ratio:.6f}")
     check(abs(got["ppl"]["value"] / float(np.exp(np.mean(nll1))) - 1) < 1e-4, "PPL(Q)")
 
 

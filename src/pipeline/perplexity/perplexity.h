@@ -8,6 +8,9 @@
 //    starting every `stride` tokens; in each window only the tokens not scored by an earlier window (the last
 //    trg_len = end - prev_end ones; labels before them are -100) are scored, each from its predecessors in the
 //    window. No BOS replacement: the stream is scored as tokenized (the caller adds BOS at its start).
+//    With stride == n_ctx a window's first token has no predecessor in it and is not scored (as in HF).
+//    NLLs are summed per token (the doc's code re-weights each window's mean loss by a token count; summing
+//    directly gives the exact mean over scored labels that the doc's formula defines).
 // Both report PPL = exp(mean NLL over scored tokens) and llama.cpp's uncertainty
 // PPL * sqrt((E[nll^2] - E[nll]^2) / (count - 1)).
 #pragma once
