@@ -9,6 +9,7 @@
 #include "quantize/kquant/imatrix.h"
 #include "quantize/kquant/mix.h"
 
+#include <algorithm>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <map>
@@ -119,6 +120,14 @@ TEST_P(GgmlGolden, MixPicksManifestTypes) {
     }
     EXPECT_EQ(matched, static_cast<int>(tensors.size()));
     EXPECT_EQ(plan->n_fallback, 0);
+    // llama-quantize writes tensors in its loader's order; ours must agree (for byte-identical files).
+    std::vector<std::pair<uint64_t, std::string>> by_offset;
+    for (const auto& t : dst["tensors"])
+        by_offset.emplace_back(t["offset"].get<uint64_t>(), t["name"].get<std::string>());
+    std::sort(by_offset.begin(), by_offset.end());
+    const auto order = kq::llama_tensor_order(tensors);
+    ASSERT_EQ(order.size(), by_offset.size());
+    for (size_t i = 0; i < order.size(); ++i) EXPECT_EQ(tensors[order[i]].name, by_offset[i].second) << i;
 }
 
 TEST_P(GgmlGolden, EveryTensorBitExact) {

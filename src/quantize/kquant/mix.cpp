@@ -294,8 +294,9 @@ Result<DType> fallback_type(State& st, const MixTensor& t, DType target) {
     return ret;
 }
 
-// llama.cpp's weights_map order: by layer (non-layer tensors first), then by name.
-std::vector<size_t> llama_order(std::span<const MixTensor> tensors) {
+} // namespace
+
+std::vector<size_t> llama_tensor_order(std::span<const MixTensor> tensors) {
     std::vector<size_t> order(tensors.size());
     std::iota(order.begin(), order.end(), size_t{0});
     std::vector<int> layers(tensors.size());
@@ -306,8 +307,6 @@ std::vector<size_t> llama_order(std::span<const MixTensor> tensors) {
     });
     return order;
 }
-
-} // namespace
 
 std::optional<FileType> file_type_from_name(std::string_view name) {
     std::string up(name);
@@ -363,7 +362,7 @@ Result<MixPlan> plan_mix(std::span<const MixTensor> tensors, const MixHparams& h
     const DType default_type = default_dtype(ft);
     MixPlan plan;
     plan.types.resize(tensors.size());
-    for (const size_t i : llama_order(tensors)) {
+    for (const size_t i : llama_tensor_order(tensors)) {
         const MixTensor& t = tensors[i];
         const Category cat = category_of(t.name);
         DType type = t.dtype;

@@ -81,6 +81,10 @@ struct MixPlan {
 // Whether llama-quantize would quantize this tensor at all (2-D+ "*weight" that is not a norm, gate_inp, ...).
 bool allows_quantization(const MixTensor& t, const MixOptions& opts = {});
 
+// llama.cpp's tensor order (llama_model_loader::weight_name_comparer): non-layer tensors first, then by layer
+// number ("blk.N."), then by name. llama-quantize writes its output in this order. Returns indices into `tensors`.
+std::vector<size_t> llama_tensor_order(std::span<const MixTensor> tensors);
+
 // Chooses every tensor's type. Stateful rules (attn_v / ffn_down counters) run in llama.cpp's tensor order
 // (by layer, then by name), whatever the order of `tensors`. Errors: kUnsupported when a row length has no
 // fallback type (e.g. ne[0] % 32 != 0 for Q8_0), kUsage when hparams are missing.

@@ -105,6 +105,13 @@ TEST(KquantMix, TensorOrderDoesNotMatter) {
     auto b = plan_mix(tensors, hparams(s), FileType::kQ3_K_M);
     ASSERT_TRUE(b.ok());
     for (size_t i = 0; i < tensors.size(); ++i) EXPECT_EQ(b->types[i], by_name[tensors[i].name]) << tensors[i].name;
+    const auto order = llama_tensor_order(tensors);
+    ASSERT_EQ(order.size(), tensors.size());
+    EXPECT_EQ(tensors[order[0]].name, "output.weight");
+    EXPECT_EQ(tensors[order[1]].name, "output_norm.weight");
+    EXPECT_EQ(tensors[order[2]].name, "token_embd.weight");
+    EXPECT_EQ(tensors[order[3]].name, "blk.0.attn_k.weight");
+    EXPECT_EQ(tensors[order.back()].name, "blk.11.ffn_up.weight");
     EXPECT_EQ(by_name[blk(0, "attn_v")], DType::kQ5_K); // i_attention_wv < 2
     EXPECT_EQ(by_name[blk(1, "attn_v")], DType::kQ5_K);
     EXPECT_EQ(by_name[blk(10, "attn_v")], DType::kQ4_K);
