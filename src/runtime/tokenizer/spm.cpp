@@ -6,8 +6,8 @@
 #include "runtime/tokenizer/unicode.h"
 
 #include <cstdio>
-#include <map>
 #include <queue>
+#include <unordered_map>
 
 namespace lowbit::tokenizer {
 namespace {
@@ -94,7 +94,7 @@ class SpmSession {
     const Tokenizer::Impl& t_;
     std::vector<Symbol> symbols_;
     std::priority_queue<Bigram> queue_;
-    std::map<std::string, std::pair<int, int>> rev_merge_;
+    std::unordered_map<std::string, std::pair<int, int>> rev_merge_;
 };
 
 } // namespace
