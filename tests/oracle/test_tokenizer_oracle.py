@@ -55,6 +55,25 @@ TEXTS = [
 ]
 
 
+def random_texts(seed, count, length):
+    """Seeded random mixtures of scripts, digits, punctuation, contractions and whitespace runs."""
+    import random
+    rng = random.Random(seed)
+    pools = ["abcXYZ", "0123456789", " ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "'s", "'LL", "'", "!?.,;:-_",
+             "$+<=>^~|`", "()[]{}", "\u00e9\u00df\u00f1", "\u4e2d\u6587", "\u3042\u30a2", "\ud55c",
+             "\u0627\u0644", "\u0939\u093f", "\u0301", "\u0661\u00b2\u00bd", "\U0001F600\u200d\U0001F680",
+             "\u200b\u00ad", "\u20ac\u2192\u00a9"]
+    out = []
+    for _ in range(count):
+        parts = []
+        while sum(map(len, parts)) < length:
+            pool = rng.choice(pools)
+            parts.append(pool if len(pool) <= 2 or rng.random() < 0.3 else
+                         "".join(rng.choice(pool) for _ in range(rng.randint(1, 6))))
+        out.append("".join(parts))
+    return out
+
+
 def lowbit_ids(lowbit, model_dir, text, bos):
     args = [lowbit, "tokenize", "-m", model_dir, "--ids"]
     if not bos:
@@ -128,7 +147,7 @@ def main():
     if not lowbit or not os.path.exists(lowbit):
         print("FAIL: LOWBIT_BIN is not set to the lowbit binary")
         return 1
-    extra = corpus_texts()
+    extra = random_texts(7, 3, 4000) + corpus_texts()
     failures = 0
     for style in ("llama3", "qwen2", "gpt2"):
         with tempfile.TemporaryDirectory() as workdir:
