@@ -22,6 +22,22 @@ constexpr ArchRow kArchs[] = {
     {"Qwen2ForCausalLM", "qwen2", true},
 };
 
+// nlohmann's messages quote the offending input; escape bytes that are not printable ASCII.
+std::string printable(const std::string& s) {
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : s) {
+        if (c >= 0x20 && c < 0x7f) {
+            out += static_cast<char>(c);
+        } else {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
 Error bad(const std::string& label, const std::string& msg) {
     return make_error(ErrorCode::kBadInput, label + ": " + msg);
 }
@@ -94,7 +110,7 @@ Result<json> parse_json(const std::string& text, const std::string& label) {
     try {
         return json::parse(text);
     } catch (const json::exception& e) {
-        return bad(label, std::string("not valid JSON: ") + e.what());
+        return bad(label, "not valid JSON: " + printable(e.what()));
     }
 }
 

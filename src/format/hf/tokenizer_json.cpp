@@ -21,6 +21,22 @@ constexpr const char* kQwen2Regex =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 constexpr const char* kGpt2Regex = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
+// nlohmann's messages quote the offending input; escape bytes that are not printable ASCII.
+std::string printable(const std::string& s) {
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : s) {
+        if (c >= 0x20 && c < 0x7f) {
+            out += static_cast<char>(c);
+        } else {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
 Error bad(const std::string& msg) {
     return make_error(ErrorCode::kBadInput, "tokenizer.json: " + msg);
 }
@@ -189,7 +205,7 @@ Result<json> parse(const std::string& text, const char* what) {
     try {
         return json::parse(text);
     } catch (const json::exception& e) {
-        return make_error(ErrorCode::kBadInput, std::string(what) + " is not valid JSON: " + e.what());
+        return make_error(ErrorCode::kBadInput, std::string(what) + " is not valid JSON: " + printable(e.what()));
     }
 }
 
