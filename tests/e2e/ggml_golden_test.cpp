@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,10 @@ const GoldenCase kCases[] = {
     {"golden-Q4_0.gguf", false}, {"golden-Q4_1.gguf", false},       {"golden-Q3_K_M.gguf", false},
     {"golden-Q2_K.gguf", false}, {"golden-Q4_K_M-imat.gguf", true},
 };
+
+void PrintTo(const GoldenCase& c, std::ostream* os) {
+    *os << c.file;
+} // readable ctest names
 
 class GgmlGolden : public ::testing::TestWithParam<GoldenCase> {};
 
