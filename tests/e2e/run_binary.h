@@ -41,7 +41,7 @@ inline RunResult run_lowbit(const std::vector<std::string>& args, const std::str
     const std::string base = ::testing::TempDir() + "/lowbit_e2e_" + std::to_string(::getpid()) + "_" +
                              std::to_string(counter++);
     std::string cmd = shell_quote(lowbit_binary());
-    for (const auto& a : args) cmd += " " + shell_quote(a);
+    for (const auto& a : args) cmd.append(" ").append(shell_quote(a)); // append: avoids GCC 12 -Wrestrict bug 105651
     cmd += " <" + shell_quote(stdin_file) + " >" + base + ".out 2>" + base + ".err";
     const int status = std::system(cmd.c_str());
     RunResult r;
