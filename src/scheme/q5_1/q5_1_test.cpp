@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT
+// Hand-built Q5_1 block: d, m f16, qh (bit j = 5th bit of weight j), nibbles; x = q * d + m.
+#include "core/half.h"
+#include "scheme/q5_1/q5_1.h"
+
+#include <cstring>
+#include <gtest/gtest.h>
+#include <vector>
+
+namespace lowbit::scheme::q5_1 {
+namespace {
+
+TEST(Q51, HandBuiltBlockDecodes) {
+    std::vector<uint8_t> b(sizeof(Block));
+    const uint16_t d = f32_to_f16(0.25f), m = f32_to_f16(2.0f);
+    std::memcpy(b.data(), &d, 2);
+    std::memcpy(b.data() + 2, &m, 2);
+    auto q_of = [](int w) { return (w * 13 + 9) & 31; };
+    uint32_t qh = 0;
+    for (int w = 0; w < 32; ++w) qh |= static_cast<uint32_t>(q_of(w) >> 4) << w;
+    std::memcpy(b.data() + 4, &qh, 4);
+    for (int j = 0; j < 16; ++j) b[8 + j] = static_cast<uint8_t>((q_of(j) & 15) | ((q_of(j + 16) & 15) << 4));
+    std::vector<float> y(32);
+    dequantize_row(b.data(), y.data(), 32);
+    for (int w = 0; w < 32; ++w) EXPECT_EQ(y[w], 0.25f * static_cast<float>(q_of(w)) + 2.0f) << w;
+}
+
+} // namespace
+} // namespace lowbit::scheme::q5_1
