@@ -13,6 +13,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <unistd.h>
 
 namespace lowbit::e2e {
 namespace {
@@ -22,7 +23,9 @@ using nlohmann::json;
 class PerplexityCli : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        tmp_ = ::testing::TempDir() + "/lowbit_ppl_e2e_";
+        // One directory per process: ctest runs each test as a process, possibly several at once.
+        tmp_ = ::testing::TempDir() + "/lowbit_ppl_e2e_" + std::to_string(::getpid()) + "/";
+        std::system(("mkdir -p " + shell_quote(tmp_)).c_str());
         if (std::system("python3 -c 'import numpy, tokenizers' >/dev/null 2>&1") != 0) return;
         made_ = true;
         const std::string script = shell_quote(std::string(LOWBIT_SOURCE_DIR) + "/tests/fixtures/make_tiny_llama.py");
@@ -41,6 +44,7 @@ class PerplexityCli : public ::testing::Test {
         std::ofstream(tmp_ + "short.txt") << "Hello world.";
         std::ofstream(tmp_ + "empty.txt");
     }
+    static void TearDownTestSuite() { std::system(("rm -rf " + shell_quote(tmp_)).c_str()); }
     void SetUp() override {
         if (!made_) GTEST_SKIP() << "python3 with numpy and tokenizers is needed to build the tiny models";
         ASSERT_TRUE(ok_) << "make_tiny_llama.py failed";

@@ -13,21 +13,26 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <unistd.h>
 
 namespace lowbit::e2e {
 namespace {
 
-// Builds the tiny model once; skips when python3 lacks numpy/tokenizers (CI has them).
+// Builds the tiny model once per process, in a directory of its own (ctest runs each test as a process, maybe in
+// parallel); skips when python3 lacks numpy/tokenizers (CI has them).
 class RunCli : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        dir_ = ::testing::TempDir() + "/lowbit_run_e2e_model";
+        dir_ = ::testing::TempDir() + "/lowbit_run_e2e_model_" + std::to_string(::getpid());
         if (std::system("python3 -c 'import numpy, tokenizers' >/dev/null 2>&1") != 0) return;
         const std::string cmd = "python3 " +
                                 shell_quote(std::string(LOWBIT_SOURCE_DIR) + "/tests/fixtures/make_tiny_llama.py") +
                                 " --out " + shell_quote(dir_) + " --tokenizer --seed 0 >/dev/null";
         ok_ = std::system(cmd.c_str()) == 0;
         made_ = true;
+    }
+    static void TearDownTestSuite() {
+        if (made_) std::system(("rm -rf " + shell_quote(dir_)).c_str());
     }
     void SetUp() override {
         if (!made_) GTEST_SKIP() << "python3 with numpy and tokenizers is needed to build the tiny model";

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 namespace lowbit::pipeline {
 namespace {
@@ -24,9 +25,19 @@ constexpr int64_t kVocab = 41; // odd: exercises the row padding
 constexpr int64_t kCtx = 24;
 constexpr int64_t kChunks = 10; // 10 * 11 = 110 scored tokens (>= 100, as llama.cpp wants for statistics)
 
+// Per-process names: other builds' copies of this test may run at the same time.
 std::string temp_path(const std::string& name) {
-    return ::testing::TempDir() + "/lowbit_kld_" + name;
+    return ::testing::TempDir() + "/lowbit_kld_" + std::to_string(::getpid()) + "_" + name;
 }
+
+// Removes this process's files when the test binary ends.
+struct TempCleanup {
+    ~TempCleanup() {
+        for (const char* n : {"roundtrip.bin", "self.bin", "two.bin", "mismatch.bin", "rows_a.bin", "rows_b.bin",
+                              "trunc.bin", "magic.bin", "version.bin", "tok.bin", "empty.bin"})
+            std::remove(temp_path(n).c_str());
+    }
+} temp_cleanup;
 
 // Writes the base file of `model` over `tokens` through the perplexity pass, as `lowbit perplexity
 // --kl-divergence-base` does.
