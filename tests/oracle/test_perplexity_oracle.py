@@ -116,7 +116,11 @@ def main():
     if not BIN or not os.path.exists(BIN):
         print("LOWBIT_BIN not set or missing")
         return 1
-    tmp = tempfile.mkdtemp(prefix="lowbit_ppl_oracle_")
+    with tempfile.TemporaryDirectory(prefix="lowbit_ppl_oracle_") as tmp:
+        return run_checks(tmp)
+
+
+def run_checks(tmp):
     dirs = []
     for seed in (0, 1):
         d = os.path.join(tmp, f"m{seed}")
