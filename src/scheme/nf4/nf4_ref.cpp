@@ -5,6 +5,7 @@
 // only for values exactly on a midpoint). Verified bit-exact against bitsandbytes 0.50.2 on CPU.
 // Double quant: offset = mean(absmax) (accumulated in f64, rounded to f32: torch's f32 reduction order can differ
 // by an ulp), then the same blockwise rule with the 256-entry dynamic map and blocks of 256.
+#include "core/thread_pool.h"
 #include "scheme/nf4/nf4.h"
 
 #include <algorithm>
@@ -186,7 +187,15 @@ Result<Nf4Tensor> quantize(const float* w, const Shape& shape, const Nf4Params& 
     std::vector<float> absmax(static_cast<size_t>(n_blocks));
     const Bucketizer<16> bucket(t.code);
     std::vector<uint8_t> q(static_cast<size_t>(n + 1));
-    quantize_blocks(w, n, params.block_size, bucket, absmax.data(), q.data());
+    // Blocks are independent: split whole blocks over the pool (the result does not depend on the split).
+    const int64_t bs = params.block_size;
+    ThreadPool::global().parallel_for(
+        n_blocks,
+        [&](int64_t b0, int64_t b1, int) {
+            quantize_blocks(w + b0 * bs, std::min(n, b1 * bs) - b0 * bs, bs, bucket, absmax.data() + b0,
+                            q.data() + b0 * bs);
+        },
+        std::max<int64_t>(1, 65536 / bs));
     q[size_t(n)] = bucket(0.0f); // odd n: bitsandbytes pads the scaled tensor with 0.0 and quantizes it
     t.packed.resize(size_t((n + 1) / 2));
     for (int64_t i = 0; i < (n + 1) / 2; ++i)
