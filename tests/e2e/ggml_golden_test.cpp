@@ -188,6 +188,63 @@ TEST_P(GgmlGolden, EveryTensorBitExact) {
     }
 }
 
+// Deterministic inputs of tests/golden/ggml_quants_llamacpp.json (the same code produced them in C for llama.cpp).
+uint32_t mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+float gen_value(uint32_t seed, uint32_t i) {
+    const uint32_t h = mix32(i * 0x9E3779B9U ^ seed);
+    const float u = static_cast<float>(h >> 8) * (1.0f / 16777216.0f) - 0.5f;
+    const float cube = u * u * u * 8.0f; // heavy tails; separate statements: no FMA, as in the C generator
+    return cube + u;
+}
+float gen_importance(uint32_t seed, uint32_t i) {
+    const uint32_t h = mix32(i * 0x85EBCA6BU ^ seed);
+    if ((h & 7u) == 0) return 0.0f; // some columns never activated
+    return static_cast<float>(h >> 16) * (1.0f / 65536.0f) * 50.0f;
+}
+
+// Importance-weighted paths (quantize_row_<type>_impl) for every type, against llama.cpp's own C code.
+TEST(GgmlGoldenVectors, MatchLlamaCppQuantizeIncludingImatrixPaths) {
+    const std::string path = testing_support::source_dir() + "/tests/golden/ggml_quants_llamacpp.json";
+    std::ifstream f(path);
+    ASSERT_TRUE(f.good()) << path;
+    const json doc = json::parse(f);
+    int n_cases = 0, n_imatrix = 0;
+    for (const auto& c : doc["cases"]) {
+        const auto dtype = dtype_from_name(c["type"].get<std::string>());
+        ASSERT_TRUE(dtype.has_value());
+        const int64_t n = c["n_per_row"].get<int64_t>(), n_rows = c["n_rows"].get<int64_t>();
+        const auto seed = c["seed"].get<uint32_t>();
+        std::vector<float> x(static_cast<size_t>(n * n_rows));
+        for (int64_t r = 0; r < n_rows; ++r) {
+            const float gain = 0.01f * static_cast<float>(r + 1);
+            for (int64_t i = 0; i < n; ++i) x[r * n + i] = gen_value(seed, static_cast<uint32_t>(r * n + i)) * gain;
+        }
+        std::vector<float> imp;
+        if (!c["importance_seed"].is_null()) {
+            imp.resize(static_cast<size_t>(n));
+            for (int64_t i = 0; i < n; ++i) imp[i] = gen_importance(c["importance_seed"].get<uint32_t>(), i);
+            ++n_imatrix;
+        }
+        std::vector<uint8_t> out(c["nbytes"].get<size_t>());
+        ASSERT_EQ(dtype_row_bytes(*dtype, n).value() * n_rows, out.size());
+        const Status st =
+            kq::quantize_rows(*dtype, x.data(), n_rows, n, imp.empty() ? nullptr : imp.data(), out.data());
+        ASSERT_TRUE(st.ok()) << st.error().message;
+        EXPECT_EQ(gguf::sha256_hex(out.data(), out.size()), c["sha256"].get<std::string>())
+            << c["type"] << " n=" << n << (imp.empty() ? " plain" : " with importance");
+        ++n_cases;
+    }
+    EXPECT_EQ(n_cases, 40);
+    EXPECT_EQ(n_imatrix, 20);
+}
+
 INSTANTIATE_TEST_SUITE_P(LlamaCpp, GgmlGolden, ::testing::ValuesIn(kCases), [](const auto& param_info) {
     std::string n = param_info.param.file;
     n = n.substr(7, n.size() - 12); // "golden-" ... ".gguf"
