@@ -31,6 +31,7 @@ struct SchemeParams {
     int axis = 1;                   // hqq
     std::optional<bool> round_zero; // hqq (unset: true for 4-bit)
     bool optimize = true;           // hqq: run the proximal solver
+    double kappa = 1.01;            // hqq: beta growth per iteration (1.0 = hqq 0.2.8's behaviour)
 };
 
 struct QuantizeRequest {

@@ -89,7 +89,8 @@ def main():
     for nbits in (1, 2, 3, 4, 8):
         for axis in (1, 0):
             for g in (64, 128):
-                w = (rng.standard_t(4, size=(64, 256)) * 0.02).astype(np.float32)
+                # group 128 uses unit-scale weights: |W - Wr| then exceeds the shrinkage threshold (lp step active)
+                w = (rng.standard_t(4, size=(64, 256)) * (1.0 if g == 128 else 0.02)).astype(np.float32)
                 rz = nbits == 4
                 recs = run_tool(tools, w, {"bits": nbits, "group_size": g, "axis": axis, "round_zero": int(rz)})
                 W_q, scale, zero = hqq_quantize(w, nbits, g, axis, rz)
@@ -116,6 +117,15 @@ def main():
                 n += 1
     for f in failures:
         print("FAIL:", f)
+    # kappa = 1 (beta never grows), the behaviour of the hqq 0.2.8 release, on unit-scale weights
+    for nbits in (4, 2):
+        w = rng.standard_t(4, size=(64, 256)).astype(np.float32)
+        recs = run_tool(tools, w, {"bits": nbits, "group_size": 64, "axis": 1, "round_zero": 0, "kappa_milli": 1000})
+        W_q, _, zero = hqq_quantize(w, nbits, 64, 1, False, kappa=1.0)
+        same = (recs["W_q"][0] == pack(W_q, nbits).reshape(-1)).mean()
+        if same < 0.999:
+            failures.append(f"kappa 1, {nbits} bits: only {same:.5f} of W_q bytes equal")
+        n += 1
     print(f"{n} HQQ cases: {len(failures)} failures")
     return 1 if failures else 0
 

@@ -2,7 +2,8 @@
 // Test helper: quantizes a raw f32 matrix with one row of quantize/algo_list.h and writes every record as a raw
 // file, for the Python oracles (tests/oracle/test_bnb_oracle.py, test_hqq_oracle.py).
 //   bnb_quantize <algo> <in.f32> <n_rows> <n_cols> <out_dir> [key=value ...]
-//   keys: bits, group_size, symmetric, block_size, double_quant, axis, round_zero, optimize (ints; bools 0/1)
+//   keys: bits, group_size, symmetric, block_size, double_quant, axis, round_zero, optimize (ints; bools 0/1),
+//   kappa_milli (hqq kappa * 1000)
 // Writes <out_dir>/<suffix>.bin, <out_dir>/records.txt ("suffix dtype d0 d1 ..." per line) and report.txt.
 #include "core/dtype.h"
 #include "quantize/algo_list.h"
@@ -40,6 +41,8 @@ bool set_param(lowbit::quantize::SchemeParams& p, const std::string& kv) {
         p.round_zero = v != 0;
     else if (k == "optimize")
         p.optimize = v != 0;
+    else if (k == "kappa_milli")
+        p.kappa = double(v) / 1000.0;
     else
         return false;
     return true;

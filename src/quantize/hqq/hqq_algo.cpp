@@ -14,6 +14,7 @@ Result<QuantizeOutput> quantize_hqq_algo(const QuantizeRequest& req) {
     HqqOptions o;
     o.optimize = req.params.optimize;
     o.round_zero = req.params.round_zero;
+    o.kappa = req.params.kappa;
     const Shape shape{req.n_rows, req.n_cols};
     LOWBIT_ASSIGN_OR_RETURN(HqqSolveResult r, quantize_hqq(req.weights, shape, p, o, req.pool));
     std::vector<float> deq(static_cast<size_t>(shape.n_elems()));

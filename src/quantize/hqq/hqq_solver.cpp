@@ -101,13 +101,11 @@ int64_t row_sums(const float* row, int64_t n, float s, float z, float max_q, flo
 void iterate_block(const Problem& pb, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float inv_beta, float p,
                    float thresh, double* zero_sum, double* err_sum) {
     const int64_t C = pb.gs.n_cols;
-    constexpr int kLanes = 8;
     for (int64_t r = r0; r < r1; ++r) {
         const float* row = pb.w + r * C;
         const float* s_row = pb.axis == 1 ? &pb.s_inv[size_t(r)] : &pb.s_inv[size_t(c0)];
         const float* z_row = pb.axis == 1 ? &pb.zero[size_t(r)] : &pb.zero[size_t(c0)];
         const int64_t step = pb.axis == 1 ? 0 : 1; // per-element group stride in s_row/z_row
-        float zs[kLanes] = {}, er[kLanes] = {};    // axis 1: the pow corrections (lane 0)
         int64_t n_shrink = 0;
         if (pb.axis == 1)
             n_shrink = row_sums(row + c0, c1 - c0, *s_row, *z_row, pb.max_q, thresh, &zero_sum[r], &err_sum[r]);
@@ -129,21 +127,8 @@ void iterate_block(const Problem& pb, int64_t r0, int64_t r1, int64_t c0, int64_
                 const float d = wf - (wq - z) / s;
                 if (std::fabs(d) <= thresh) continue;
                 const float delta = (wq - (wf - shrink(d, inv_beta, p)) * s) - (wq - wf * s);
-                if (pb.axis == 1) {
-                    zs[0] += delta;
-                } else {
-                    zero_sum[c] += double(delta);
-                }
+                zero_sum[pb.axis == 1 ? r : c] += double(delta);
             }
-        }
-        if (pb.axis == 1) {
-            double zsum = 0.0, esum = 0.0;
-            for (int l = 0; l < kLanes; ++l) {
-                zsum += double(zs[l]);
-                esum += double(er[l]);
-            }
-            zero_sum[r] += zsum;
-            err_sum[r] += esum;
         }
     }
 }
@@ -217,7 +202,7 @@ Status validate_options(const HqqOptions& o) {
     if (!(o.lp_norm > 0.0f && o.lp_norm <= 1.0f))
         return make_error(ErrorCode::kUsage, fmt::format("HQQ lp_norm must be in (0, 1], got {}", o.lp_norm));
     if (!(o.beta > 0.0)) return make_error(ErrorCode::kUsage, fmt::format("HQQ beta must be > 0, got {}", o.beta));
-    if (!(o.kappa > 1.0)) return make_error(ErrorCode::kUsage, fmt::format("HQQ kappa must be > 1, got {}", o.kappa));
+    if (!(o.kappa >= 1.0)) return make_error(ErrorCode::kUsage, fmt::format("HQQ kappa must be >= 1, got {}", o.kappa));
     if (o.iters < 1 || o.iters > 10000)
         return make_error(ErrorCode::kUsage, fmt::format("HQQ iters must be in [1, 10000], got {}", o.iters));
     return ok_status();

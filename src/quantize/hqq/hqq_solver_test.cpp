@@ -70,7 +70,7 @@ TEST(HqqSolver, BadOptions) {
     const std::vector<float> w(64, 1.0f);
     scheme::hqq::HqqParams p;
     HqqOptions o;
-    o.kappa = 1.0;
+    o.kappa = 0.99;
     EXPECT_EQ(quantize_hqq(w.data(), Shape{1, 64}, p, o).error().code, ErrorCode::kUsage);
     o = HqqOptions{};
     o.lp_norm = 1.5f;
