@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Integer-group reference: bit-stream packing, RTN quantization, dequantization, records.
 #include "core/half.h"
+#include "core/thread_pool.h"
 #include "scheme/int_group/int_group.h"
 
 #include <algorithm>
@@ -102,19 +103,22 @@ Result<IntGroupTensor> quantize_rtn(const float* w, int64_t n_rows, int64_t n_co
     t.qweight.assign(size_t(n_rows * words), 0u);
     t.scales.resize(size_t(n_rows * n_groups));
     if (!p.symmetric) t.zeros.resize(size_t(n_rows * n_groups));
-    for (int64_t r = 0; r < n_rows; ++r) {
-        for (int64_t k = 0; k < n_groups; ++k) {
-            const float* src = w + r * n_cols + k * g;
-            uint16_t sh;
-            float zero;
-            group_params(src, g, p, &sh, &zero);
-            t.scales[size_t(r * n_groups + k)] = sh;
-            if (!p.symmetric) t.zeros[size_t(r * n_groups + k)] = uint8_t(zero);
-            const float s = f16_to_f32(sh);
-            for (int64_t j = 0; j < g; ++j)
-                put_code(&t.qweight[size_t(r * words)], k * g + j, p.bits, quantize_value(src[j], s, zero, p.bits));
+    // Rows are independent (each starts at a word boundary): split them over the pool.
+    ThreadPool::global().parallel_for(n_rows, [&](int64_t r0, int64_t r1, int) {
+        for (int64_t r = r0; r < r1; ++r) {
+            for (int64_t k = 0; k < n_groups; ++k) {
+                const float* src = w + r * n_cols + k * g;
+                uint16_t sh;
+                float zero;
+                group_params(src, g, p, &sh, &zero);
+                t.scales[size_t(r * n_groups + k)] = sh;
+                if (!p.symmetric) t.zeros[size_t(r * n_groups + k)] = uint8_t(zero);
+                const float s = f16_to_f32(sh);
+                for (int64_t j = 0; j < g; ++j)
+                    put_code(&t.qweight[size_t(r * words)], k * g + j, p.bits, quantize_value(src[j], s, zero, p.bits));
+            }
         }
-    }
+    });
     return t;
 }
 
