@@ -18,6 +18,7 @@ CommandAction setup_perplexity(CLI::App& sub);
 CommandAction setup_convert(CLI::App& sub);
 CommandAction setup_inspect(CLI::App& sub);
 CommandAction setup_tokenize(CLI::App& sub);
+CommandAction setup_quantize(CLI::App& sub);
 
 namespace {
 
@@ -29,6 +30,8 @@ const Command kCommands[] = {
     {"convert", "Convert a Hugging Face model folder to GGUF (f32/f16/bf16/q8_0)", setup_convert},
     {"inspect", "Show tensors, hyper-parameters, bits per weight and memory needs of a model", setup_inspect},
     {"tokenize", "Print the token ids of a text for a GGUF file or Hugging Face folder", setup_tokenize},
+    {"quantize", "Quantize a model: GGUF types and mixes (q4_k_m, ...) or HF-style schemes (nf4, hqq, ...)",
+     setup_quantize},
 };
 
 int fail(const Error& e) {

@@ -75,6 +75,9 @@ void Transformer::attention_block(const LayerWeights& l, int64_t il, float* hidd
     kernel::rms_norm(ex, hidden, l.attn_norm.data(), norm_.data(), n, c.hidden_size, c.rms_norm_eps);
     float* k = cache.k_at(il, n_past); // [n, kv_dim]: K/V go straight into the cache rows
     float* v = cache.v_at(il, n_past);
+    observe(il, LinearId::kQ, norm_.data(), n, c.hidden_size);
+    observe(il, LinearId::kK, norm_.data(), n, c.hidden_size);
+    observe(il, LinearId::kV, norm_.data(), n, c.hidden_size);
     kernel::matmul(ex, norm_.data(), n, l.wq, bias_or_null(l.bq), q_.data());
     kernel::matmul(ex, norm_.data(), n, l.wk, bias_or_null(l.bk), k);
     kernel::matmul(ex, norm_.data(), n, l.wv, bias_or_null(l.bv), v);
@@ -85,19 +88,23 @@ void Transformer::attention_block(const LayerWeights& l, int64_t il, float* hidd
     a.n_tokens = n, a.n_past = n_past, a.n_heads = c.n_heads, a.n_kv_heads = c.n_kv_heads, a.head_dim = c.head_dim;
     a.scale = static_cast<float>(1.0 / std::sqrt(double(c.head_dim)));
     kernel::attention(ex, a);
+    observe(il, LinearId::kO, attn_.data(), n, q_dim);
     kernel::matmul(ex, attn_.data(), n, l.wo, bias_or_null(l.bo), norm_.data());
     add_in_place(hidden, norm_.data(), n * c.hidden_size);
 }
 
 // hidden += down(silu(gate(x)) * up(x)), x = rms_norm(hidden).
-void Transformer::mlp_block(const LayerWeights& l, float* hidden, int64_t n, ThreadPool* pool) {
+void Transformer::mlp_block(const LayerWeights& l, int64_t il, float* hidden, int64_t n, ThreadPool* pool) {
     const auto& c = config_;
     const auto ex = exec(pool);
     grow(norm_, n * c.hidden_size), grow(gate_, n * c.intermediate_size), grow(up_, n * c.intermediate_size);
     kernel::rms_norm(ex, hidden, l.ffn_norm.data(), norm_.data(), n, c.hidden_size, c.rms_norm_eps);
+    observe(il, LinearId::kGate, norm_.data(), n, c.hidden_size);
+    observe(il, LinearId::kUp, norm_.data(), n, c.hidden_size);
     kernel::matmul(ex, norm_.data(), n, l.w_gate, nullptr, gate_.data());
     kernel::matmul(ex, norm_.data(), n, l.w_up, nullptr, up_.data());
     kernel::silu_mul(ex, gate_.data(), up_.data(), gate_.data(), n * c.intermediate_size);
+    observe(il, LinearId::kDown, gate_.data(), n, c.intermediate_size);
     kernel::matmul(ex, gate_.data(), n, l.w_down, nullptr, norm_.data());
     add_in_place(hidden, norm_.data(), n * c.hidden_size);
 }
@@ -106,14 +113,27 @@ void Transformer::run_layer(int64_t layer, float* hidden, int64_t n_tokens, int6
                             ThreadPool* pool) {
     const LayerWeights& l = weights_.layers[size_t(layer)];
     attention_block(l, layer, hidden, n_tokens, n_past, cache, pool);
-    mlp_block(l, hidden, n_tokens, pool);
+    mlp_block(l, layer, hidden, n_tokens, pool);
 }
 
 void Transformer::head(float* hidden, int64_t n_tokens, float* logits, ThreadPool* pool) {
     const auto ex = exec(pool);
     kernel::rms_norm(ex, hidden, weights_.output_norm.data(), hidden, n_tokens, config_.hidden_size,
                      config_.rms_norm_eps);
+    observe(-1, LinearId::kOutput, hidden, n_tokens, config_.hidden_size);
     kernel::matmul(ex, hidden, n_tokens, weights_.output, nullptr, logits);
+}
+
+const char* linear_gguf_name(LinearId id) {
+    static const char* const kNames[] = {"attn_q",   "attn_k", "attn_v",   "attn_output",
+                                         "ffn_gate", "ffn_up", "ffn_down", "output"};
+    return kNames[static_cast<int>(id)];
+}
+
+const char* linear_hf_name(LinearId id) {
+    static const char* const kNames[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                         "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj",    "lm_head"};
+    return kNames[static_cast<int>(id)];
 }
 
 void Transformer::forward(std::span<const int32_t> tokens, int64_t n_past, KvCache& cache, bool all_logits,

@@ -14,6 +14,7 @@
 #include "model/arch/arch.h"
 #include "model/weights.h"
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -28,6 +29,17 @@ struct KvCache {
     float* k_at(int64_t layer, int64_t pos) { return k.data() + (layer * n_ctx + pos) * kv_dim; }
     float* v_at(int64_t layer, int64_t pos) { return v.data() + (layer * n_ctx + pos) * kv_dim; }
 };
+
+// The linear layers of a decoder block (+ the LM head), for calibration observers.
+enum class LinearId : uint8_t { kQ, kK, kV, kO, kGate, kUp, kDown, kOutput };
+const char* linear_gguf_name(LinearId id); // "attn_q", ..., "ffn_down", "output"
+const char* linear_hf_name(LinearId id);   // "self_attn.q_proj", ..., "mlp.down_proj", "lm_head"
+
+// Sees the input x [n_tokens, n_cols] f32 of a linear layer right before it is multiplied (layer = -1 for the
+// LM head). q/k/v share one input and gate/up another: the observer is called once per weight, as llama.cpp's
+// imatrix collector is. Calibration (imatrix Σx², GPTQ Hessians, AWQ channel means) is built on this seam.
+using LinearObserver =
+    std::function<void(int64_t layer, LinearId id, const float* x, int64_t n_tokens, int64_t n_cols)>;
 
 class Transformer {
   public:
@@ -59,12 +71,18 @@ class Transformer {
     // Final norm + LM head on `n_tokens` rows of hidden (modified in place by the norm) -> logits [n_tokens, n_vocab].
     void head(float* hidden, int64_t n_tokens, float* logits, ThreadPool* pool);
 
+    // Installs (or clears, with an empty function) the observer of linear-layer inputs.
+    void set_linear_observer(LinearObserver observer) { observer_ = std::move(observer); }
+
   private:
     Transformer() = default;
     kernel::Exec exec(ThreadPool* pool) const { return kernel::Exec{backend_, pool}; }
     void attention_block(const LayerWeights& l, int64_t il, float* hidden, int64_t n, int64_t n_past, KvCache& cache,
                          ThreadPool* pool);
-    void mlp_block(const LayerWeights& l, float* hidden, int64_t n, ThreadPool* pool);
+    void mlp_block(const LayerWeights& l, int64_t il, float* hidden, int64_t n, ThreadPool* pool);
+    void observe(int64_t layer, LinearId id, const float* x, int64_t n, int64_t n_cols) const {
+        if (observer_) observer_(layer, id, x, n, n_cols);
+    }
 
     std::shared_ptr<const format::TensorStore> store_;
     format::ModelConfig config_;
@@ -76,6 +94,7 @@ class Transformer {
     std::vector<float> inv_freq_;
     // Scratch, grown on demand: [n, hidden] x2, [n, q_dim] x2, [n, n_ff] x2.
     std::vector<float> hidden_, norm_, q_, attn_, gate_, up_;
+    LinearObserver observer_;
 };
 
 } // namespace lowbit::model

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+// `lowbit quantize -m IN -o OUT --method M [...]`: GGUF methods write a .gguf llama.cpp runs; HF-style methods
+// (rtn, int8, nf4, fp4, hqq) write a safetensors directory with its quantization_config.
+#include "cli/commands.h"
+#include "core/thread_pool.h"
+#include "pipeline/quantize/quantize.h"
+
+#include <cstdio>
+#include <string>
+
+namespace lowbit::cli {
+
+CommandAction setup_quantize(CLI::App& sub) {
+    struct Args {
+        pipeline::QuantizeJobOptions o;
+        int bits = 0;
+        int64_t group_size = 0, block_size = 0;
+        bool sym = false, asym = false, no_double_quant = false, no_progress = false;
+    };
+    auto a = std::make_shared<Args>();
+    std::string methods;
+    for (const auto& m : pipeline::quantize_method_names()) methods += (methods.empty() ? "" : ", ") + m;
+    sub.add_option("-m,--model", a->o.input, "Input model: Hugging Face folder or .gguf file")->required();
+    sub.add_option("-o,--output", a->o.output, "Output: .gguf file (GGUF methods) or directory (HF-style methods)")
+        ->required();
+    sub.add_option("--method", a->o.method, "Quantization method: " + methods)->required();
+    sub.add_option("--bits", a->bits, "Bits per weight for rtn (2/3/4/8) and hqq (1/2/3/4/8)");
+    sub.add_option("--group-size", a->group_size, "Group size for rtn/hqq (-1 = per output channel)");
+    sub.add_flag("--sym", a->sym, "Symmetric integer grid (rtn)");
+    sub.add_flag("--asym", a->asym, "Asymmetric integer grid with zero points (rtn)");
+    sub.add_option("--block-size", a->block_size, "NF4/FP4 block size (32..4096, default 64)");
+    sub.add_flag("--no-double-quant", a->no_double_quant,
+                 "NF4/FP4: keep absmax in f32 (double quant is on by default)");
+    sub.add_option("--imatrix", a->o.imatrix_path, "Importance matrix (llama.cpp GGUF imatrix) for k-quants");
+    sub.add_option("--format", a->o.format, "Output format: gguf or hf (implied by the method)");
+    add_threads_flag(sub, a->o.n_threads);
+    sub.add_flag("--no-progress", a->no_progress, "Do not draw the progress bar");
+    return [a]() -> Status {
+        if (a->sym && a->asym) return make_error(ErrorCode::kUsage, "--sym and --asym exclude each other");
+        auto& o = a->o;
+        if (a->bits != 0) o.bits = a->bits;
+        if (a->group_size != 0) o.group_size = a->group_size;
+        if (a->block_size != 0) o.block_size = a->block_size;
+        if (a->sym) o.symmetric = true;
+        if (a->asym) o.symmetric = false;
+        o.double_quant = !a->no_double_quant;
+        o.progress = !a->no_progress;
+        ThreadPool::set_default_threads(o.n_threads);
+        LOWBIT_ASSIGN_OR_RETURN(pipeline::QuantizeJobReport r, pipeline::run_quantize(o));
+        std::fputs(pipeline::render_quantize_report(r).c_str(), stdout);
+        return ok_status();
+    };
+}
+
+} // namespace lowbit::cli

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+// `lowbit quantize` dispatcher: method names, option checks, the final table.
+#include "pipeline/quantize/quantize.h"
+
+#include "quantize/algo_list.h"
+#include "quantize/kquant/mix.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fmt/format.h>
+
+namespace lowbit::pipeline {
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out;
+}
+
+} // namespace
+
+bool is_gguf_method(std::string_view method) {
+    return quantize::kquant::file_type_from_name(lower(method)).has_value();
+}
+
+std::vector<std::string> quantize_method_names() {
+    std::vector<std::string> names = {"q4_0",   "q4_1",   "q5_0",   "q5_1",   "q8_0",   "q2_k",
+                                      "q2_k_s", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m",
+                                      "q5_k_s", "q5_k_m", "q6_k",   "f16",    "bf16",   "f32"};
+    for (const auto& row : quantize::all_algos()) names.emplace_back(row.name);
+    return names;
+}
+
+Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
+    if (o.input.empty()) return make_error(ErrorCode::kUsage, "quantize needs an input model (-m)");
+    if (o.output.empty()) return make_error(ErrorCode::kUsage, "quantize needs an output path (-o)");
+    const std::string method = lower(o.method);
+    const bool gguf = is_gguf_method(method);
+    const bool hf = quantize::find_algo(method) != nullptr;
+    if (!gguf && !hf)
+        return make_error(ErrorCode::kUsage,
+                          "unknown method '" + o.method + "' (known: " + join(quantize_method_names()) + ")");
+    if (!o.format.empty() && o.format != "gguf" && o.format != "hf")
+        return make_error(ErrorCode::kUsage, "--format must be 'gguf' or 'hf', got '" + o.format + "'");
+    if (gguf && o.format == "hf")
+        return make_error(ErrorCode::kUnsupported,
+                          "method '" + method + "' is a GGUF type; it writes --format gguf (a .gguf file)");
+    if (hf && o.format == "gguf")
+        return make_error(ErrorCode::kUnsupported,
+                          "method '" + method + "' writes a safetensors directory (--format hf), not GGUF");
+    if (!o.imatrix_path.empty() && !gguf)
+        return make_error(ErrorCode::kUsage, "--imatrix applies to GGUF k-quant methods only, not '" + method + "'");
+    QuantizeJobOptions normalized = o;
+    normalized.method = method;
+    return gguf ? quantize_to_gguf(normalized) : quantize_to_hf(normalized);
+}
+
+std::string render_quantize_report(const QuantizeJobReport& r) {
+    std::string out = fmt::format("{:<10} {:>8} {:>14} {:>14} {:>8}\n", "type", "tensors", "weights", "bytes", "bpw");
+    for (const auto& row : r.rows) {
+        const double bpw = row.n_elems ? 8.0 * double(row.n_bytes) / double(row.n_elems) : 0.0;
+        out += fmt::format("{:<10} {:>8} {:>14} {:>14} {:>8.4f}\n", row.type, row.n_tensors, row.n_elems, row.n_bytes,
+                           bpw);
+    }
+    out += fmt::format("total: {} params, {} tensor bytes ({:.2f} MiB), {:.4f} bpw, {:.2f} MiB on disk, {:.2f} s\n",
+                       r.n_params, r.n_bytes, double(r.n_bytes) / (1 << 20), r.bpw(), double(r.file_bytes) / (1 << 20),
+                       r.seconds);
+    out += "wrote " + r.output + "\n";
+    return out;
+}
+
+} // namespace lowbit::pipeline

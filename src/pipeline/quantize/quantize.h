@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+// The `lowbit quantize` job: load (HF dir | GGUF, mmap) -> per tensor: algorithm -> scheme bytes -> writer
+// (streamed, atomic) -> report. Two back halves share the options and the report:
+//   GGUF methods (q4_0 … q8_0, q2_k … q6_k, the mixes q4_k_m …): a GGUF file llama.cpp runs (quantize_gguf.cpp);
+//   HF-style methods (rtn, int8, nf4, fp4, hqq, …): a safetensors directory with its quantization_config
+//   (quantize_hf.cpp).
+#pragma once
+
+#include "core/error.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lowbit::pipeline {
+
+struct QuantizeJobOptions {
+    std::string input;                 // HF model directory or .gguf file
+    std::string output;                // .gguf file (GGUF methods) or an output directory (HF-style methods)
+    std::string method;                // "q4_k_m", "q8_0", "nf4", "hqq", ... (case-insensitive)
+    std::optional<int> bits;           // rtn/hqq/gptq: unset = method default
+    std::optional<int64_t> group_size; // rtn/hqq/gptq: unset = method default (-1 = per-channel)
+    std::optional<bool> symmetric;     // rtn/gptq: unset = method default
+    bool double_quant = true;          // nf4/fp4
+    std::optional<int64_t> block_size; // nf4/fp4 block (default 64)
+    std::string imatrix_path;          // GGUF k-quants: llama.cpp GGUF imatrix file
+    std::string format;                // "", "gguf" or "hf": must agree with the method when given
+    int n_threads = 0;                 // 0 = all cores
+    bool progress = true;              // progress bar per tensor on a terminal
+};
+
+// One row of the final table: per storage type.
+struct QuantizeTypeRow {
+    std::string type; // "q4_k", "f32", "nf4", ...
+    int64_t n_tensors = 0;
+    int64_t n_elems = 0;  // weights covered
+    uint64_t n_bytes = 0; // bytes written for them (scales, zeros and metadata tensors included)
+};
+
+struct QuantizeJobReport {
+    std::string method;
+    std::string output;
+    std::vector<QuantizeTypeRow> rows;
+    int64_t n_params = 0;    // elements of all source tensors
+    uint64_t n_bytes = 0;    // tensor bytes written
+    uint64_t file_bytes = 0; // size on disk (all files)
+    double seconds = 0.0;
+    double bpw() const { return n_params ? 8.0 * double(n_bytes) / double(n_params) : 0.0; }
+};
+
+// True for methods that write GGUF (legacy, k-quants and their mixes, f32/f16/bf16).
+bool is_gguf_method(std::string_view method);
+// Every method name `lowbit quantize --method` accepts, for --help and error messages.
+std::vector<std::string> quantize_method_names();
+
+// Validates the options (unknown method, bad combination: kUsage with a message) and runs the right half.
+Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& options);
+Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& options);
+Result<QuantizeJobReport> quantize_to_hf(const QuantizeJobOptions& options);
+
+// The final table: per type tensors, bytes, bpw; then total size and time.
+std::string render_quantize_report(const QuantizeJobReport& report);
+
+} // namespace lowbit::pipeline
