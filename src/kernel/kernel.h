@@ -25,6 +25,11 @@ struct WeightView {
     int64_t n_rows = 0;
     int64_t n_cols = 0;
     uint64_t row_bytes = 0;
+    // dtype kI8 only (LLM.int8 weights, bitsandbytes Linear8bitLt): w = q * row_scale[r] / 127, row_scale is
+    // SCB [n_rows] f32 (a view, never owned). matmul decomposes the activations: columns with some
+    // |x| >= outlier_threshold multiply in f32, the rest in int8 (kernel/ref/matmul_int8_decomp.h); <= 0: none.
+    const float* row_scale = nullptr;
+    float outlier_threshold = 0.0f;
 
     const uint8_t* row(int64_t r) const { return static_cast<const uint8_t*>(data) + uint64_t(r) * row_bytes; }
 };
@@ -74,7 +79,8 @@ struct Exec {
     ThreadPool* pool = nullptr; // null: single-threaded
 };
 
-// True when some back end can multiply by weights of `dtype` (it has a scheme row with dequantize_row).
+// True when some back end can multiply by weights of `dtype` (it has a scheme row with dequantize_row, or an
+// exact-dtype matmul row such as kI8 = LLM.int8 with row_scale).
 bool can_matmul(DType dtype);
 void matmul(const Exec& ex, const float* x, int64_t m, const WeightView& w, const float* bias, float* y);
 void rms_norm(const Exec& ex, const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps);

@@ -16,6 +16,8 @@ namespace {
 const KernelRow kKernels[] = {
     // ref/: every op, always registered (the oracle and the fallback).
     {Op::kMatmul, Backend::kRef, kAnyDType, "ref::matmul", MatmulFn{ref::matmul}},
+    // LLM.int8 (kI8 + row_scale): the decomposition of ref/matmul_int8_decomp.h, never dequantized to float.
+    {Op::kMatmul, Backend::kRef, DType::kI8, "ref::matmul_int8_decomp", MatmulFn{cpu::matmul_llm_int8_ref}},
     {Op::kRmsNorm, Backend::kRef, kAnyDType, "ref::rms_norm", RmsNormFn{ref::rms_norm}},
     {Op::kRope, Backend::kRef, kAnyDType, "ref::rope", RopeFn{ref::rope}},
     {Op::kSoftmax, Backend::kRef, kAnyDType, "ref::softmax", SoftmaxFn{ref::softmax}},
@@ -24,6 +26,7 @@ const KernelRow kKernels[] = {
     // cpu/: BLAS-backed matmul (f32 direct, every other scheme via dequantized tiles) and f32 element ops.
     {Op::kMatmul, Backend::kCpu, DType::kF32, "cpu::matmul_f32", MatmulFn{cpu::matmul_f32}},
     {Op::kMatmul, Backend::kCpu, DType::kF16, "cpu::matmul_f16", MatmulFn{cpu::matmul_f16}},
+    {Op::kMatmul, Backend::kCpu, DType::kI8, "cpu::matmul_llm_int8", MatmulFn{cpu::matmul_llm_int8}},
     {Op::kMatmul, Backend::kCpu, kAnyDType, "cpu::matmul_dequant", MatmulFn{cpu::matmul_dequant}},
     {Op::kRmsNorm, Backend::kCpu, kAnyDType, "cpu::rms_norm", RmsNormFn{cpu::rms_norm}},
     {Op::kRope, Backend::kCpu, kAnyDType, "cpu::rope", RopeFn{cpu::rope}},

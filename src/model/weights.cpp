@@ -30,7 +30,9 @@ class Binder {
                               fmt::format("tensor '{}' has dtype {}, which lowbit cannot compute with yet (no "
                                           "scheme row with a dequantizer)",
                                           name(role, layer), dtype_name(v.dtype)));
-        return kernel::make_weight(v.data, v.dtype, n_rows, n_cols);
+        kernel::WeightView w = kernel::make_weight(v.data, v.dtype, n_rows, n_cols);
+        if (v.dtype == DType::kI8) LOWBIT_TRY(bind_int8(name(role, layer), w));
+        return w;
     }
 
     Result<std::vector<float>> vector(R role, int64_t layer, int64_t n) const {
@@ -51,6 +53,34 @@ class Binder {
     }
 
   private:
+    // LLM.int8: attaches "<P>.SCB" and the threshold (see weights.h) to an I8 weight "<P>.weight".
+    Status bind_int8(const std::string& weight_name, kernel::WeightView& w) const {
+        const std::string tail = "weight";
+        const bool named = weight_name.size() > tail.size() &&
+                           weight_name.compare(weight_name.size() - tail.size(), tail.size(), tail) == 0;
+        const std::string scb = named ? weight_name.substr(0, weight_name.size() - tail.size()) + kInt8ScaleSuffix : "";
+        const format::TensorInfo* info = named ? store_.find(scb) : nullptr;
+        if (!info)
+            return make_error(
+                ErrorCode::kBadInput,
+                fmt::format("tensor '{}' is int8 (LLM.int8) but its row scales '{}' are missing", weight_name, scb));
+        if (info->dtype != DType::kF32 || !(info->shape == Shape{w.n_rows}))
+            return make_error(ErrorCode::kBadInput,
+                              fmt::format("tensor '{}' is {} {}, expected F32 [{}]", scb, dtype_name(info->dtype),
+                                          info->shape.to_string(), w.n_rows));
+        LOWBIT_ASSIGN_OR_RETURN(TensorView s, store_.view(scb));
+        w.row_scale = s.as<const float>();
+        w.outlier_threshold = kDefaultInt8Threshold;
+        if (const format::TensorInfo* t = store_.find(kInt8ThresholdTensor)) {
+            if (t->dtype != DType::kF32 || t->shape.n_elems() != 1)
+                return make_error(ErrorCode::kBadInput,
+                                  fmt::format("tensor '{}' must be one F32 value", kInt8ThresholdTensor));
+            LOWBIT_ASSIGN_OR_RETURN(TensorView tv, store_.view(kInt8ThresholdTensor));
+            w.outlier_threshold = *tv.as<const float>();
+        }
+        return ok_status();
+    }
+
     Result<TensorView> view(R role, int64_t layer, const Shape& want) const {
         const std::string n = name(role, layer);
         const format::TensorInfo* info = n.empty() ? nullptr : store_.find(n);
@@ -140,6 +170,10 @@ Result<ModelWeights> bind_weights(const format::TensorStore& store, const format
     const Binder b(store, arch, source);
     ModelWeights w;
     LOWBIT_ASSIGN_OR_RETURN(w.token_embd, b.matrix(R::kTokenEmbd, 0, c.vocab_size, c.hidden_size));
+    if (w.token_embd.dtype == DType::kI8)
+        return make_error(ErrorCode::kUnsupported,
+                          fmt::format("tensor '{}' is int8 (LLM.int8); embeddings must be float or a GGUF block type",
+                                      b.name(R::kTokenEmbd, 0)));
     LOWBIT_ASSIGN_OR_RETURN(w.output_norm, b.vector(R::kOutputNorm, 0, c.hidden_size));
     w.tied = c.tie_word_embeddings || (source == SourceFormat::kGguf && !b.has(R::kOutput));
     if (w.tied) {

@@ -16,6 +16,13 @@
 
 namespace lowbit::model {
 
+// LLM.int8 weights (model/quantized/): an I8 matrix "<P>.weight" binds with its row scales "<P>.SCB" (f32
+// [n_rows]) and the outlier threshold of the f32 [1] tensor kInt8ThresholdTensor when the store has one, else
+// bitsandbytes' default 6.0. The matmul then runs the outlier decomposition (kernel.h, WeightView::row_scale).
+inline constexpr const char* kInt8ScaleSuffix = "SCB";
+inline constexpr const char* kInt8ThresholdTensor = "lowbit.llm_int8_threshold";
+inline constexpr float kDefaultInt8Threshold = 6.0f;
+
 // The config with derived fields filled (head_dim, n_kv_heads) and checked for consistency.
 // Errors: kBadInput naming the field (zero sizes, heads not dividing, odd head_dim).
 Result<format::ModelConfig> normalize_config(const format::ModelConfig& config);

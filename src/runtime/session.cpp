@@ -7,6 +7,7 @@
 #include "format/gguf/gguf_model.h"
 #include "format/hf/hf_model.h"
 #include "format/hf/tokenizer_json.h"
+#include "model/quantized/quant_loader.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -68,6 +69,10 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& path, const Se
         auto hf_model = hf::open_hf_model(path);
         if (!hf_model.ok()) return hf_model.error().with_context(path);
         std::shared_ptr<const format::TensorStore> store = std::move(hf_model->store);
+        // A quantization_config (bitsandbytes, hqq, lowbit_rtn) swaps in the quantized loader's store.
+        auto wrapped = model::quantized::wrap_quantized_dir(std::move(store), path, hf_model->config);
+        if (!wrapped.ok()) return wrapped.error().with_context(path);
+        store = std::move(wrapped).value();
         auto built = build(std::move(store), hf_model->config, model::SourceFormat::kHf, o);
         if (!built.ok()) return built.error().with_context(path);
         s = std::move(built).value();

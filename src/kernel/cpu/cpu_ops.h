@@ -20,6 +20,10 @@ bool has_f16c();
 void dequantize_row_f16_f16c(const void* src, float* dst, int64_t n);
 void matmul_f16(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 void matmul_dequant(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
+// LLM.int8 (w.dtype kI8 with w.row_scale): ref::matmul_int8_decomp over slices of output rows, threaded,
+// bit-identical to the whole call. matmul_llm_int8_ref is the single call itself (the ref/ table row).
+void matmul_llm_int8(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
+void matmul_llm_int8_ref(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 void rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps);
 // cos/sin computed once per token (in double, like ref/) and applied to every head.
 void rope(float* x, int64_t n_tokens, int64_t row_stride, int64_t n_heads, int64_t head_dim, int64_t pos0,

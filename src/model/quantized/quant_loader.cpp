@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+// The loader table and wrap_quantized (see quant_loader.h); the rows live in load_*.cpp.
+#include "model/quantized/quant_loader.h"
+
+#include "core/file.h"
+#include "model/quantized/load_rows.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace lowbit::model::quantized {
+namespace {
+
+const QuantLoader kLoaders[] = {
+    {"bitsandbytes", "load_in_4bit", matches_bnb_4bit, load_bnb_4bit},
+    {"bitsandbytes", "load_in_8bit", matches_bnb_8bit, load_bnb_8bit},
+    {"hqq", "", matches_hqq, load_hqq},
+    {"lowbit_rtn", "", matches_rtn, load_rtn},
+};
+
+} // namespace
+
+std::span<const QuantLoader> quant_loaders() {
+    return kLoaders;
+}
+
+std::string supported_quant_methods() {
+    std::string out;
+    for (const auto& row : kLoaders) {
+        if (!out.empty()) out += ", ";
+        out += row.quant_method;
+        if (*row.variant) out += fmt::format(" ({})", row.variant);
+    }
+    return out;
+}
+
+Result<bool> has_quantization_config(const std::string& config_json) {
+    const auto j = nlohmann::json::parse(config_json, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return make_error(ErrorCode::kBadInput, "config.json is not a JSON object");
+    const auto it = j.find("quantization_config");
+    if (it == j.end() || it->is_null()) return false;
+    if (!it->is_object()) return make_error(ErrorCode::kBadInput, "config.json: quantization_config must be an object");
+    return true;
+}
+
+Result<std::shared_ptr<const format::TensorStore>> wrap_quantized(std::shared_ptr<const format::TensorStore> base,
+                                                                  const std::string& config_json,
+                                                                  const format::ModelConfig& config) {
+    LOWBIT_ASSIGN_OR_RETURN(bool quantized, has_quantization_config(config_json));
+    if (!quantized) return base;
+    const auto qc = nlohmann::json::parse(config_json, nullptr, false).at("quantization_config");
+    const auto method = qc.find("quant_method");
+    if (method == qc.end() || !method->is_string())
+        return make_error(ErrorCode::kBadInput, fmt::format("config.json: quantization_config has no quant_method "
+                                                            "string (supported: {})",
+                                                            supported_quant_methods()));
+    QuantContext ctx{qc.dump(), config};
+    const QuantLoader* row = nullptr;
+    bool method_known = false;
+    for (const auto& r : kLoaders) {
+        if (*method != r.quant_method) continue;
+        method_known = true;
+        if (r.matches(ctx)) {
+            row = &r;
+            break;
+        }
+    }
+    if (!row) {
+        const std::string name = method->get<std::string>();
+        if (method_known)
+            return make_error(ErrorCode::kUnsupported,
+                              fmt::format("config.json: quantization_config of quant_method '{}' sets none of the "
+                                          "variants lowbit reads (supported: {})",
+                                          name, supported_quant_methods()));
+        return make_error(ErrorCode::kUnsupported,
+                          fmt::format("config.json: quant_method '{}' is not supported (supported: {})", name,
+                                      supported_quant_methods()));
+    }
+    auto store = std::make_shared<QuantizedStore>(std::move(base));
+    LOWBIT_TRY(row->load(ctx, *store));
+    store->finalize();
+    return std::shared_ptr<const format::TensorStore>(std::move(store));
+}
+
+Result<std::shared_ptr<const format::TensorStore>> wrap_quantized_dir(std::shared_ptr<const format::TensorStore> base,
+                                                                      const std::string& dir,
+                                                                      const format::ModelConfig& config) {
+    LOWBIT_ASSIGN_OR_RETURN(std::string text, read_file_to_string(dir + "/config.json"));
+    return wrap_quantized(std::move(base), text, config);
+}
+
+} // namespace lowbit::model::quantized

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+// Quantized Hugging Face directories: config.json's `quantization_config` picks one row of the loader table
+// (one row per quant_method / variant); the row turns each quantized Linear's records into what the kernels
+// multiply by (see quantized_store.h). Supported:
+//   bitsandbytes load_in_4bit (nf4 | fp4, +/- double quant)  -> dense f32, dequantized once at load
+//   bitsandbytes load_in_8bit (LLM.int8)                     -> int8 + SCB, decomposed matmul at run time
+//   hqq (1/2/3/4/8 bit)                                      -> dense f32, dequantized once at load
+//   lowbit_rtn (int_group_v1: 2/3/4/8 bit groups)            -> dense f32, dequantized once at load
+// Dequantize-then-matmul is the reference path: memory is 4 bytes per weight (fine for small models). Fast
+// per-scheme kernels (rows of kernel_list.cpp over the packed records, as LLM.int8 has) are the next step.
+#pragma once
+
+#include "core/error.h"
+#include "format/hf/config.h"
+#include "format/tensor_store.h"
+#include "model/quantized/quantized_store.h"
+
+#include <memory>
+#include <span>
+#include <string>
+
+namespace lowbit::model::quantized {
+
+// What a loader row gets: the parsed quantization_config (as JSON text) and the model config.
+struct QuantContext {
+    std::string quantization_config_json;
+    format::ModelConfig config;
+};
+
+struct QuantLoader {
+    const char* quant_method; // quantization_config.quant_method
+    const char* variant;      // "load_in_4bit", "load_in_8bit", or "" when the method has one row
+    // True when this row reads the given quantization_config (method + variant flags).
+    bool (*matches)(const QuantContext& ctx);
+    // Replaces the quantized Linear records in `store` (which wraps the file's tensors). Errors: kBadInput
+    // naming the tensor (missing record, bad size/shape), kUnsupported (a setting this row cannot read).
+    Status (*load)(const QuantContext& ctx, QuantizedStore& store);
+};
+
+std::span<const QuantLoader> quant_loaders();
+
+// "bitsandbytes (load_in_4bit), bitsandbytes (load_in_8bit), hqq, lowbit_rtn" for messages.
+std::string supported_quant_methods();
+
+// True when config.json text has a "quantization_config" object. Errors: kBadInput (malformed JSON).
+Result<bool> has_quantization_config(const std::string& config_json);
+
+// The store to bind: `base` itself when config.json has no quantization_config, else a QuantizedStore built
+// by the matching row. Errors: kUnsupported naming an unknown quant_method (and the supported ones), plus the
+// row's errors.
+Result<std::shared_ptr<const format::TensorStore>> wrap_quantized(std::shared_ptr<const format::TensorStore> base,
+                                                                  const std::string& config_json,
+                                                                  const format::ModelConfig& config);
+
+// The same reading <dir>/config.json (a Hugging Face model directory).
+Result<std::shared_ptr<const format::TensorStore>> wrap_quantized_dir(std::shared_ptr<const format::TensorStore> base,
+                                                                      const std::string& dir,
+                                                                      const format::ModelConfig& config);
+
+} // namespace lowbit::model::quantized
