@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+// Calibration samples: seeded random windows of a tokenized text file, or self-generated text.
+#include "pipeline/calibrate/calib_data.h"
+
+#include "core/file.h"
+#include "core/log.h"
+#include "runtime/sampler/sampler.h"
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <random>
+
+namespace lowbit::pipeline {
+namespace {
+
+Status check_sizes(const CalibOptions& o, int64_t n_ctx) {
+    if (o.n_samples < 1)
+        return make_error(ErrorCode::kUsage, "--nsamples must be >= 1, got " + std::to_string(o.n_samples));
+    if (o.seqlen < 1) return make_error(ErrorCode::kUsage, "--seqlen must be >= 1, got " + std::to_string(o.seqlen));
+    if (n_ctx > 0 && o.seqlen > n_ctx)
+        return make_error(ErrorCode::kUsage, "--seqlen " + std::to_string(o.seqlen) +
+                                                 " is longer than the model context (" + std::to_string(n_ctx) + ")");
+    return {};
+}
+
+} // namespace
+
+Result<CalibSamples> sample_windows(const std::vector<int32_t>& tokens, const CalibOptions& o,
+                                    const std::string& label) {
+    LOWBIT_TRY(check_sizes(o, 0));
+    const int64_t n = int64_t(tokens.size());
+    if (n == 0) return make_error(ErrorCode::kBadInput, "calibration file '" + label + "' has no tokens (empty file?)");
+    if (n < o.n_samples * o.seqlen)
+        return make_error(ErrorCode::kBadInput,
+                          "calibration file '" + label + "' has " + std::to_string(n) + " tokens, fewer than " +
+                              std::to_string(o.n_samples) + " samples x " + std::to_string(o.seqlen) + " tokens = " +
+                              std::to_string(o.n_samples * o.seqlen) + " (lower --nsamples or --seqlen)");
+    std::mt19937_64 rng(o.seed);
+    std::uniform_int_distribution<int64_t> start(0, n - o.seqlen);
+    CalibSamples out(size_t(o.n_samples));
+    for (auto& s : out) {
+        const int64_t b = start(rng);
+        s.assign(tokens.begin() + b, tokens.begin() + b + o.seqlen);
+    }
+    return out;
+}
+
+Result<CalibSamples> generate_calib_samples(runtime::Session& session, const CalibOptions& o) {
+    LOWBIT_TRY(check_sizes(o, session.n_ctx()));
+    const auto* tok = session.tokenizer();
+    if (!tok || tok->bos_id() < 0)
+        return make_error(ErrorCode::kBadInput,
+                          "--calib self needs a tokenizer with a BOS token; model '" + session.path() + "' has none");
+    CalibSamples out(size_t(o.n_samples));
+    std::vector<float> logits;
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < o.n_samples; ++i) {
+        runtime::SamplerOptions so;
+        so.temp = 1.0f, so.top_k = 0, so.top_p = 1.0f, so.min_p = 0.0f, so.seed = o.seed + uint64_t(i);
+        runtime::Sampler sampler(so);
+        auto& s = out[size_t(i)];
+        s.push_back(tok->bos_id());
+        session.truncate(0);
+        int32_t next = s.back();
+        while (int64_t(s.size()) < o.seqlen) {
+            LOWBIT_TRY(session.eval(std::span<const int32_t>(&next, 1), false, logits));
+            for (int32_t id = 0; id < int32_t(logits.size()); ++id)
+                if (tok->is_eog(id) || id == tok->bos_id()) logits[size_t(id)] = neg_inf;
+            next = sampler.sample(logits);
+            s.push_back(next);
+        }
+        session.truncate(0);
+    }
+    return out;
+}
+
+Result<CalibSamples> load_calib_samples(runtime::Session& session, const CalibOptions& o) {
+    if (o.source.empty())
+        return make_error(ErrorCode::kUsage, "calibration data is required: --calib FILE (text) or --calib self");
+    if (o.source == "self") return generate_calib_samples(session, o);
+    LOWBIT_TRY(check_sizes(o, session.n_ctx()));
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(o.source, ec))
+        return make_error(ErrorCode::kIo, "calibration file '" + o.source + "' does not exist or is not a file");
+    LOWBIT_ASSIGN_OR_RETURN(std::string text, read_file_to_string(o.source));
+    if (text.empty()) return make_error(ErrorCode::kBadInput, "calibration file '" + o.source + "' is empty");
+    const auto* tok = session.tokenizer();
+    if (!tok)
+        return make_error(ErrorCode::kBadInput,
+                          "model '" + session.path() + "' has no tokenizer to tokenize the calibration text");
+    const std::vector<int32_t> tokens = tok->encode(text, false, false);
+    log_info("calibration: {} tokens from '{}'", tokens.size(), o.source);
+    return sample_windows(tokens, o, o.source);
+}
+
+} // namespace lowbit::pipeline

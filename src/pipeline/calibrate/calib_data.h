@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+// Calibration samples for calibrated quantization (GPTQ, AWQ): N token windows of L tokens.
+//   text file: tokenized once with the model's tokenizer (no BOS/EOS), N windows at seeded random offsets
+//              (AutoGPTQ/GPTQModel style: uniform start in [0, T - L]);
+//   "self":    data-free; the model samples its own text from BOS (seeded, temperature 1, EOG tokens masked).
+#pragma once
+
+#include "core/error.h"
+#include "runtime/session.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lowbit::pipeline {
+
+struct CalibOptions {
+    std::string source;      // a text file path, or "self"
+    int64_t n_samples = 128; // N
+    int64_t seqlen = 2048;   // L (at most the model context)
+    uint64_t seed = 0;
+};
+
+using CalibSamples = std::vector<std::vector<int32_t>>; // [N][L] token ids
+
+// kUsage: n_samples/seqlen < 1, seqlen > model context (both numbers), no source. kIo: file cannot be read.
+// kBadInput: empty file, fewer than N*L tokens (says how many there are), model without a tokenizer.
+Result<CalibSamples> load_calib_samples(runtime::Session& session, const CalibOptions& options);
+
+// The window logic alone: N windows of L tokens from `tokens` (seeded). Errors as above; `label` names the source.
+Result<CalibSamples> sample_windows(const std::vector<int32_t>& tokens, const CalibOptions& options,
+                                    const std::string& label);
+
+// "self": N sequences of L tokens sampled by the model from BOS (the BOS is the first token).
+Result<CalibSamples> generate_calib_samples(runtime::Session& session, const CalibOptions& options);
+
+} // namespace lowbit::pipeline
