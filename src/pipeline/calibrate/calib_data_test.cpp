@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+// Calibration samples: seeded windows (deterministic, in range, from the token stream), and clean errors for
+// a missing/empty file, too few tokens (with the count), seqlen beyond the context, no tokenizer.
+#include "model/arch/arch_list.h"
+#include "model/memory_store.h"
+#include "pipeline/calibrate/calib_data.h"
+#include "pipeline/calibrate/layer_view_store.h"
+
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <numeric>
+#include <unistd.h>
+
+namespace lowbit::pipeline {
+namespace {
+
+std::vector<int32_t> iota_tokens(int64_t n) {
+    std::vector<int32_t> t(static_cast<size_t>(n));
+    std::iota(t.begin(), t.end(), 0);
+    return t;
+}
+
+TEST(CalibData, SeededWindowsAreContiguousAndReproducible) {
+    const auto tokens = iota_tokens(1000);
+    CalibOptions o;
+    o.n_samples = 8, o.seqlen = 50, o.seed = 3;
+    auto a = sample_windows(tokens, o, "t");
+    auto b = sample_windows(tokens, o, "t");
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    EXPECT_EQ(*a, *b);
+    ASSERT_EQ(a->size(), 8u);
+    for (const auto& s : *a) {
+        ASSERT_EQ(s.size(), 50u);
+        for (size_t i = 1; i < s.size(); ++i) EXPECT_EQ(s[i], s[i - 1] + 1); // a window of the stream
+        EXPECT_LE(s.back(), 999);
+    }
+    o.seed = 4;
+    EXPECT_NE(*sample_windows(tokens, o, "t"), *a);
+}
+
+TEST(CalibData, TooFewTokensSaysHowMany) {
+    CalibOptions o;
+    o.n_samples = 4, o.seqlen = 100;
+    auto r = sample_windows(iota_tokens(399), o, "small.txt");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::kBadInput);
+    EXPECT_NE(r.error().message.find("has 399 tokens"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("400"), std::string::npos);
+    auto e = sample_windows({}, o, "empty.txt");
+    ASSERT_FALSE(e.ok());
+    EXPECT_NE(e.error().message.find("no tokens"), std::string::npos);
+    o.seqlen = 0;
+    EXPECT_EQ(sample_windows(iota_tokens(10), o, "x").error().code, ErrorCode::kUsage);
+}
+
+class CalibSessionTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        format::ModelConfig c;
+        c.arch = "llama", c.vocab_size = 32, c.hidden_size = 32, c.intermediate_size = 64, c.n_layers = 1;
+        c.n_heads = 2, c.n_kv_heads = 2, c.max_position_embeddings = 64;
+        auto store =
+            model::make_synthetic_model(c, *model::find_arch("llama"), model::SourceFormat::kHf, DType::kF32, 1);
+        ASSERT_TRUE(store.ok());
+        runtime::SessionOptions so;
+        so.n_ctx = 64, so.n_threads = 1;
+        auto s = runtime::Session::from_store(*store, c, model::SourceFormat::kHf, so);
+        ASSERT_TRUE(s.ok()) << s.error().message;
+        session_ = std::move(*s);
+        dir_ = std::filesystem::temp_directory_path() / ("lowbit_calib_" + std::to_string(getpid()));
+        std::filesystem::create_directories(dir_);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+    std::unique_ptr<runtime::Session> session_;
+    std::filesystem::path dir_;
+};
+
+TEST_F(CalibSessionTest, CleanErrors) {
+    CalibOptions o;
+    o.n_samples = 2, o.seqlen = 16;
+    auto none = load_calib_samples(*session_, o);
+    ASSERT_FALSE(none.ok());
+    EXPECT_EQ(none.error().code, ErrorCode::kUsage);
+
+    o.source = (dir_ / "missing.txt").string();
+    auto missing = load_calib_samples(*session_, o);
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.error().code, ErrorCode::kIo);
+    EXPECT_NE(missing.error().message.find("missing.txt"), std::string::npos);
+
+    std::ofstream(dir_ / "empty.txt").close();
+    o.source = (dir_ / "empty.txt").string();
+    auto empty = load_calib_samples(*session_, o);
+    ASSERT_FALSE(empty.ok());
+    EXPECT_EQ(empty.error().code, ErrorCode::kBadInput);
+    EXPECT_NE(empty.error().message.find("empty"), std::string::npos);
+
+    std::ofstream(dir_ / "text.txt") << "some calibration text";
+    o.source = (dir_ / "text.txt").string();
+    auto no_tok = load_calib_samples(*session_, o);
+    ASSERT_FALSE(no_tok.ok());
+    EXPECT_NE(no_tok.error().message.find("no tokenizer"), std::string::npos);
+
+    o.seqlen = 65; // beyond the session context
+    auto too_long = load_calib_samples(*session_, o);
+    ASSERT_FALSE(too_long.ok());
+    EXPECT_EQ(too_long.error().code, ErrorCode::kUsage);
+    EXPECT_NE(too_long.error().message.find("context (64)"), std::string::npos);
+
+    o.source = "self", o.seqlen = 16;
+    auto self = load_calib_samples(*session_, o);
+    ASSERT_FALSE(self.ok());
+    EXPECT_NE(self.error().message.find("BOS"), std::string::npos);
+}
+
+TEST(LayerViewStore, ShowsOneLayerAsLayerZeroWithOverrides) {
+    format::ModelConfig c;
+    c.arch = "llama", c.vocab_size = 16, c.hidden_size = 16, c.intermediate_size = 32, c.n_layers = 3;
+    c.n_heads = 2, c.n_kv_heads = 2, c.max_position_embeddings = 32;
+    auto store = model::make_synthetic_model(c, *model::find_arch("llama"), model::SourceFormat::kHf, DType::kF32, 2);
+    ASSERT_TRUE(store.ok());
+    LayerViewStore view(*store, 2);
+    EXPECT_EQ(view.find("model.layers.1.mlp.up_proj.weight"), nullptr);
+    EXPECT_EQ(view.find("model.layers.2.mlp.up_proj.weight"), nullptr);
+    ASSERT_NE(view.find("model.layers.0.mlp.up_proj.weight"), nullptr);
+    ASSERT_NE(view.find("model.embed_tokens.weight"), nullptr);
+    auto a = view.view("model.layers.0.mlp.up_proj.weight");
+    auto b = (*store)->view("model.layers.2.mlp.up_proj.weight");
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->data, b->data); // a view into the same bytes, no copy
+    std::vector<float> ones(32 * 16, 1.0f);
+    ASSERT_TRUE(view.set_override("model.layers.2.mlp.up_proj.weight", ones).ok());
+    auto o = view.view("model.layers.0.mlp.up_proj.weight");
+    ASSERT_TRUE(o.ok());
+    EXPECT_EQ(o->as<float>()[7], 1.0f);
+    EXPECT_FALSE(view.set_override("model.layers.1.mlp.up_proj.weight", ones).ok());
+    EXPECT_FALSE(view.set_override("model.layers.2.mlp.up_proj.weight", std::vector<float>(3)).ok());
+}
+
+} // namespace
+} // namespace lowbit::pipeline
