@@ -3,8 +3,13 @@
 //   nf4/fp4, int8: transformers BitsAndBytesConfig.to_dict() (all its keys, "_load_in_4bit" included);
 //   hqq:           transformers HqqConfig.to_dict() ({"quant_config": hqq BaseQuantizeConfig, "skip_modules"});
 //   rtn:           lowbit's own {"quant_method": "lowbit_rtn", "bits", "group_size", "sym",
-//                  "layout": "int_group_v1"} — the records of scheme/int_group/int_group.h (qweight, scales,
-//                  zeros) under each Linear's module prefix.
+//                  "layout": "int_group_v1"} — the records of scheme/int_group/int_group.h under each Linear's
+//                  module prefix ("model.layers.N.mlp.down_proj."), for a weight [rows, cols]:
+//                    qweight I32 [rows, ceil(cols*bits/32)]: per row a little-endian bit stream, code j at bits
+//                            [j*bits, j*bits + bits) (3-bit codes may straddle words)
+//                    scales  F16 [rows, cols/g] (g = group_size, or cols when group_size is -1)
+//                    zeros   U8  [rows, cols/g] (sym false only; sym true uses zero = 2^(bits-1))
+//                  weight = (q - zero) * scale.
 #pragma once
 
 #include "core/error.h"
