@@ -108,7 +108,6 @@ Status write_gptq_checkpoint(const std::string& out_dir, const std::string& src_
         return make_error(ErrorCode::kBadInput, "'" + src_dir + "/config.json' is not valid JSON: " + e.what());
     }
     cfg["quantization_config"] = qc;
-    cfg["torch_dtype"] = "float16";
     LOWBIT_TRY(write_text(out_dir + "/config.json", cfg.dump(2) + "\n"));
     auto qfile = qc;
     qfile["model_name_or_path"] = out_dir;
