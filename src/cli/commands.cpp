@@ -19,6 +19,7 @@ CommandAction setup_convert(CLI::App& sub);
 CommandAction setup_inspect(CLI::App& sub);
 CommandAction setup_tokenize(CLI::App& sub);
 CommandAction setup_quantize(CLI::App& sub);
+CommandAction setup_imatrix(CLI::App& sub);
 
 namespace {
 
@@ -32,6 +33,7 @@ const Command kCommands[] = {
     {"tokenize", "Print the token ids of a text for a GGUF file or Hugging Face folder", setup_tokenize},
     {"quantize", "Quantize a model: GGUF types and mixes (q4_k_m, ...) or HF-style schemes (nf4, hqq, ...)",
      setup_quantize},
+    {"imatrix", "Compute an importance matrix (llama.cpp GGUF imatrix) from a calibration text", setup_imatrix},
 };
 
 int fail(const Error& e) {

@@ -25,14 +25,9 @@ namespace {
 using format::ModelConfig;
 using format::TensorInfo;
 
-// One output tensor.
-struct PlannedTensor {
-    std::string gguf_name;
-    const TensorInfo* src = nullptr; // null for generated tensors (rope_freqs)
+// One output tensor: the shared plan entry plus convert's output type.
+struct PlannedTensor : HfGgufTensor {
     DType out_type = DType::kF32;
-    Shape shape;                  // row-major, same as the source
-    int64_t permute_heads = 0;    // > 0: Q/K row permutation with this many heads
-    std::vector<float> generated; // rope_freqs values
 };
 
 // Shapes config.json implies for each GGUF name (per-layer names without the "blk.N." prefix).
@@ -82,8 +77,7 @@ std::vector<float> llama3_rope_factors(const ModelConfig& c) {
     return out;
 }
 
-Result<std::vector<PlannedTensor>> make_plan(const ModelConfig& c, const format::TensorStore& store, DType out_type,
-                                             int64_t& n_fallback) {
+Result<std::vector<HfGgufTensor>> plan_tensors(const ModelConfig& c, const format::TensorStore& store) {
     const auto shapes = expected_shapes(c);
     std::map<std::string, const TensorInfo*> by_gguf;
     for (const TensorInfo& t : store.tensors()) {
@@ -105,9 +99,9 @@ Result<std::vector<PlannedTensor>> make_plan(const ModelConfig& c, const format:
     order.push_back("output_norm.weight");
     order.push_back("output.weight");
 
-    std::vector<PlannedTensor> plan;
+    std::vector<HfGgufTensor> plan;
     if (c.rope_scaling.type == "llama3") {
-        PlannedTensor p;
+        HfGgufTensor p;
         p.gguf_name = "rope_freqs.weight";
         p.generated = llama3_rope_factors(c);
         p.shape = Shape{static_cast<int64_t>(p.generated.size())};
@@ -140,22 +134,34 @@ Result<std::vector<PlannedTensor>> make_plan(const ModelConfig& c, const format:
             return make_error(ErrorCode::kUnsupported, "tensor '" + t.name + "' has dtype " +
                                                            std::string(dtype_name(t.dtype)) +
                                                            " (convert reads f64/f32/f16/bf16 weights)");
-        PlannedTensor p;
+        HfGgufTensor p;
         p.gguf_name = name;
         p.src = &t;
         p.shape = t.shape;
-        const bool keep_f32 = t.shape.n_dims <= 1 || key.ends_with("_norm.weight");
-        p.out_type = keep_f32 ? DType::kF32 : out_type;
-        if (dtype_is_quantized(p.out_type) && t.shape.n_cols() % dtype_block_elems(p.out_type) != 0) {
-            log_warn("convert: '{}' has {} columns, not a multiple of {}; writing it as f16", name, t.shape.n_cols(),
-                     dtype_block_elems(p.out_type));
-            p.out_type = DType::kF16;
-            ++n_fallback;
-        }
+        p.keep_f32 = t.shape.n_dims <= 1 || key.ends_with("_norm.weight");
         if (c.arch == "llama") {
             const char kind = hf::qk_kind(name);
             if (kind == 'q') p.permute_heads = c.n_heads;
             if (kind == 'k') p.permute_heads = c.n_kv_heads;
+        }
+        plan.push_back(std::move(p));
+    }
+    return plan;
+}
+
+Result<std::vector<PlannedTensor>> make_plan(const ModelConfig& c, const format::TensorStore& store, DType out_type,
+                                             int64_t& n_fallback) {
+    LOWBIT_ASSIGN_OR_RETURN(std::vector<HfGgufTensor> tensors, plan_tensors(c, store));
+    std::vector<PlannedTensor> plan;
+    for (HfGgufTensor& t : tensors) {
+        PlannedTensor p;
+        static_cast<HfGgufTensor&>(p) = std::move(t);
+        p.out_type = p.keep_f32 || !p.src ? DType::kF32 : out_type;
+        if (dtype_is_quantized(p.out_type) && p.shape.n_cols() % dtype_block_elems(p.out_type) != 0) {
+            log_warn("convert: '{}' has {} columns, not a multiple of {}; writing it as f16", p.gguf_name,
+                     p.shape.n_cols(), dtype_block_elems(p.out_type));
+            p.out_type = DType::kF16;
+            ++n_fallback;
         }
         plan.push_back(std::move(p));
     }
@@ -252,6 +258,54 @@ int file_type_for(DType out_type) {
     }
 }
 
+Result<HfGgufSource> open_hf_gguf_source(const std::string& dir) {
+    HfGgufSource s;
+    LOWBIT_ASSIGN_OR_RETURN(s.model, hf::open_hf_model(dir));
+    const ModelConfig& c = s.model.config;
+    if (c.head_dim % 2 != 0 || (c.n_heads * c.head_dim) % (2 * c.n_heads) != 0)
+        return make_error(ErrorCode::kBadInput, "head_dim must be even for the Q/K permutation");
+    LOWBIT_ASSIGN_OR_RETURN(s.tensors, plan_tensors(c, *s.model.store));
+    return s;
+}
+
+Status set_hf_gguf_metadata(gguf::Writer& w, const hf::HfModel& m, int file_type) {
+    const ModelConfig& c = m.config;
+    LOWBIT_TRY(set_model_metadata(w, c, m.dir, file_type));
+    if (file_exists(m.dir + "/tokenizer.json")) {
+        LOWBIT_ASSIGN_OR_RETURN(format::VocabData vocab, hf::parse_hf_tokenizer(m.dir, c.vocab_size));
+        if (static_cast<int64_t>(vocab.tokens.size()) != c.vocab_size)
+            return make_error(ErrorCode::kBadInput, "tokenizer.json has " + std::to_string(vocab.tokens.size()) +
+                                                        " tokens but config.json says vocab_size " +
+                                                        std::to_string(c.vocab_size));
+        if (vocab.bos_id < 0 && !c.bos_token_ids.empty()) vocab.bos_id = c.bos_token_ids[0];
+        if (vocab.eos_id < 0 && !c.eos_token_ids.empty()) vocab.eos_id = c.eos_token_ids[0];
+        LOWBIT_TRY(set_tokenizer_metadata(w, vocab));
+    } else {
+        log_warn("'{}' has no tokenizer.json; the GGUF will have no tokenizer", m.dir);
+    }
+    return ok_status();
+}
+
+Status read_hf_tensor_f32(const HfGgufSource& s, const HfGgufTensor& t, std::vector<float>& out) {
+    out.resize(static_cast<size_t>(t.shape.n_elems()));
+    if (!t.src) {
+        std::copy(t.generated.begin(), t.generated.end(), out.begin());
+        return ok_status();
+    }
+    LOWBIT_ASSIGN_OR_RETURN(TensorView v, s.model.store->view(t.src->name));
+    const bool elementwise = t.permute_heads > 0 && t.shape.n_dims == 1;
+    const int64_t n_rows = elementwise ? t.shape.n_elems() : t.shape.n_rows();
+    const int64_t n_cols = elementwise ? 1 : t.shape.n_cols();
+    const uint64_t src_row_bytes =
+        static_cast<uint64_t>(n_cols) * static_cast<uint64_t>(dtype_block_bytes(t.src->dtype));
+    const auto* base = static_cast<const uint8_t*>(v.data);
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const int64_t from = t.permute_heads > 0 ? hf::permute_src_row(r, n_rows, t.permute_heads) : r;
+        decode_row(base + static_cast<uint64_t>(from) * src_row_bytes, t.src->dtype, out.data() + r * n_cols, n_cols);
+    }
+    return ok_status();
+}
+
 Result<ConvertReport> convert_hf_to_gguf(const ConvertOptions& o) {
     const int file_type = file_type_for(o.out_type);
     if (file_type < 0)
@@ -272,19 +326,7 @@ Result<ConvertReport> convert_hf_to_gguf(const ConvertOptions& o) {
     LOWBIT_ASSIGN_OR_RETURN(std::vector<PlannedTensor> plan, make_plan(c, *m.store, o.out_type, report.n_fallback_f16));
 
     gguf::Writer w;
-    LOWBIT_TRY(set_model_metadata(w, c, o.input_dir, file_type));
-    if (file_exists(o.input_dir + "/tokenizer.json")) {
-        LOWBIT_ASSIGN_OR_RETURN(format::VocabData vocab, hf::parse_hf_tokenizer(o.input_dir, c.vocab_size));
-        if (static_cast<int64_t>(vocab.tokens.size()) != c.vocab_size)
-            return make_error(ErrorCode::kBadInput, "tokenizer.json has " + std::to_string(vocab.tokens.size()) +
-                                                        " tokens but config.json says vocab_size " +
-                                                        std::to_string(c.vocab_size));
-        if (vocab.bos_id < 0 && !c.bos_token_ids.empty()) vocab.bos_id = c.bos_token_ids[0];
-        if (vocab.eos_id < 0 && !c.eos_token_ids.empty()) vocab.eos_id = c.eos_token_ids[0];
-        LOWBIT_TRY(set_tokenizer_metadata(w, vocab));
-    } else {
-        log_warn("convert: '{}' has no tokenizer.json; the GGUF will have no tokenizer", o.input_dir);
-    }
+    LOWBIT_TRY(set_hf_gguf_metadata(w, m, file_type));
     ProgressBar bar("convert", static_cast<int64_t>(plan.size()), o.progress && ProgressBar::stderr_is_terminal());
     for (const PlannedTensor& p : plan) {
         LOWBIT_TRY(w.add_tensor_producer(p.gguf_name, p.out_type, p.shape, make_producer(p, *m.store, &bar)));

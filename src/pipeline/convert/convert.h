@@ -8,9 +8,13 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/tensor.h"
+#include "format/gguf/gguf_writer.h"
+#include "format/hf/hf_model.h"
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace lowbit::pipeline {
 
@@ -30,6 +34,30 @@ struct ConvertReport {
 
 // llama.cpp's LlamaFileType for an output type: F32 0, F16 1, Q8_0 7, BF16 32; -1 if not a convert type.
 int file_type_for(DType out_type);
+
+// --- Shared with `lowbit quantize`: an HF folder seen as the GGUF tensors convert writes. ---
+
+// One GGUF tensor of an HF folder, in convert's order.
+struct HfGgufTensor {
+    std::string gguf_name;
+    const format::TensorInfo* src = nullptr; // null for generated tensors (rope_freqs)
+    Shape shape;                             // row-major, same as the source
+    bool keep_f32 = false;                   // 1-D tensors and norms (convert keeps them f32)
+    int64_t permute_heads = 0;               // > 0: Q/K row permutation with this many heads
+    std::vector<float> generated;            // rope_freqs values
+};
+
+struct HfGgufSource {
+    hf::HfModel model; // owns the store the tensors point into
+    std::vector<HfGgufTensor> tensors;
+};
+
+// Opens the folder and plans its tensors (names, shapes checked against config.json, permutations).
+Result<HfGgufSource> open_hf_gguf_source(const std::string& dir);
+// general.* / <arch>.* keys and, when the folder has tokenizer.json, tokenizer.ggml.* keys.
+Status set_hf_gguf_metadata(gguf::Writer& w, const hf::HfModel& model, int file_type);
+// The whole tensor as f32 in GGUF row order (Q/K permuted): out = [shape.n_elems()].
+Status read_hf_tensor_f32(const HfGgufSource& source, const HfGgufTensor& t, std::vector<float>& out);
 
 // Errors: kBadInput (malformed folder, shapes inconsistent with config.json), kUnsupported (architecture,
 // output type, tensor dtypes), kIo.

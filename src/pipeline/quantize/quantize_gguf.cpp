@@ -1,11 +1,193 @@
 // SPDX-License-Identifier: MIT
-// GGUF half of `lowbit quantize` (being written): HF dir or GGUF in -> llama.cpp mix -> GGUF out.
+// GGUF half of `lowbit quantize`: HF folder or GGUF in -> llama.cpp's tensor-type mix (kquant/mix.h) -> rows
+// quantized in parallel (optionally weighted by a llama.cpp imatrix) -> GGUF out, tensor by tensor in
+// llama.cpp's tensor order, so the bytes equal llama-quantize's for the same input.
+#include "core/log.h"
+#include "core/progress.h"
+#include "format/gguf/imatrix_file.h"
+#include "pipeline/quantize/gguf_source.h"
 #include "pipeline/quantize/quantize.h"
+#include "quantize/kquant/imatrix.h"
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fmt/format.h>
+#include <map>
+#include <optional>
 
 namespace lowbit::pipeline {
+namespace {
+
+namespace kq = quantize::kquant;
+
+bool is_embd_or_output(const std::string& name) {
+    return name == "token_embd.weight" || name == "output.weight";
+}
+
+// Importance per tensor index (empty = none), after llama-quantize's checks, all before any byte is written.
+Result<std::vector<std::vector<float>>> match_imatrix(const gguf::ImatrixData& im, const std::string& path,
+                                                      const GgufQuantSource& src, const kq::MixPlan& plan) {
+    const auto& ts = src.tensors();
+    std::vector<std::vector<float>> out(ts.size());
+    int n_matched = 0, n_needing = 0;
+    std::string first_missing;
+    for (size_t i = 0; i < ts.size(); ++i) {
+        if (plan.types[i] == ts[i].dtype || !dtype_is_quantized(plan.types[i])) continue; // left as is / float
+        ++n_needing;
+        const auto it = im.entries.find(ts[i].name);
+        if (it == im.entries.end()) {
+            if (!is_embd_or_output(ts[i].name) && first_missing.empty()) first_missing = ts[i].name;
+            continue;
+        }
+        LOWBIT_ASSIGN_OR_RETURN(std::vector<float> imp,
+                                kq::importance_from_imatrix(ts[i].name, it->second.in_sum2, it->second.counts));
+        const int64_t ne0 = ts[i].ne[0];
+        int64_t n_mat = 1;
+        for (size_t d = 2; d < ts[i].ne.size(); ++d) n_mat *= ts[i].ne[d];
+        if (static_cast<int64_t>(imp.size()) != ne0 * n_mat) {
+            if (ts[i].name == "token_embd.weight") { // llama-quantize ignores a mismatch here too
+                log_warn("imatrix: '{}' has {} values, tensor 'token_embd.weight' rows have {}; ignoring it", path,
+                         imp.size(), ne0);
+                continue;
+            }
+            return make_error(ErrorCode::kBadInput,
+                              fmt::format("imatrix '{}': entry for tensor '{}' has {} values but the tensor's rows "
+                                          "have {} (an imatrix of another model?)",
+                                          path, ts[i].name, imp.size(), ne0 * n_mat));
+        }
+        out[i] = std::move(imp);
+        ++n_matched;
+    }
+    if (n_needing > 0 && n_matched == 0)
+        return make_error(ErrorCode::kBadInput,
+                          fmt::format("imatrix '{}' has no entry for any tensor of this model ({} entries, e.g. "
+                                      "'{}'; was it computed for another model?)",
+                                      path, im.entries.size(), im.entries.begin()->first));
+    if (!first_missing.empty())
+        return make_error(ErrorCode::kBadInput,
+                          fmt::format("imatrix '{}' has no entry for tensor '{}' (computed for another model, or "
+                                      "with a different architecture?)",
+                                      path, first_missing));
+    return out;
+}
+
+Status check_required_imatrix(const GgufQuantSource& src, const kq::MixPlan& plan,
+                              const std::vector<std::vector<float>>& imp, const std::string& method) {
+    if (!plan.requires_imatrix) return ok_status();
+    if (imp.empty())
+        return make_error(ErrorCode::kUsage, "method '" + method +
+                                                 "' needs an importance matrix (--imatrix FILE, from `lowbit "
+                                                 "imatrix`), as llama-quantize does for this very low-bit mix");
+    const auto& ts = src.tensors();
+    for (size_t i = 0; i < ts.size(); ++i)
+        if (plan.types[i] == DType::kQ2_K && ts[i].name != "token_embd.weight" && imp[i].empty())
+            return make_error(ErrorCode::kBadInput, "tensor '" + ts[i].name + "' is " + method +
+                                                        "'s Q2_K and needs an imatrix entry, the imatrix has none");
+    return ok_status();
+}
+
+// Writes tensor i: copied as is (same type), as f32, or quantized row-parallel from f32.
+gguf::TensorProducer make_producer(const GgufQuantSource& src, size_t i, DType type, const float* importance,
+                                   ProgressBar* bar) {
+    return [&src, i, type, importance, bar](const gguf::ByteSink& sink) -> Status {
+        const kq::MixTensor& t = src.tensors()[i];
+        if (bar) bar->set_suffix(t.name);
+        if (type == t.dtype && !src.raw_bytes(i).empty()) {
+            const auto raw = src.raw_bytes(i);
+            LOWBIT_TRY(sink(raw.data(), raw.size()));
+        } else {
+            std::vector<float> x;
+            LOWBIT_TRY(src.read_f32(i, x));
+            const int64_t n_per_row = t.ne[0];
+            const int64_t n_rows = n_per_row ? static_cast<int64_t>(x.size()) / n_per_row : 0;
+            if (type == DType::kF32) {
+                LOWBIT_TRY(sink(x.data(), x.size() * sizeof(float)));
+            } else {
+                const uint64_t row_bytes = *dtype_row_bytes(type, static_cast<uint64_t>(n_per_row));
+                std::vector<uint8_t> out(static_cast<size_t>(row_bytes * static_cast<uint64_t>(n_rows)));
+                LOWBIT_TRY(kq::quantize_rows(type, x.data(), n_rows, n_per_row, importance, out.data()));
+                LOWBIT_TRY(sink(out.data(), out.size()));
+            }
+        }
+        if (bar) bar->tick();
+        return ok_status();
+    };
+}
+
+Shape row_major(const std::vector<int64_t>& ne) {
+    Shape s;
+    for (auto it = ne.rbegin(); it != ne.rend(); ++it) s[s.n_dims++] = *it;
+    return s;
+}
+
+} // namespace
 
 Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o) {
-    return make_error(ErrorCode::kUnsupported, "GGUF output for '" + o.method + "' is not available in this build");
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::optional<kq::FileType> ft = kq::file_type_from_name(o.method);
+    if (!ft) return make_error(ErrorCode::kUsage, "unknown GGUF method '" + o.method + "'");
+    std::optional<gguf::ImatrixData> im;
+    if (!o.imatrix_path.empty()) {
+        LOWBIT_ASSIGN_OR_RETURN(gguf::ImatrixData d, gguf::read_imatrix(o.imatrix_path));
+        im = std::move(d);
+    }
+    LOWBIT_ASSIGN_OR_RETURN(std::unique_ptr<GgufQuantSource> src, open_gguf_quant_source(o.input));
+    const auto& ts = src->tensors();
+    kq::MixOptions mo;
+    mo.has_imatrix = im.has_value();
+    LOWBIT_ASSIGN_OR_RETURN(kq::MixPlan plan, kq::plan_mix(ts, src->hparams(), *ft, mo));
+    std::vector<std::vector<float>> importance;
+    if (im) {
+        LOWBIT_ASSIGN_OR_RETURN(importance, match_imatrix(*im, o.imatrix_path, *src, plan));
+    }
+    LOWBIT_TRY(check_required_imatrix(*src, plan, importance, o.method));
+    if (plan.n_fallback > 0)
+        log_warn("quantize: {} tensor(s) have rows that are not a multiple of 256 and use a fallback type",
+                 plan.n_fallback);
+
+    gguf::Writer w;
+    LOWBIT_TRY(src->set_metadata(w));
+    // As llama-quantize (gguf_set_val re-adds a key at the end): quantization_version, then file_type, last.
+    w.remove("general.quantization_version");
+    w.remove("general.file_type");
+    LOWBIT_TRY(w.set("general.quantization_version", gguf::Value::u32(2)));
+    LOWBIT_TRY(w.set("general.file_type", gguf::Value::u32(static_cast<uint32_t>(*ft))));
+    if (im) {
+        int32_t n_used = 0;
+        for (const auto& v : importance) n_used += !v.empty();
+        LOWBIT_TRY(w.set("quantize.imatrix.file", gguf::Value::string(o.imatrix_path)));
+        if (!im->datasets.empty())
+            LOWBIT_TRY(w.set("quantize.imatrix.dataset", gguf::Value::string(im->datasets.front())));
+        LOWBIT_TRY(w.set("quantize.imatrix.entries_count", gguf::Value::i32(n_used)));
+        LOWBIT_TRY(w.set("quantize.imatrix.chunks_count", gguf::Value::i32(static_cast<int32_t>(im->chunk_count))));
+    }
+
+    QuantizeJobReport report;
+    report.method = o.method;
+    report.output = o.output;
+    ProgressBar bar("quantize", static_cast<int64_t>(ts.size()), o.progress && ProgressBar::stderr_is_terminal());
+    std::map<std::string, QuantizeTypeRow> rows;
+    for (size_t i : kq::llama_tensor_order(ts)) {
+        const DType type = plan.types[i];
+        const Shape shape = row_major(ts[i].ne);
+        const float* imp = importance.empty() || importance[i].empty() ? nullptr : importance[i].data();
+        LOWBIT_TRY(w.add_tensor_producer(ts[i].name, type, shape, make_producer(*src, i, type, imp, &bar)));
+        QuantizeTypeRow& row = rows[std::string(dtype_name(type))];
+        row.type = dtype_name(type);
+        row.n_tensors += 1;
+        row.n_elems += shape.n_elems();
+        row.n_bytes += w.tensor_bytes(w.n_tensors() - 1);
+        report.n_params += shape.n_elems();
+        report.n_bytes += w.tensor_bytes(w.n_tensors() - 1);
+    }
+    LOWBIT_TRY(w.write(o.output));
+    bar.finish();
+    for (auto& [name, row] : rows) report.rows.push_back(row);
+    std::error_code ec;
+    report.file_bytes = std::filesystem::file_size(o.output, ec);
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return report;
 }
 
 } // namespace lowbit::pipeline

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+// HF folder and GGUF file inputs of `lowbit quantize` to GGUF (see gguf_source.h).
+#include "pipeline/quantize/gguf_source.h"
+
+#include "format/gguf/gguf_file.h"
+#include "format/hf/hf_model.h"
+#include "pipeline/convert/convert.h"
+#include "scheme/scheme_list.h"
+
+#include <fmt/format.h>
+
+namespace lowbit::pipeline {
+namespace {
+
+namespace kq = quantize::kquant;
+
+std::vector<int64_t> gguf_ne(const Shape& s) {
+    std::vector<int64_t> ne;
+    for (int i = s.n_dims - 1; i >= 0; --i) ne.push_back(s[i]);
+    return ne;
+}
+
+class HfSource final : public GgufQuantSource {
+  public:
+    explicit HfSource(HfGgufSource s) : src_(std::move(s)) {
+        const auto& c = src_.model.config;
+        hparams_.arch = c.arch;
+        hparams_.n_layer = static_cast<int>(c.n_layers);
+        hparams_.n_head = static_cast<int>(c.n_heads);
+        hparams_.n_head_kv = static_cast<int>(c.n_kv_heads);
+        for (const HfGgufTensor& t : src_.tensors) tensors_.push_back({t.gguf_name, gguf_ne(t.shape), DType::kF32});
+    }
+    Status set_metadata(gguf::Writer& w) const override {
+        return set_hf_gguf_metadata(w, src_.model, 0); // file type overwritten by the caller
+    }
+    Status read_f32(size_t i, std::vector<float>& out) const override {
+        return read_hf_tensor_f32(src_, src_.tensors[i], out);
+    }
+    std::span<const uint8_t> raw_bytes(size_t) const override { return {}; }
+
+  private:
+    HfGgufSource src_;
+};
+
+class GgufSource final : public GgufQuantSource {
+  public:
+    explicit GgufSource(std::shared_ptr<gguf::File> f) : f_(std::move(f)) {
+        for (const format::TensorInfo& t : f_->tensors()) tensors_.push_back({t.name, gguf_ne(t.shape), t.dtype});
+    }
+    Status init_hparams() {
+        LOWBIT_ASSIGN_OR_RETURN(hparams_.arch, f_->require_string("general.architecture"));
+        const std::string a = hparams_.arch;
+        LOWBIT_ASSIGN_OR_RETURN(const int64_t n_layer, f_->require_int(a + ".block_count"));
+        LOWBIT_ASSIGN_OR_RETURN(const int64_t n_head, f_->require_int(a + ".attention.head_count"));
+        LOWBIT_ASSIGN_OR_RETURN(const std::optional<int64_t> n_kv, f_->lookup_int(a + ".attention.head_count_kv"));
+        LOWBIT_ASSIGN_OR_RETURN(const std::optional<int64_t> n_exp, f_->lookup_int(a + ".expert_count"));
+        hparams_.n_layer = static_cast<int>(n_layer);
+        hparams_.n_head = static_cast<int>(n_head);
+        hparams_.n_head_kv = static_cast<int>(n_kv.value_or(n_head));
+        hparams_.n_expert = static_cast<int>(n_exp.value_or(0));
+        return ok_status();
+    }
+    Status set_metadata(gguf::Writer& w) const override {
+        for (const gguf::KeyValue& kv : f_->kvs()) {
+            if (kv.key == "general.file_type" || kv.key == "general.quantization_version") continue;
+            if (kv.key.rfind("quantize.imatrix.", 0) == 0) continue; // describes the old quantization
+            LOWBIT_TRY(w.set(kv.key, kv.value));
+        }
+        return ok_status();
+    }
+    Status read_f32(size_t i, std::vector<float>& out) const override {
+        const format::TensorInfo& t = f_->tensors()[i];
+        const scheme::SchemeTraits* s = scheme::find_scheme(t.dtype);
+        if (!s || !s->dequantize_row)
+            return make_error(ErrorCode::kUnsupported,
+                              fmt::format("{}: tensor '{}' is {}, which lowbit cannot decode to requantize it",
+                                          f_->path(), t.name, dtype_name(t.dtype)));
+        const int64_t n_cols = t.shape.n_cols(), n_rows = t.shape.n_rows();
+        const uint64_t row_bytes = *dtype_row_bytes(t.dtype, static_cast<uint64_t>(n_cols));
+        out.resize(static_cast<size_t>(t.shape.n_elems()));
+        const uint8_t* base = f_->tensor_data(t);
+        for (int64_t r = 0; r < n_rows; ++r)
+            s->dequantize_row(base + static_cast<uint64_t>(r) * row_bytes, out.data() + r * n_cols, n_cols);
+        return ok_status();
+    }
+    std::span<const uint8_t> raw_bytes(size_t i) const override {
+        const format::TensorInfo& t = f_->tensors()[i];
+        return {f_->tensor_data(t), static_cast<size_t>(t.n_bytes)};
+    }
+
+  private:
+    std::shared_ptr<gguf::File> f_;
+};
+
+} // namespace
+
+Result<std::unique_ptr<GgufQuantSource>> open_gguf_quant_source(const std::string& path) {
+    if (hf::is_hf_model_dir(path)) {
+        LOWBIT_ASSIGN_OR_RETURN(HfGgufSource s, open_hf_gguf_source(path));
+        return std::unique_ptr<GgufQuantSource>(std::make_unique<HfSource>(std::move(s)));
+    }
+    LOWBIT_ASSIGN_OR_RETURN(std::shared_ptr<gguf::File> f, gguf::File::open(path));
+    auto src = std::make_unique<GgufSource>(std::move(f));
+    if (Status st = src->init_hparams(); !st.ok())
+        return make_error(ErrorCode::kBadInput,
+                          path +
+                              ": cannot read the hyper-parameters the quantization mix needs: " + st.error().message);
+    return std::unique_ptr<GgufQuantSource>(std::move(src));
+}
+
+} // namespace lowbit::pipeline

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+// The input side of `lowbit quantize` to GGUF: an HF folder (seen through convert's plan: GGUF names, Q/K
+// permutation, metadata, tokenizer keys, rope_freqs) or a GGUF file (requantize: its KVs and tensors). Both give
+// GGUF tensor names, shapes, the mix rules' hparams and each tensor's values as f32, one tensor at a time.
+#pragma once
+
+#include "core/error.h"
+#include "core/tensor.h"
+#include "format/gguf/gguf_writer.h"
+#include "quantize/kquant/mix.h"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace lowbit::pipeline {
+
+class GgufQuantSource {
+  public:
+    virtual ~GgufQuantSource() = default;
+
+    // GGUF names, GGUF dims (ne[0] = row length first) and the stored dtype (f32 for HF folders: the values
+    // are read as f32, and tensors the mix leaves alone are written f32, as after `convert --type f32`).
+    const std::vector<quantize::kquant::MixTensor>& tensors() const { return tensors_; }
+    const quantize::kquant::MixHparams& hparams() const { return hparams_; }
+
+    // Metadata of the output (everything but general.file_type / general.quantization_version, which the
+    // caller sets).
+    virtual Status set_metadata(gguf::Writer& w) const = 0;
+    // Tensor i as f32, [n_elems] in row-major order. Errors name the tensor (e.g. a type with no decoder).
+    virtual Status read_f32(size_t i, std::vector<float>& out) const = 0;
+    // The stored bytes of tensor i when it can be copied unchanged (GGUF input), else an empty span.
+    virtual std::span<const uint8_t> raw_bytes(size_t i) const = 0;
+
+  protected:
+    std::vector<quantize::kquant::MixTensor> tensors_;
+    quantize::kquant::MixHparams hparams_;
+};
+
+// `path`: an HF model folder (config.json) or a .gguf file. Errors: those of the HF/GGUF readers (kIo for a
+// missing path, kBadInput for a malformed or truncated file), kBadInput for a GGUF without the hparams the
+// mix rules read (<arch>.block_count, <arch>.attention.head_count).
+Result<std::unique_ptr<GgufQuantSource>> open_gguf_quant_source(const std::string& path);
+
+} // namespace lowbit::pipeline
