@@ -98,8 +98,8 @@ INSTANTIATE_TEST_SUITE_P(
                       GoldenCase{"golden-Q4_1.gguf", "q4_1", false}, GoldenCase{"golden-Q3_K_M.gguf", "q3_k_m", false},
                       GoldenCase{"golden-Q2_K.gguf", "q2_k", false},
                       GoldenCase{"golden-Q4_K_M-imat.gguf", "q4_k_m", true}),
-    [](const ::testing::TestParamInfo<GoldenCase>& info) {
-        std::string n = std::string(info.param.method) + (info.param.imatrix ? "_imat" : "");
+    [](const ::testing::TestParamInfo<GoldenCase>& p) {
+        std::string n = std::string(p.param.method) + (p.param.imatrix ? "_imat" : "");
         return n;
     });
 
