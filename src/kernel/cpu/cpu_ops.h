@@ -20,8 +20,8 @@ bool has_f16c();
 void dequantize_row_f16_f16c(const void* src, float* dst, int64_t n);
 void matmul_f16(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 void matmul_dequant(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
-// LLM.int8 (w.dtype kI8 with w.row_scale): ref::matmul_int8_decomp over slices of output rows, threaded,
-// bit-identical to the whole call. matmul_llm_int8_ref is the single call itself (the ref/ table row).
+// LLM.int8 (w.dtype kI8 with w.row_scale): ref::matmul_int8_decomp's arithmetic in the same order, activations
+// quantized once, output rows threaded: bit-identical to it. matmul_llm_int8_ref calls ref/ itself (its row).
 void matmul_llm_int8(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 void matmul_llm_int8_ref(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 void rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// cpu::matmul_llm_int8 (threaded slices of output rows) == ref::matmul_int8_decomp (one call), bit for bit,
-// with and without activation outliers, on shapes that break the 64-row slices; plus dispatch of kI8.
+// cpu::matmul_llm_int8 (threaded over output rows) == ref::matmul_int8_decomp (one call), bit for bit,
+// with and without activation outliers, on shapes that break the 16-row tasks; plus dispatch of kI8.
 #include "kernel/cpu/cpu_ops.h"
 #include "kernel/kernel_list.h"
 #include "kernel/ref/matmul_int8_decomp.h"
