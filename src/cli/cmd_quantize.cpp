@@ -24,7 +24,7 @@ CommandAction setup_quantize(CLI::App& sub) {
     sub.add_option("-o,--output", a->o.output, "Output: .gguf file (GGUF methods) or directory (HF-style methods)")
         ->required();
     sub.add_option("--method", a->o.method, "Quantization method: " + methods)->required();
-    sub.add_option("--bits", a->bits, "Bits per weight for rtn (2/3/4/8) and hqq (1/2/3/4/8)");
+    sub.add_option("--bits", a->bits, "Bits per weight for rtn/gptq (2/3/4/8) and hqq (1/2/3/4/8)");
     sub.add_option("--group-size", a->group_size, "Group size for rtn/hqq (-1 = per output channel)");
     sub.add_flag("--sym", a->sym, "Symmetric integer grid (rtn)");
     sub.add_flag("--asym", a->asym, "Asymmetric integer grid with zero points (rtn)");
@@ -33,6 +33,15 @@ CommandAction setup_quantize(CLI::App& sub) {
                  "NF4/FP4: keep absmax in f32 (double quant is on by default)");
     sub.add_option("--imatrix", a->o.imatrix_path, "Importance matrix (llama.cpp GGUF imatrix) for k-quants");
     sub.add_option("--format", a->o.format, "Output format: gguf or hf (implied by the method)");
+    sub.add_option("--calib", a->o.calib, "gptq: calibration text file, or 'self' (the model samples its own text)");
+    sub.add_option("--nsamples", a->o.n_samples, "gptq: calibration samples (default 128)")->check(CLI::PositiveNumber);
+    sub.add_option("--seqlen", a->o.seqlen, "gptq: tokens per sample (default 2048, at most the model context)")
+        ->check(CLI::PositiveNumber);
+    sub.add_option("--seed", a->o.seed, "gptq: seed of the calibration windows / self-generated samples");
+    sub.add_flag("--desc-act", a->o.desc_act, "gptq: act-order (columns by decreasing Hessian diagonal, g_idx)");
+    sub.add_flag("--static-groups", a->o.static_groups, "gptq: group parameters fixed before act-order");
+    sub.add_option("--damp", a->o.damp, "gptq: damping as a fraction of mean diag(H) (default 0.01)");
+    sub.add_flag("--gptq-v2", a->o.gptq_v2, "gptq: write checkpoint_format gptq_v2 (zeros not stored as zero-1)");
     add_threads_flag(sub, a->o.n_threads);
     sub.add_flag("--no-progress", a->no_progress, "Do not draw the progress bar");
     return [a]() -> Status {

@@ -26,4 +26,8 @@ Status load_hqq(const QuantContext& ctx, QuantizedStore& store);
 bool matches_rtn(const QuantContext& ctx);
 Status load_rtn(const QuantContext& ctx, QuantizedStore& store);
 
+// Hugging Face GPTQ (qweight/qzeros/scales/g_idx, v1 or gptq_v2): dense f32 at load.
+bool matches_gptq(const QuantContext& ctx);
+Status load_gptq(const QuantContext& ctx, QuantizedStore& store);
+
 } // namespace lowbit::model::quantized

@@ -16,6 +16,7 @@ const QuantLoader kLoaders[] = {
     {"bitsandbytes", "load_in_8bit", matches_bnb_8bit, load_bnb_8bit},
     {"hqq", "", matches_hqq, load_hqq},
     {"lowbit_rtn", "", matches_rtn, load_rtn},
+    {"gptq", "", matches_gptq, load_gptq},
 };
 
 } // namespace

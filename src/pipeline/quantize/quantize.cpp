@@ -2,6 +2,7 @@
 // `lowbit quantize` dispatcher: method names, option checks, the final table.
 #include "pipeline/quantize/quantize.h"
 
+#include "pipeline/quantize/gptq_job.h"
 #include "quantize/algo_list.h"
 #include "quantize/kquant/mix.h"
 
@@ -35,6 +36,7 @@ std::vector<std::string> quantize_method_names() {
                                       "q2_k_s", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m",
                                       "q5_k_s", "q5_k_m", "q6_k",   "f16",    "bf16",   "f32"};
     for (const auto& row : quantize::all_algos()) names.emplace_back(row.name);
+    names.emplace_back("gptq");
     return names;
 }
 
@@ -43,7 +45,8 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
     if (o.output.empty()) return make_error(ErrorCode::kUsage, "quantize needs an output path (-o)");
     const std::string method = lower(o.method);
     const bool gguf = is_gguf_method(method);
-    const bool hf = quantize::find_algo(method) != nullptr;
+    const bool gptq = method == "gptq";
+    const bool hf = gptq || quantize::find_algo(method) != nullptr;
     if (!gguf && !hf)
         return make_error(ErrorCode::kUsage,
                           "unknown method '" + o.method + "' (known: " + join(quantize_method_names()) + ")");
@@ -57,8 +60,25 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
                           "method '" + method + "' writes a safetensors directory (--format hf), not GGUF");
     if (!o.imatrix_path.empty() && !gguf)
         return make_error(ErrorCode::kUsage, "--imatrix applies to GGUF k-quant methods only, not '" + method + "'");
+    if (!o.calib.empty() && !gptq)
+        return make_error(ErrorCode::kUsage, "--calib applies to calibrated methods (gptq), not '" + method + "'");
     QuantizeJobOptions normalized = o;
     normalized.method = method;
+    if (gptq) {
+        if (o.calib.empty())
+            return make_error(ErrorCode::kUsage, "gptq needs calibration data: --calib FILE (text) or --calib self "
+                                                 "(the model generates its own samples)");
+        GptqJobOptions g;
+        g.desc_act = o.desc_act;
+        g.static_groups = o.static_groups;
+        g.damp_percent = o.damp;
+        g.gptq_v2 = o.gptq_v2;
+        g.calib.source = o.calib;
+        g.calib.n_samples = o.n_samples;
+        g.calib.seqlen = o.seqlen;
+        g.calib.seed = o.seed;
+        return quantize_gptq_to_hf(normalized, g);
+    }
     return gguf ? quantize_to_gguf(normalized) : quantize_to_hf(normalized);
 }
 

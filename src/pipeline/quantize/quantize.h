@@ -27,8 +27,17 @@ struct QuantizeJobOptions {
     std::optional<int64_t> block_size; // nf4/fp4 block (default 64)
     std::string imatrix_path;          // GGUF k-quants: llama.cpp GGUF imatrix file
     std::string format;                // "", "gguf" or "hf": must agree with the method when given
-    int n_threads = 0;                 // 0 = all cores
-    bool progress = true;              // progress bar per tensor on a terminal
+    // Calibrated methods (gptq): calibration text ("self" = the model samples its own), N samples x L tokens.
+    std::string calib;
+    int64_t n_samples = 128;
+    int64_t seqlen = 2048;
+    uint64_t seed = 0;
+    bool desc_act = false;      // gptq act-order
+    bool static_groups = false; // gptq static groups (with desc_act)
+    double damp = 0.01;         // gptq damping, fraction of mean diag(H)
+    bool gptq_v2 = false;       // gptq checkpoint_format "gptq_v2" (zeros stored as is, not zero-1)
+    int n_threads = 0;          // 0 = all cores
+    bool progress = true;       // progress bar per tensor on a terminal
 };
 
 // One row of the final table: per storage type.
