@@ -4,10 +4,10 @@
 // answers kUnsupported so callers and tests can skip cleanly on machines without a GPU.
 #pragma once
 
+#include "core/error.h"
+
 #include <cstdint>
 #include <string>
-
-#include "core/error.h"
 
 namespace lowbit::kernel::cuda {
 

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
 // GPU smoke test (label gpu): skips cleanly without CUDA or without a device.
-#include <gtest/gtest.h>
-
-#include <vector>
-
 #include "kernel/cuda/cuda_backend.h"
+
+#include <gtest/gtest.h>
+#include <vector>
 
 namespace lowbit::kernel::cuda {
 namespace {

@@ -10,10 +10,18 @@ Error no_cuda() {
 }
 } // namespace
 
-bool compiled_with_cuda() { return false; }
-Result<int> device_count() { return no_cuda(); }
-Result<DeviceInfo> device_info(int) { return no_cuda(); }
-Status scale_shift_f32(float*, int64_t, float, float) { return no_cuda(); }
+bool compiled_with_cuda() {
+    return false;
+}
+Result<int> device_count() {
+    return no_cuda();
+}
+Result<DeviceInfo> device_info(int) {
+    return no_cuda();
+}
+Status scale_shift_f32(float*, int64_t, float, float) {
+    return no_cuda();
+}
 
 } // namespace lowbit::kernel::cuda
 #endif
