@@ -35,6 +35,11 @@ METHODS = [  # (row label, quantize --method, extra args); None = the source its
     ("Q4_0", "q4_0", []),
     ("Q3_K_M", "q3_k_m", []),
     ("Q2_K", "q2_k", []),
+    ("GPTQ int4 g128 (asym, act-order)", "gptq", ["--bits", "4", "--group-size", "128", "--asym", "--desc-act",
+                                                  "--calib", "{calib}", "--nsamples", "32", "--seqlen", "512"]),
+    ("GPTQ int3 g128 (asym, act-order)", "gptq", ["--bits", "3", "--group-size", "128", "--asym", "--desc-act",
+                                                  "--calib", "{calib}", "--nsamples", "32", "--seqlen", "512"]),
+    ("RTN int3 g128", "rtn", ["--bits", "3", "--group-size", "128"]),
 ]
 
 
@@ -83,8 +88,8 @@ def main():
     for label, method, extra in METHODS:
         if only and method not in only and label not in only:
             continue
-        extra = [x.replace("{imatrix}", imatrix) for x in extra]
-        gguf = method.startswith("q") or method in ("f16", "bf16", "f32")
+        extra = [x.replace("{imatrix}", imatrix).replace("{calib}", a.calib) for x in extra]
+        gguf = (method.startswith("q") and method != "gptq") or method in ("f16", "bf16", "f32")
         name = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
         qpath = os.path.join(a.work, name + (".gguf" if gguf else ""))
         try:

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // `lowbit version`: version and build configuration.
-#include <cstdio>
-
 #include "cli/commands.h"
+
+#include <cstdio>
 
 namespace lowbit::cli {
 

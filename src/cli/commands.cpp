@@ -2,12 +2,12 @@
 // run_main: parse argv with CLI11, dispatch to the chosen command, map errors to exit codes.
 #include "cli/commands.h"
 
+#include "core/thread_pool.h"
+
 #include <cstdio>
 #include <map>
 #include <string>
 #include <thread>
-
-#include "core/thread_pool.h"
 
 namespace lowbit::cli {
 
@@ -45,8 +45,7 @@ int fail(const Error& e) {
 
 void add_threads_flag(CLI::App& sub, int& n_threads) {
     n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    sub.add_option("-t,--threads", n_threads, "Number of CPU threads (default: all cores)")
-        ->check(CLI::Range(1, 1024));
+    sub.add_option("-t,--threads", n_threads, "Number of CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
 }
 
 int run_main(int argc, char** argv) {

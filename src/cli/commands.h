@@ -4,11 +4,10 @@
 // 4 unsupported (core/error.h). Errors print "lowbit: error: <message>" on stderr.
 #pragma once
 
-#include <CLI/CLI.hpp>
-
-#include <functional>
-
 #include "core/error.h"
+
+#include <CLI/CLI.hpp>
+#include <functional>
 
 namespace lowbit::cli {
 

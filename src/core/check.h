@@ -9,7 +9,7 @@
 #define LOWBIT_CHECK(cond)                                                                                             \
     do {                                                                                                               \
         if (!(cond)) {                                                                                                 \
-            std::fprintf(stderr, "lowbit: internal check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
+            std::fprintf(stderr, "lowbit: internal check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);           \
             std::abort();                                                                                              \
         }                                                                                                              \
     } while (0)

@@ -1,13 +1,5 @@
 // SPDX-License-Identifier: MIT
 // Tests of the core room: f16/bf16 exactness, dtype table, checked math, Result, thread pool, files.
-#include <gtest/gtest.h>
-
-#include <cmath>
-#include <cstdio>
-#include <limits>
-#include <random>
-#include <vector>
-
 #include "core/checked.h"
 #include "core/dtype.h"
 #include "core/error.h"
@@ -15,6 +7,13 @@
 #include "core/half.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+
+#include <cmath>
+#include <cstdio>
+#include <gtest/gtest.h>
+#include <limits>
+#include <random>
+#include <vector>
 
 namespace lowbit {
 namespace {

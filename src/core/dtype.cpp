@@ -2,12 +2,12 @@
 // The DType table. Block sizes and ggml ids follow ggml's include/ggml.h and src/ggml-common.h.
 #include "core/dtype.h"
 
+#include "core/check.h"
+#include "core/checked.h"
+
 #include <array>
 #include <cctype>
 #include <string>
-
-#include "core/check.h"
-#include "core/checked.h"
 
 namespace lowbit {
 namespace {

@@ -12,10 +12,41 @@ namespace lowbit {
 
 enum class DType : uint8_t {
     // Plain element types.
-    kF32, kF16, kBF16, kF64, kI8, kU8, kI16, kI32, kI64, kBool,
+    kF32,
+    kF16,
+    kBF16,
+    kF64,
+    kI8,
+    kU8,
+    kI16,
+    kI32,
+    kI64,
+    kBool,
     // GGUF block types (ggml_type ids in the table).
-    kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ8_0, kQ8_1, kQ2_K, kQ3_K, kQ4_K, kQ5_K, kQ6_K, kQ8_K,
-    kIQ2_XXS, kIQ2_XS, kIQ3_XXS, kIQ1_S, kIQ4_NL, kIQ3_S, kIQ2_S, kIQ4_XS, kIQ1_M, kTQ1_0, kTQ2_0, kMXFP4,
+    kQ4_0,
+    kQ4_1,
+    kQ5_0,
+    kQ5_1,
+    kQ8_0,
+    kQ8_1,
+    kQ2_K,
+    kQ3_K,
+    kQ4_K,
+    kQ5_K,
+    kQ6_K,
+    kQ8_K,
+    kIQ2_XXS,
+    kIQ2_XS,
+    kIQ3_XXS,
+    kIQ1_S,
+    kIQ4_NL,
+    kIQ3_S,
+    kIQ2_S,
+    kIQ4_XS,
+    kIQ1_M,
+    kTQ1_0,
+    kTQ2_0,
+    kMXFP4,
     kCount
 };
 
@@ -29,12 +60,22 @@ struct DTypeTraits {
 };
 
 const DTypeTraits& dtype_traits(DType t);
-inline std::string_view dtype_name(DType t) { return dtype_traits(t).name; }
-inline int64_t dtype_block_elems(DType t) { return dtype_traits(t).block_elems; }
-inline int64_t dtype_block_bytes(DType t) { return dtype_traits(t).block_bytes; }
-inline bool dtype_is_quantized(DType t) { return dtype_traits(t).block_elems > 1; }
+inline std::string_view dtype_name(DType t) {
+    return dtype_traits(t).name;
+}
+inline int64_t dtype_block_elems(DType t) {
+    return dtype_traits(t).block_elems;
+}
+inline int64_t dtype_block_bytes(DType t) {
+    return dtype_traits(t).block_bytes;
+}
+inline bool dtype_is_quantized(DType t) {
+    return dtype_traits(t).block_elems > 1;
+}
 // Bits per weight of the storage alone (block bytes * 8 / block elems).
-inline double dtype_bpw(DType t) { return 8.0 * double(dtype_block_bytes(t)) / double(dtype_block_elems(t)); }
+inline double dtype_bpw(DType t) {
+    return 8.0 * double(dtype_block_bytes(t)) / double(dtype_block_elems(t));
+}
 
 std::optional<DType> dtype_from_ggml(int ggml_type);
 std::optional<DType> dtype_from_safetensors(std::string_view name);

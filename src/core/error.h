@@ -35,11 +35,13 @@ struct Error {
     Error with_context(const std::string& context) const { return Error{code, context + ": " + message}; }
 };
 
-inline Error make_error(ErrorCode code, std::string message) { return Error{code, std::move(message)}; }
+inline Error make_error(ErrorCode code, std::string message) {
+    return Error{code, std::move(message)};
+}
 
 // Result<T> holds either a T or an Error. Modeled on std::expected (C++23) with the subset we use.
 template <class T> class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
     Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
 
@@ -58,7 +60,7 @@ public:
     const Error& error() const& { return std::get<1>(v_); }
     Error&& error() && { return std::get<1>(std::move(v_)); }
 
-private:
+  private:
     void check_value() const {
         if (!ok()) std::abort(); // invariant: callers test ok() first
     }
@@ -66,7 +68,7 @@ private:
 };
 
 template <> class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : error_(std::move(error)), ok_(false) {}
     bool ok() const { return ok_; }
@@ -74,13 +76,15 @@ public:
     const Error& error() const& { return error_; }
     Error&& error() && { return std::move(error_); }
 
-private:
+  private:
     Error error_;
     bool ok_ = true;
 };
 
 using Status = Result<void>;
-inline Status ok_status() { return Status(); }
+inline Status ok_status() {
+    return Status();
+}
 
 } // namespace lowbit
 
@@ -88,7 +92,7 @@ inline Status ok_status() { return Status(); }
 #define LOWBIT_TRY(expr)                                                                                               \
     do {                                                                                                               \
         auto&& lowbit_try_r_ = (expr);                                                                                 \
-        if (!lowbit_try_r_.ok()) return std::move(lowbit_try_r_).error();                                             \
+        if (!lowbit_try_r_.ok()) return std::move(lowbit_try_r_).error();                                              \
     } while (0)
 
 #define LOWBIT_CONCAT_INNER_(a, b) a##b

@@ -2,13 +2,12 @@
 // POSIX implementations of MappedFile, whole-file reads and AtomicWriter.
 #include "core/file.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <vector>
 
 namespace lowbit {

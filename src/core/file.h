@@ -3,18 +3,18 @@
 // atomic writes (write to "<path>.tmp.<pid>", fsync, rename) so a crash never leaves a half-written model.
 #pragma once
 
+#include "core/error.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
 
-#include "core/error.h"
-
 namespace lowbit {
 
 class MappedFile {
-public:
+  public:
     // Maps the whole file read-only. Empty files map to a null pointer with size 0.
     static Result<std::shared_ptr<MappedFile>> open(const std::string& path);
     ~MappedFile();
@@ -25,7 +25,7 @@ public:
     uint64_t size() const { return size_; }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     MappedFile() = default;
     const uint8_t* data_ = nullptr;
     uint64_t size_ = 0;
@@ -40,7 +40,7 @@ Result<uint64_t> file_size(const std::string& path);
 // AtomicWriter: buffered writes into a temporary file beside `path`; commit() flushes, fsyncs and renames.
 // Destroying it without commit() removes the temporary file.
 class AtomicWriter {
-public:
+  public:
     static Result<std::unique_ptr<AtomicWriter>> create(const std::string& path);
     ~AtomicWriter();
     Status write(const void* data, uint64_t n_bytes);
@@ -49,7 +49,7 @@ public:
     uint64_t offset() const { return offset_; }
     Status commit();
 
-private:
+  private:
     AtomicWriter() = default;
     std::string path_, tmp_path_;
     std::FILE* file_ = nullptr;

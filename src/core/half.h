@@ -72,6 +72,8 @@ inline uint16_t f32_to_bf16(float f) {
     return static_cast<uint16_t>((x + rounding) >> 16);
 }
 
-inline float bf16_to_f32(uint16_t b) { return f32_from_bits(static_cast<uint32_t>(b) << 16); }
+inline float bf16_to_f32(uint16_t b) {
+    return f32_from_bits(static_cast<uint32_t>(b) << 16);
+}
 
 } // namespace lowbit

@@ -23,8 +23,12 @@ std::atomic<int> g_level{static_cast<int>(level_from_env())};
 std::mutex g_mutex;
 } // namespace
 
-void set_log_level(LogLevel level) { g_level = static_cast<int>(level); }
-LogLevel log_level() { return static_cast<LogLevel>(g_level.load()); }
+void set_log_level(LogLevel level) {
+    g_level = static_cast<int>(level);
+}
+LogLevel log_level() {
+    return static_cast<LogLevel>(g_level.load());
+}
 
 void log_write(LogLevel level, std::string_view message) {
     static const char* const kPrefix[] = {"debug: ", "", "warning: ", "error: "};

@@ -2,9 +2,8 @@
 // ProgressBar drawing: at most ~10 redraws a second, ETA from the mean rate so far.
 #include "core/progress.h"
 
-#include <unistd.h>
-
 #include <cstdio>
+#include <unistd.h>
 
 namespace lowbit {
 
@@ -12,9 +11,13 @@ ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
     : label_(std::move(label)), total_(total), enabled_(enabled), start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+    finish();
+}
 
-bool ProgressBar::stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+bool ProgressBar::stderr_is_terminal() {
+    return ::isatty(STDERR_FILENO) == 1;
+}
 
 void ProgressBar::tick(int64_t n) {
     done_ += n;

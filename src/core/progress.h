@@ -12,7 +12,7 @@
 namespace lowbit {
 
 class ProgressBar {
-public:
+  public:
     ProgressBar(std::string label, int64_t total, bool enabled = stderr_is_terminal());
     ~ProgressBar();
     void tick(int64_t n = 1);
@@ -20,7 +20,7 @@ public:
     void finish();
     static bool stderr_is_terminal();
 
-private:
+  private:
     void draw(bool final);
     std::string label_, suffix_;
     int64_t total_;

@@ -5,11 +5,11 @@
 // be a multiple of the block size; strides are in bytes.
 #pragma once
 
+#include "core/dtype.h"
+
 #include <array>
 #include <cstdint>
 #include <string>
-
-#include "core/dtype.h"
 
 namespace lowbit {
 

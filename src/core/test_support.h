@@ -5,9 +5,8 @@
 // they FAIL. Use: `LOWBIT_REQUIRE_SHARED(path, "data/golden/llamacpp/manifest.json");`
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <cstdlib>
+#include <gtest/gtest.h>
 #include <string>
 #include <sys/stat.h>
 
@@ -23,9 +22,15 @@ inline bool path_exists(const std::string& p) {
     return ::stat(p.c_str(), &st) == 0;
 }
 
-inline std::string source_dir() { return LOWBIT_SOURCE_DIR; }
-inline std::string binary_dir() { return LOWBIT_BINARY_DIR; }
-inline std::string temp_dir() { return ::testing::TempDir(); }
+inline std::string source_dir() {
+    return LOWBIT_SOURCE_DIR;
+}
+inline std::string binary_dir() {
+    return LOWBIT_BINARY_DIR;
+}
+inline std::string temp_dir() {
+    return ::testing::TempDir();
+}
 
 } // namespace lowbit::testing_support
 
@@ -34,7 +39,7 @@ inline std::string temp_dir() { return ::testing::TempDir(); }
     std::string var;                                                                                                   \
     do {                                                                                                               \
         const char* root_ = ::lowbit::testing_support::shared_root();                                                  \
-        if (!root_) GTEST_SKIP() << "LOWBIT_SHARED is not set; skipping a test that needs " << (rel);                 \
+        if (!root_) GTEST_SKIP() << "LOWBIT_SHARED is not set; skipping a test that needs " << (rel);                  \
         var = std::string(root_) + "/" + (rel);                                                                        \
         if (!::lowbit::testing_support::path_exists(var))                                                              \
             FAIL() << "LOWBIT_SHARED is set but " << var << " is missing";                                             \

@@ -14,7 +14,7 @@
 namespace lowbit {
 
 class ThreadPool {
-public:
+  public:
     // n_threads <= 0 means std::thread::hardware_concurrency(). The caller counts as one thread.
     explicit ThreadPool(int n_threads = 0);
     ~ThreadPool();
@@ -30,7 +30,7 @@ public:
     static ThreadPool& global();
     static void set_default_threads(int n_threads);
 
-private:
+  private:
     void worker_loop(int index);
 
     std::vector<std::thread> workers_;

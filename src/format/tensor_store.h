@@ -7,31 +7,31 @@
 // store lives.
 #pragma once
 
+#include "core/error.h"
+#include "core/file.h"
+#include "core/tensor.h"
+
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "core/error.h"
-#include "core/file.h"
-#include "core/tensor.h"
-
 namespace lowbit::format {
 
 struct TensorInfo {
     std::string name;
     DType dtype = DType::kF32;
-    Shape shape;            // row-major
+    Shape shape;               // row-major
     uint64_t offset_bytes = 0; // absolute offset in its file
     uint64_t n_bytes = 0;
-    int file_index = 0;     // which file of a sharded store
+    int file_index = 0; // which file of a sharded store
 };
 
 // Metadata values of a file (GGUF KV pairs, safetensors __metadata__). Kept as JSON-like variants so that
 // formats carry them without interpreting them.
 class TensorStore {
-public:
+  public:
     virtual ~TensorStore() = default;
     virtual const std::vector<TensorInfo>& tensors() const = 0;
     // nullptr if absent.

@@ -5,16 +5,16 @@
 // Thread-safety: one eval at a time per instance.
 #pragma once
 
+#include "core/error.h"
+
 #include <cstdint>
 #include <span>
 #include <vector>
 
-#include "core/error.h"
-
 namespace lowbit::runtime {
 
 class LanguageModel {
-public:
+  public:
     virtual ~LanguageModel() = default;
     virtual int64_t n_vocab() const = 0;
     virtual int64_t n_ctx() const = 0;  // maximum positions (KV cache capacity)

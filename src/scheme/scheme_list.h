@@ -7,10 +7,10 @@
 // folders with their own structs; they are not rows of this table.
 #pragma once
 
+#include "core/dtype.h"
+
 #include <cstdint>
 #include <span>
-
-#include "core/dtype.h"
 
 namespace lowbit::scheme {
 

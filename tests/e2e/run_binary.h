@@ -3,19 +3,18 @@
 // Used by the e2e tests to assert messages and exit codes (and that no signal killed it).
 #pragma once
 
-#include <sys/wait.h>
-
 #include <array>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
 #include <vector>
 
 namespace lowbit::e2e {
 
 struct RunResult {
-    int exit_code = -1;   // -1 if killed by a signal
+    int exit_code = -1; // -1 if killed by a signal
     int signal = 0;
     std::string out, err;
 };
@@ -33,13 +32,15 @@ inline std::string slurp(const std::string& path) {
     return ss.str();
 }
 
-inline std::string lowbit_binary() { return std::string(LOWBIT_BINARY_DIR) + "/lowbit"; }
+inline std::string lowbit_binary() {
+    return std::string(LOWBIT_BINARY_DIR) + "/lowbit";
+}
 
 // Runs `lowbit args...` with stdin from /dev/null (or `stdin_file`), capturing both streams to temp files.
 inline RunResult run_lowbit(const std::vector<std::string>& args, const std::string& stdin_file = "/dev/null") {
     static int counter = 0;
-    const std::string base = ::testing::TempDir() + "/lowbit_e2e_" + std::to_string(::getpid()) + "_" +
-                             std::to_string(counter++);
+    const std::string base =
+        ::testing::TempDir() + "/lowbit_e2e_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
     std::string cmd = shell_quote(lowbit_binary());
     for (const auto& a : args) cmd.append(" ").append(shell_quote(a)); // append: avoids GCC 12 -Wrestrict bug 105651
     cmd += " <" + shell_quote(stdin_file) + " >" + base + ".out 2>" + base + ".err";

@@ -4,11 +4,11 @@
 // a file format.
 #pragma once
 
+#include "core/error.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include "core/error.h"
 
 namespace lowbit::format {
 
@@ -21,24 +21,24 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-    std::string hf_architecture;  // "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"
-    std::string arch;             // lowbit/GGUF arch name: "llama", "qwen2"
+    std::string hf_architecture; // "LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"
+    std::string arch;            // lowbit/GGUF arch name: "llama", "qwen2"
     int64_t vocab_size = 0;
-    int64_t hidden_size = 0;      // n_embd
+    int64_t hidden_size = 0;       // n_embd
     int64_t intermediate_size = 0; // n_ff
     int64_t n_layers = 0;
     int64_t n_heads = 0;
     int64_t n_kv_heads = 0;
-    int64_t head_dim = 0;         // hidden_size / n_heads unless config says otherwise
+    int64_t head_dim = 0; // hidden_size / n_heads unless config says otherwise
     int64_t max_position_embeddings = 0;
     float rms_norm_eps = 1e-5f;
     float rope_theta = 10000.0f;
     RopeScaling rope_scaling;
     bool tie_word_embeddings = false;
-    bool attention_bias = false;  // q/k/v biases (Qwen2: true)
+    bool attention_bias = false; // q/k/v biases (Qwen2: true)
     std::vector<int64_t> bos_token_ids;
     std::vector<int64_t> eos_token_ids;
-    std::string torch_dtype;      // as written in config.json ("bfloat16")
+    std::string torch_dtype; // as written in config.json ("bfloat16")
 };
 
 } // namespace lowbit::format

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
 // CUDA implementation of the back-end smoke functions (cuda_backend.h).
-#include <cuda_runtime.h>
-
-#include <string>
-
 #include "kernel/cuda/cuda_backend.h"
+
+#include <cuda_runtime.h>
+#include <string>
 
 // LOWBIT_CUDA_TRY: turns a CUDA error into a Result error naming the call.
 #define LOWBIT_CUDA_TRY(call, what)                                                                                    \
@@ -12,7 +11,7 @@
         cudaError_t err_ = (call);                                                                                     \
         if (err_ != cudaSuccess)                                                                                       \
             return ::lowbit::make_error(::lowbit::ErrorCode::kDevice,                                                  \
-                                        std::string(what) + ": " + cudaGetErrorString(err_));                         \
+                                        std::string(what) + ": " + cudaGetErrorString(err_));                          \
     } while (0)
 
 namespace lowbit::kernel::cuda {
@@ -25,7 +24,9 @@ __global__ void scale_shift_kernel(float* x, int64_t n, float alpha, float beta)
 
 } // namespace
 
-bool compiled_with_cuda() { return true; }
+bool compiled_with_cuda() {
+    return true;
+}
 
 Result<int> device_count() {
     int n = 0;

@@ -2,13 +2,15 @@
 // Plain float row conversions.
 #include "scheme/plain/plain.h"
 
-#include <cstring>
-
 #include "core/half.h"
+
+#include <cstring>
 
 namespace lowbit::scheme::plain {
 
-void dequantize_row_f32(const void* src, float* dst, int64_t n) { std::memcpy(dst, src, sizeof(float) * size_t(n)); }
+void dequantize_row_f32(const void* src, float* dst, int64_t n) {
+    std::memcpy(dst, src, sizeof(float) * size_t(n));
+}
 void quantize_row_f32(const float* src, void* dst, int64_t n, const float*) {
     std::memcpy(dst, src, sizeof(float) * size_t(n));
 }
