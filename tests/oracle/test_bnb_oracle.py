@@ -67,15 +67,15 @@ def quantize_4bit(w, code, blocksize):
 
 
 def run_tool(tools, algo, w, params):
-    d = tempfile.mkdtemp(prefix="bnb_oracle_")
-    w.astype(np.float32).tofile(os.path.join(d, "in.f32"))
-    subprocess.run([os.path.join(tools, "bnb_quantize"), algo, os.path.join(d, "in.f32"), str(w.shape[0]),
-                    str(w.shape[1]), d] + [f"{k}={v}" for k, v in params.items()], check=True)
-    recs = {}
-    for line in open(os.path.join(d, "records.txt")):
-        parts = line.split()
-        recs[parts[0]] = np.fromfile(os.path.join(d, parts[0] + ".bin"), dtype=np.uint8)
-    return recs
+    with tempfile.TemporaryDirectory(prefix="bnb_oracle_") as d:  # removed afterwards
+        w.astype(np.float32).tofile(os.path.join(d, "in.f32"))
+        subprocess.run([os.path.join(tools, "bnb_quantize"), algo, os.path.join(d, "in.f32"), str(w.shape[0]),
+                        str(w.shape[1]), d] + [f"{k}={v}" for k, v in params.items()], check=True)
+        recs = {}
+        for line in open(os.path.join(d, "records.txt")):
+            parts = line.split()
+            recs[parts[0]] = np.fromfile(os.path.join(d, parts[0] + ".bin"), dtype=np.uint8)
+        return recs
 
 
 def check(cond, msg, failures):

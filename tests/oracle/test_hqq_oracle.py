@@ -67,15 +67,15 @@ def pack(W_q, nbits):
 
 
 def run_tool(tools, w, params):
-    d = tempfile.mkdtemp(prefix="hqq_oracle_")
-    w.astype(np.float32).tofile(os.path.join(d, "in.f32"))
-    subprocess.run([os.path.join(tools, "bnb_quantize"), "hqq", os.path.join(d, "in.f32"), str(w.shape[0]),
-                    str(w.shape[1]), d] + [f"{k}={v}" for k, v in params.items()], check=True)
-    recs = {}
-    for line in open(os.path.join(d, "records.txt")):
-        p = line.split()
-        recs[p[0]] = (np.fromfile(os.path.join(d, p[0] + ".bin"), dtype=np.uint8), p[1], [int(x) for x in p[2:]])
-    return recs
+    with tempfile.TemporaryDirectory(prefix="hqq_oracle_") as d:  # removed afterwards
+        w.astype(np.float32).tofile(os.path.join(d, "in.f32"))
+        subprocess.run([os.path.join(tools, "bnb_quantize"), "hqq", os.path.join(d, "in.f32"), str(w.shape[0]),
+                        str(w.shape[1]), d] + [f"{k}={v}" for k, v in params.items()], check=True)
+        recs = {}
+        for line in open(os.path.join(d, "records.txt")):
+            p = line.split()
+            recs[p[0]] = (np.fromfile(os.path.join(d, p[0] + ".bin"), dtype=np.uint8), p[1], [int(x) for x in p[2:]])
+        return recs
 
 
 def main():
