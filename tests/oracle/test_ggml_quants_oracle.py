@@ -12,6 +12,8 @@ For Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K on Gaussian rows 
 import os
 import subprocess
 import sys
+import atexit
+import shutil
 import tempfile
 
 import numpy as np
@@ -37,6 +39,7 @@ F16_FIELDS = {"Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": 
 
 failures = []
 tmp = tempfile.mkdtemp(prefix="lowbit_ggml_oracle_")
+atexit.register(shutil.rmtree, tmp, ignore_errors=True)
 
 
 def check(cond, msg):
