@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace lowbit::pipeline {
 namespace {
@@ -54,9 +55,38 @@ const MemoryScheme kSchemes[] = {
     {"GGUF Q2_K", [](uint64_t n, uint64_t k) { return gguf_bits(DType::kQ2_K, n, k); }},
 };
 
-void add_memory_rows(InspectReport& r) {
+// The logical weights of a Llama-family model (names are informative only): what a quantized directory stores
+// in packed form. Used for parameter counts and memory estimates of quantized HF directories.
+std::vector<InspectTensor> logical_tensors(const format::ModelConfig& c) {
+    const int64_t h = c.hidden_size, hd = c.head_dim > 0 ? c.head_dim : (c.n_heads ? h / c.n_heads : 0);
+    const int64_t q = c.n_heads * hd, kv = (c.n_kv_heads > 0 ? c.n_kv_heads : c.n_heads) * hd;
+    std::vector<InspectTensor> out = {{"model.embed_tokens.weight", Shape{c.vocab_size, h}, DType::kF32, 0},
+                                      {"model.norm.weight", Shape{h}, DType::kF32, 0}};
+    if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", Shape{c.vocab_size, h}, DType::kF32, 0});
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        for (const auto& [name, shape] :
+             std::vector<std::pair<std::string, Shape>>{{"input_layernorm.weight", Shape{h}},
+                                                        {"post_attention_layernorm.weight", Shape{h}},
+                                                        {"self_attn.q_proj.weight", Shape{q, h}},
+                                                        {"self_attn.k_proj.weight", Shape{kv, h}},
+                                                        {"self_attn.v_proj.weight", Shape{kv, h}},
+                                                        {"self_attn.o_proj.weight", Shape{h, q}},
+                                                        {"mlp.gate_proj.weight", Shape{c.intermediate_size, h}},
+                                                        {"mlp.up_proj.weight", Shape{c.intermediate_size, h}},
+                                                        {"mlp.down_proj.weight", Shape{h, c.intermediate_size}}})
+            out.push_back({p + name, shape, DType::kF32, 0});
+        if (c.attention_bias)
+            for (const auto& [name, n] : std::vector<std::pair<std::string, int64_t>>{
+                     {"self_attn.q_proj.bias", q}, {"self_attn.k_proj.bias", kv}, {"self_attn.v_proj.bias", kv}})
+                out.push_back({p + name, Shape{n}, DType::kF32, 0});
+    }
+    return out;
+}
+
+void add_memory_rows(InspectReport& r, const std::vector<InspectTensor>& weights) {
     uint64_t elems = 0;
-    for (const auto& t : r.tensors)
+    for (const auto& t : weights)
         if (is_param(t.name)) elems += static_cast<uint64_t>(t.shape.n_elems());
     auto row = [&](const std::string& name, uint64_t bits) {
         r.memory.push_back({name, ceil_div(bits, 8), elems ? double(bits) / double(elems) : 0.0});
@@ -65,7 +95,7 @@ void add_memory_rows(InspectReport& r) {
     row("FP16/BF16", 16 * elems);
     for (const auto& s : kSchemes) {
         uint64_t bits = 0;
-        for (const auto& t : r.tensors) {
+        for (const auto& t : weights) {
             if (!is_param(t.name)) continue;
             const auto n_el = static_cast<uint64_t>(t.shape.n_elems());
             if (t.shape.n_dims == 2)
@@ -95,7 +125,16 @@ void summarize(InspectReport& r) {
     }
     r.bpw = elems ? double(bits) / double(elems) : 0.0;
     r.bpw_2d = elems2 ? double(bits2) / double(elems2) : 0.0;
-    add_memory_rows(r);
+    if (!r.quant_method.empty() && r.config) { // packed records: count the logical weights instead
+        const auto logical = logical_tensors(*r.config);
+        r.n_params = 0;
+        for (const auto& t : logical) r.n_params += t.shape.n_elems();
+        r.bpw = r.n_params ? 8.0 * double(r.tensor_bytes) / double(r.n_params) : 0.0;
+        r.bpw_2d = r.bpw;
+        add_memory_rows(r, logical);
+        return;
+    }
+    add_memory_rows(r, r.tensors);
 }
 
 void add_tensors(InspectReport& r, const format::TensorStore& s) {
@@ -140,6 +179,11 @@ Result<InspectReport> inspect_safetensors(const std::string& path, bool hf_dir) 
         if (cfg.ok()) {
             r.config = *cfg;
             r.architecture = cfg->hf_architecture;
+            if (auto text = read_file_to_string(path + "/config.json"); text.ok()) {
+                const auto j = nlohmann::json::parse(*text, nullptr, false);
+                if (j.is_object() && j.contains("quantization_config") && j["quantization_config"].is_object())
+                    r.quant_method = j["quantization_config"].value("quant_method", std::string("unknown"));
+            }
         } else {
             r.config_error = cfg.error().message;
         }

@@ -64,6 +64,9 @@ struct InspectReport {
     uint64_t tensor_bytes = 0;
     uint64_t file_bytes = 0; // sum over the files behind the model
     double bpw = 0, bpw_2d = 0;
+    // HF directories with a quantization_config: the method, and n_params / bpw / the memory table are computed
+    // from the model's logical shapes (config.json), not from the packed records on disk.
+    std::string quant_method;
     std::vector<InspectMemoryRow> memory;
     std::vector<std::pair<std::string, std::string>> metadata; // GGUF KVs / __metadata__ (values as JSON text)
 };

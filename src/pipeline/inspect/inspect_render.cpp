@@ -61,6 +61,7 @@ std::string inspect_report_json(const InspectReport& r) {
     j["tensor_bytes"] = r.tensor_bytes;
     j["file_bytes"] = r.file_bytes;
     j["bpw"] = r.bpw;
+    if (!r.quant_method.empty()) j["quant_method"] = r.quant_method;
     j["bpw_2d"] = r.bpw_2d;
     ojson by_type = ojson::object();
     for (const auto& [k, t] : r.by_type)
@@ -106,6 +107,9 @@ std::string inspect_report_text(const InspectReport& r) {
     }
     s += fmt::format("parameters: {}   tensors: {}   tensor bytes: {} ({})   file: {}\n", r.n_params, r.tensors.size(),
                      r.tensor_bytes, human_bytes(r.tensor_bytes), human_bytes(r.file_bytes));
+    if (!r.quant_method.empty())
+        s += fmt::format("quantized: {} (parameters and bpw count the logical weights from config.json)\n",
+                         r.quant_method);
     s += fmt::format("bits per weight: {:.4f} (all tensors), {:.4f} (2-D tensors)\n\n", r.bpw, r.bpw_2d);
     s += fmt::format("{:<48} {:<18} {:<8} {:>14}\n", "tensor", "shape", "type", "bytes");
     for (const auto& t : r.tensors)
