@@ -5,6 +5,7 @@
 #include "core/dtype.h"
 #include "core/test_support.h"
 #include "format/gguf/gguf_file.h"
+#include "format/gguf/imatrix_file.h"
 #include "format/gguf/sha256.h"
 #include "quantize/kquant/imatrix.h"
 #include "quantize/kquant/mix.h"
@@ -79,22 +80,15 @@ void PrintTo(const GoldenCase& c, std::ostream* os) {
 
 class GgmlGolden : public ::testing::TestWithParam<GoldenCase> {};
 
-// Importance per weight name from golden-imatrix.gguf (pairs of <name>.in_sum2 / <name>.counts tensors).
-std::map<std::string, std::vector<float>> load_importance(const gguf::File& f) {
+// Importance per weight name from golden-imatrix.gguf: the format reader (gguf::read_imatrix) + llama-quantize's
+// formula (kquant::importance_from_imatrix), the same pieces `lowbit quantize --imatrix` uses.
+std::map<std::string, std::vector<float>> load_importance(const std::string& path) {
     std::map<std::string, std::vector<float>> out;
-    for (const auto& t : f.tensors()) {
-        const std::string& n = t.name;
-        const size_t suffix = n.size() - kq::kInSum2Suffix.size();
-        if (n.size() <= kq::kInSum2Suffix.size() || n.compare(suffix, std::string::npos, kq::kInSum2Suffix) != 0)
-            continue;
-        const std::string weight = n.substr(0, suffix);
-        const format::TensorInfo* counts = f.find(weight + std::string(kq::kCountsSuffix));
-        EXPECT_NE(counts, nullptr) << weight;
-        if (!counts) continue;
-        EXPECT_EQ(t.dtype, DType::kF32);
-        const auto* s = reinterpret_cast<const float*>(f.tensor_data(t));
-        const auto* c = reinterpret_cast<const float*>(f.tensor_data(*counts));
-        auto imp = kq::importance_from_imatrix(weight, {s, t.n_bytes / 4}, {c, counts->n_bytes / 4});
+    auto data = gguf::read_imatrix(path);
+    EXPECT_TRUE(data.ok()) << data.error().message;
+    if (!data.ok()) return out;
+    for (const auto& [weight, e] : data->entries) {
+        auto imp = kq::importance_from_imatrix(weight, e.in_sum2, e.counts);
         EXPECT_TRUE(imp.ok()) << imp.error().message;
         if (imp.ok()) out[weight] = std::move(*imp);
     }
@@ -143,9 +137,7 @@ TEST_P(GgmlGolden, EveryTensorBitExact) {
     ASSERT_TRUE(src.ok()) << src.error().message;
     std::map<std::string, std::vector<float>> importance;
     if (GetParam().imatrix) {
-        auto im = gguf::File::open(dir + "golden-imatrix.gguf");
-        ASSERT_TRUE(im.ok()) << im.error().message;
-        importance = load_importance(**im);
+        importance = load_importance(dir + "golden-imatrix.gguf");
         EXPECT_FALSE(importance.empty());
     }
     int n_tensors = 0, n_matched = 0, n_with_importance = 0;

@@ -3,7 +3,7 @@
 // gptq_v2, with and without act-order), load it back for `lowbit perplexity`, and the calibration errors.
 // clang-format off
 #include <gtest/gtest.h>  // before run_binary.h, which uses ::testing
-#include "e2e/run_binary.h"
+#include "e2e/tiny_model.h"
 // clang-format on
 
 #include <cstdlib>
@@ -18,14 +18,10 @@ namespace {
 class GptqCli : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        tmp_ = ::testing::TempDir() + "/lowbit_gptq_cli_" + std::to_string(::getpid()) + "/";
-        std::system(("mkdir -p " + shell_quote(tmp_)).c_str());
-        if (std::system("python3 -c 'import numpy, tokenizers' >/dev/null 2>&1") != 0) return;
+        tmp_ = make_test_dir("gptq_cli");
+        if (!tiny_model_available()) return;
         made_ = true;
-        const std::string script = shell_quote(std::string(LOWBIT_SOURCE_DIR) + "/tests/fixtures/make_tiny_llama.py");
-        ok_ = std::system(
-                  ("python3 " + script + " --out " + tmp_ + "f32 --hidden 128 --ff 256 --tokenizer --seed 8 >/dev/null")
-                      .c_str()) == 0;
+        ok_ = make_tiny_model(tmp_ + "f32", "--hidden 128 --ff 256 --tokenizer --seed 8");
         std::string text;
         for (int i = 0; i < 60; ++i)
             text += "Calibration text keeps the Hessian well conditioned; the quick brown fox " +
@@ -33,7 +29,7 @@ class GptqCli : public ::testing::Test {
                     " jumps over the lazy dog, and every group of columns sees real activations.\n";
         std::ofstream(tmp_ + "text.txt") << text;
     }
-    static void TearDownTestSuite() { std::system(("rm -rf " + shell_quote(tmp_)).c_str()); }
+    static void TearDownTestSuite() { remove_test_dir(tmp_); }
     void SetUp() override {
         if (!made_) GTEST_SKIP() << "python3 with numpy and tokenizers is needed to build the tiny model";
         ASSERT_TRUE(ok_) << "make_tiny_llama.py failed";

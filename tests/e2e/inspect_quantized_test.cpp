@@ -3,7 +3,7 @@
 // packed records, so parameters match the source model and bpw = bytes on disk * 8 / parameters.
 // clang-format off
 #include <gtest/gtest.h>  // before run_binary.h, which uses ::testing
-#include "e2e/run_binary.h"
+#include "e2e/tiny_model.h"
 // clang-format on
 
 #include <cstdlib>
@@ -15,13 +15,9 @@ namespace lowbit::e2e {
 namespace {
 
 TEST(InspectQuantized, ParamsMatchSourceForEveryHfMethod) {
-    if (std::system("python3 -c 'import numpy, tokenizers' >/dev/null 2>&1") != 0)
-        GTEST_SKIP() << "python3 with numpy and tokenizers is needed to build the tiny model";
-    const std::string tmp = ::testing::TempDir() + "/lowbit_inspect_q_" + std::to_string(::getpid()) + "/";
-    const std::string script = shell_quote(std::string(LOWBIT_SOURCE_DIR) + "/tests/fixtures/make_tiny_llama.py");
-    ASSERT_EQ(
-        std::system(("python3 " + script + " --out " + tmp + "f32 --hidden 128 --ff 256 --seed 2 >/dev/null").c_str()),
-        0);
+    if (!tiny_model_available()) GTEST_SKIP() << "python3 with numpy and tokenizers is needed to build the tiny model";
+    const std::string tmp = make_test_dir("inspect_q");
+    ASSERT_TRUE(make_tiny_model(tmp + "f32", "--hidden 128 --ff 256 --seed 2"));
     auto base = run_lowbit({"inspect", tmp + "f32", "--json"});
     ASSERT_EQ(base.exit_code, 0) << base.err;
     const int64_t n_params = nlohmann::json::parse(base.out)["n_params"].get<int64_t>();
@@ -43,7 +39,7 @@ TEST(InspectQuantized, ParamsMatchSourceForEveryHfMethod) {
         auto text = run_lowbit({"inspect", out});
         EXPECT_NE(text.out.find("quantized: "), std::string::npos) << text.out;
     }
-    std::system(("rm -rf " + shell_quote(tmp)).c_str());
+    remove_test_dir(tmp);
 }
 
 } // namespace

@@ -7,7 +7,7 @@
 #pragma GCC diagnostic ignored "-Wrestrict"
 // clang-format off
 #include <gtest/gtest.h>  // before run_binary.h, which uses ::testing
-#include "e2e/run_binary.h"
+#include "e2e/tiny_model.h"
 // clang-format on
 
 #include <cmath>
@@ -23,13 +23,10 @@ namespace {
 class RunQuantizedCli : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        tmp_ = ::testing::TempDir() + "/lowbit_run_quantized_cli_" + std::to_string(::getpid()) + "/";
-        std::system(("mkdir -p " + shell_quote(tmp_)).c_str());
-        if (std::system("python3 -c 'import numpy, tokenizers' >/dev/null 2>&1") != 0) return;
+        tmp_ = make_test_dir("run_quantized_cli");
+        if (!tiny_model_available()) return;
         made_ = true;
-        const std::string script = shell_quote(std::string(LOWBIT_SOURCE_DIR) + "/tests/fixtures/make_tiny_llama.py");
-        ok_ =
-            std::system(("python3 " + script + " --out " + tmp_ + "f32 --tokenizer --seed 4 >/dev/null").c_str()) == 0;
+        ok_ = make_tiny_model(tmp_ + "f32", "--tokenizer --seed 4");
         std::string text;
         for (int i = 0; i < 30; ++i)
             text += "The quick brown fox jumps over the lazy dog. Hello world! The scale of each block keeps the "
@@ -37,7 +34,7 @@ class RunQuantizedCli : public ::testing::Test {
                     std::to_string(i * 29) + " appear.\n";
         std::ofstream(tmp_ + "text.txt") << text;
     }
-    static void TearDownTestSuite() { std::system(("rm -rf " + shell_quote(tmp_)).c_str()); }
+    static void TearDownTestSuite() { remove_test_dir(tmp_); }
     void SetUp() override {
         if (!made_) GTEST_SKIP() << "python3 with numpy and tokenizers is needed to build the tiny model";
         ASSERT_TRUE(ok_) << "make_tiny_llama.py failed";
