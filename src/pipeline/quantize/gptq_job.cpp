@@ -91,6 +91,13 @@ struct LayerRun {
 
 } // namespace
 
+Status emit_linear(GptqModelResult& result, const GptqJobOptions& options, const std::string& module,
+                   scheme::gptq::GptqLinear&& linear) {
+    if (options.sink) return options.sink(module, std::move(linear));
+    result.linears[module] = std::move(linear);
+    return {};
+}
+
 Result<GptqModelResult> gptq_quantize_model(std::shared_ptr<const format::TensorStore> store,
                                             const format::ModelConfig& config, const CalibSamples& samples,
                                             const GptqJobOptions& o, ThreadPool* pool) {
@@ -156,7 +163,7 @@ Result<GptqModelResult> gptq_quantize_model(std::shared_ptr<const format::Tensor
                 LOWBIT_TRY(scheme::gptq::validate(lin));
                 if (o.propagate_quantized) LOWBIT_TRY(run.view->set_override(name, scheme::gptq::dequantize(lin)));
                 result.loss[module] = q.loss;
-                result.linears[module] = std::move(lin);
+                LOWBIT_TRY(emit_linear(result, o, module, std::move(lin)));
             }
             t_gptq += seconds_since(tq);
         }

@@ -38,6 +38,9 @@ struct GptqJobOptions {
     // Test hook: sees the statistics of every linear right before it is quantized (name = HF module prefix
     // "model.layers.3.self_attn.q_proj").
     std::function<void(const std::string& module, const quantize::CalibStats& stats)> on_stats;
+    // Streaming output: when set, every finished linear goes here (in layer order) instead of into
+    // GptqModelResult::linears, so the packed model never has to sit in memory. Errors abort the job.
+    std::function<Status(const std::string& module, scheme::gptq::GptqLinear&& linear)> sink;
 };
 
 struct GptqModelResult {
@@ -47,6 +50,11 @@ struct GptqModelResult {
     uint64_t peak_layer_bytes = 0;                           // largest f32 weights + Hessian of one linear group
     double seconds_forward = 0, seconds_gptq = 0;
 };
+
+// Hands a finished linear to options.sink when set, else stores it in result.linears. Every driver (CPU, GPU)
+// emits through this.
+Status emit_linear(GptqModelResult& result, const GptqJobOptions& options, const std::string& module,
+                   scheme::gptq::GptqLinear&& linear);
 
 // The streaming driver on any HF-named store (tests use in-memory models). Checks options (kUsage) and shapes.
 Result<GptqModelResult> gptq_quantize_model(std::shared_ptr<const format::TensorStore> store,
