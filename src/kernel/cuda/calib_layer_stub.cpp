@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+// calib_layer.h for builds without CUDA: creating a runner or a device Hessian reports that CUDA is not compiled in.
+#include "kernel/cuda/calib_layer.h"
+
+#ifndef LOWBIT_HAVE_CUDA
+namespace lowbit::kernel::cuda {
+namespace {
+Error no_cuda(const char* what) {
+    return make_error(ErrorCode::kUnsupported,
+                      std::string(what) + ": this lowbit was built without CUDA (configure with -DLOWBIT_CUDA=ON)");
+}
+} // namespace
+
+Result<std::unique_ptr<CalibLayer>> CalibLayer::create(const LayerDims&, int64_t, int64_t, Precision) {
+    return no_cuda("GPU calibration layer");
+}
+
+Result<std::unique_ptr<DeviceHessian>> DeviceHessian::create(int64_t, void*) {
+    return no_cuda("GPU Hessian");
+}
+
+} // namespace lowbit::kernel::cuda
+#endif
