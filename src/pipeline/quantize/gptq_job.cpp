@@ -152,6 +152,13 @@ Result<GptqModelResult> gptq_quantize_model(std::shared_ptr<const format::Tensor
                     return make_error(ErrorCode::kInternal, "no calibration statistics for '" + name + "'");
                 if (o.on_stats) o.on_stats(module, stats);
                 layer_bytes += w.size() * sizeof(float) + stats.hessian.size() * sizeof(double);
+                if (o.quantize_linear) { // GGUF grids: the hook quantizes and keeps the bytes
+                    LOWBIT_ASSIGN_OR_RETURN(
+                        std::vector<float> deq,
+                        o.quantize_linear(module, w, n_out, n_in, std::move(stats.hessian), result.loss[module]));
+                    if (o.propagate_quantized) LOWBIT_TRY(run.view->set_override(name, std::move(deq)));
+                    continue;
+                }
                 LOWBIT_TRY(quantize::gptq::validate(gopt, n_in));
                 LOWBIT_ASSIGN_OR_RETURN(
                     auto q, quantize::gptq::gptq_quantize(w.data(), n_out, n_in, std::move(stats.hessian), gopt));

@@ -41,6 +41,12 @@ struct GptqJobOptions {
     // Streaming output: when set, every finished linear goes here (in layer order) instead of into
     // GptqModelResult::linears, so the packed model never has to sit in memory. Errors abort the job.
     std::function<Status(const std::string& module, scheme::gptq::GptqLinear&& linear)> sink;
+    // Replaces the integer grid + HF packing of every linear (GPTQ onto GGUF grids, gptq_gguf.cpp): gets the f32
+    // weight [n_out, n_in] (HF order) and its Hessian, quantizes and keeps the result itself, sets `loss`, and
+    // returns Ŵ [n_out, n_in] (what later groups and layers see). Errors abort the job.
+    std::function<Result<std::vector<float>>(const std::string& module, const std::vector<float>& w, int64_t n_out,
+                                             int64_t n_in, std::vector<double>&& hessian, double& loss)>
+        quantize_linear;
 };
 
 struct GptqModelResult {
