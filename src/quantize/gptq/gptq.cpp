@@ -43,7 +43,7 @@ void IntGridQuantizer::find_params(const float* w, int64_t ld, int64_t n_rows, i
     }
 }
 
-float IntGridQuantizer::quantize(int64_t row, float x, int32_t& code) const {
+float IntGridQuantizer::quantize(int64_t row, int64_t /*col*/, float x, int32_t& code) const {
     const float s = scale_[size_t(row)], z = zero_[size_t(row)];
     const float q = std::clamp(std::nearbyint(x / s) + z, 0.0f, float(maxq_));
     code = int32_t(q);
@@ -116,11 +116,21 @@ Result<GptqResult> gptq_quantize_with(const float* w_in, int64_t n_rows, int64_t
         return make_error(ErrorCode::kInternal, "GPTQ: Hessian size does not match the weight's columns");
     const int64_t N = n_rows, K = n_cols;
     const int64_t gs = opt.group_size == -1 ? K : opt.group_size;
-    std::vector<float> W(w_in, w_in + N * K); // [N, K], becomes the permuted working copy
+    if (grid.required_group_size() != 0 && grid.required_group_size() != gs)
+        return make_error(ErrorCode::kUsage, "GPTQ: this grid needs group size " +
+                                                 std::to_string(grid.required_group_size()) + ", got " +
+                                                 std::to_string(gs));
+    std::vector<float> W(w_in, w_in + N * K);              // [N, K], becomes the permuted working copy
+    std::unique_ptr<ColumnQuantizer> proto = grid.clone(); // `grid` with the Hessian diagonal; every group clones it
+    {
+        std::vector<double> diag(static_cast<size_t>(K));
+        for (int64_t c = 0; c < K; ++c) diag[size_t(c)] = h[size_t(c * K + c)] == 0.0 ? 1.0 : h[size_t(c * K + c)];
+        proto->set_hessian_diag(diag);
+    }
 
     std::unique_ptr<ColumnQuantizer> channel_q;
     if (opt.group_size == -1) { // per-channel params from the original W (gptq.py: before dead columns)
-        channel_q = grid.clone();
+        channel_q = proto->clone();
         channel_q->find_params(W.data(), K, N, 0, K);
     }
     for (int64_t c = 0; c < K; ++c) { // dead inputs: never activated, so their weights do not matter
@@ -132,7 +142,7 @@ Result<GptqResult> gptq_quantize_with(const float* w_in, int64_t n_rows, int64_t
     std::vector<std::unique_ptr<ColumnQuantizer>> static_q;
     if (opt.static_groups && opt.group_size != -1) {
         for (int64_t g = 0; g < K / gs; ++g) {
-            static_q.push_back(grid.clone());
+            static_q.push_back(proto->clone());
             static_q.back()->find_params(W.data(), K, N, g * gs, gs);
         }
     }
@@ -190,7 +200,7 @@ Result<GptqResult> gptq_quantize_with(const float* w_in, int64_t n_rows, int64_t
                 col_q[size_t(i)] = static_q[size_t(perm[size_t(col)] / gs)].get();
             } else {
                 if (col % gs == 0) {
-                    group_q.push_back(grid.clone());
+                    group_q.push_back(proto->clone());
                     group_q.back()->find_params(W.data(), K, N, col, std::min(gs, K - col));
                     record_params(*group_q.back(), col / gs);
                 }
@@ -207,7 +217,7 @@ Result<GptqResult> gptq_quantize_with(const float* w_in, int64_t n_rows, int64_t
                     for (int64_t i = 0; i < count; ++i) {
                         const float d = hinv[size_t((i1 + i) * K + i1 + i)];
                         int32_t code = 0;
-                        const float q = col_q[size_t(i)]->quantize(r, w1[size_t(i)], code);
+                        const float q = col_q[size_t(i)]->quantize(r, perm[size_t(i1 + i)], w1[size_t(i)], code);
                         codes_p[size_t(r * K + i1 + i)] = code;
                         deq_p[size_t(r * K + i1 + i)] = q;
                         const float e = (w1[size_t(i)] - q) / d;

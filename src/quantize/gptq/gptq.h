@@ -19,10 +19,16 @@ namespace lowbit::quantize::gptq {
 class ColumnQuantizer {
   public:
     virtual ~ColumnQuantizer() = default;
+    // Called once per matrix, before any find_params, with diag(H) [n_cols] in the original column order (dead
+    // columns set to 1, no damping). Grids whose parameter search weighs columns by importance keep it.
+    virtual void set_hessian_diag(const std::vector<double>& /*diag*/) {}
+    // The group size this grid needs (GGUF blocks: 32 or 256); 0 = any (GptqOptions::group_size decides).
+    virtual int64_t required_group_size() const { return 0; }
     // Called at each group start with the columns [col_begin, col_begin + n_cols) of W ([n_rows, ld], row-major).
     virtual void find_params(const float* w, int64_t ld, int64_t n_rows, int64_t col_begin, int64_t n_cols) = 0;
-    // Rounds value x of row `row` with the current parameters; returns the dequantized value.
-    virtual float quantize(int64_t row, float x, int32_t& code) const = 0;
+    // Rounds value x of row `row`, original column `col` (the position inside a block picks a GGUF sub-block's
+    // scale), with the current parameters; returns the dequantized value.
+    virtual float quantize(int64_t row, int64_t col, float x, int32_t& code) const = 0;
     // Parameters of the current group, per row: scale [n_rows], zero [n_rows] (integer zero point).
     virtual void params(std::vector<float>& scale, std::vector<int32_t>& zero) const = 0;
     virtual std::unique_ptr<ColumnQuantizer> clone() const = 0;
@@ -33,7 +39,7 @@ class IntGridQuantizer final : public ColumnQuantizer {
   public:
     IntGridQuantizer(int bits, bool sym) : maxq_((1 << bits) - 1), sym_(sym) {}
     void find_params(const float* w, int64_t ld, int64_t n_rows, int64_t col_begin, int64_t n_cols) override;
-    float quantize(int64_t row, float x, int32_t& code) const override;
+    float quantize(int64_t row, int64_t col, float x, int32_t& code) const override;
     void params(std::vector<float>& scale, std::vector<int32_t>& zero) const override;
     std::unique_ptr<ColumnQuantizer> clone() const override { return std::make_unique<IntGridQuantizer>(*this); }
 

@@ -52,7 +52,7 @@ std::vector<float> rtn(const Layer& l, int bits, int64_t gs, bool sym) {
         for (int64_t r = 0; r < l.n; ++r)
             for (int64_t c = g * gs; c < (g + 1) * gs; ++c) {
                 int32_t code;
-                out[size_t(r * l.k + c)] = q.quantize(r, l.w[size_t(r * l.k + c)], code);
+                out[size_t(r * l.k + c)] = q.quantize(r, c, l.w[size_t(r * l.k + c)], code);
             }
     }
     return out;
