@@ -379,6 +379,18 @@ Status CudaCalibLayer::run_chunk(float* h, int64_t cs, const Observer& observer,
 
 } // namespace
 
+Status copy_device_to_host(void* host, const void* device, uint64_t bytes) {
+    CALIB_CUDA_TRY(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost),
+                   "copy_device_to_host (" + std::to_string(bytes) + " bytes)");
+    return ok_status();
+}
+
+Status copy_host_to_device(void* device, const void* host, uint64_t bytes) {
+    CALIB_CUDA_TRY(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice),
+                   "copy_host_to_device (" + std::to_string(bytes) + " bytes)");
+    return ok_status();
+}
+
 Result<std::unique_ptr<CalibLayer>> CalibLayer::create(const LayerDims& dims, int64_t n_samples, int64_t seqlen,
                                                        Precision precision) {
     const std::string what = "CalibLayer::create";

@@ -29,6 +29,10 @@ const char* slot_name(Slot s);    // "q_proj", ..., "down_proj"
 Slot first_slot_of_group(Slot s); // kQ for kQ/kK/kV, kGate for kGate/kUp, else s
 inline constexpr int kNumSlots = 7;
 
+// Synchronous copies between host and device memory (observers, tests and drivers that hold device pointers).
+Status copy_device_to_host(void* host, const void* device, uint64_t bytes);
+Status copy_host_to_device(void* device, const void* host, uint64_t bytes);
+
 // GEMM math mode of the layer's linears and attention. kTF32 (10-bit mantissa inputs, f32 accumulation) is the
 // fast default; kF32 is exact f32 (tests, references). Hessians are always exact (see DeviceHessian).
 enum class Precision { kF32, kTF32 };
@@ -94,7 +98,8 @@ class CalibLayer {
 class DeviceHessian {
   public:
     // stream: a cudaStream_t as void* (e.g. CalibLayer::stream()) on which add() enqueues its work, so it needs no
-    // synchronization inside an observer; null = own stream, and add() synchronizes before returning.
+    // synchronization inside an observer; null = own stream, and add() synchronizes before returning. A given stream
+    // must outlive this object.
     static Result<std::unique_ptr<DeviceHessian>> create(int64_t k, void* stream = nullptr);
     virtual ~DeviceHessian() = default;
 

@@ -19,5 +19,13 @@ Result<std::unique_ptr<DeviceHessian>> DeviceHessian::create(int64_t, void*) {
     return no_cuda("GPU Hessian");
 }
 
+Status copy_device_to_host(void*, const void*, uint64_t) {
+    return no_cuda("device to host copy");
+}
+
+Status copy_host_to_device(void*, const void*, uint64_t) {
+    return no_cuda("host to device copy");
+}
+
 } // namespace lowbit::kernel::cuda
 #endif
