@@ -44,6 +44,8 @@ CommandAction setup_quantize(CLI::App& sub) {
     sub.add_flag("--gptq-v2", a->o.gptq_v2, "gptq: write checkpoint_format gptq_v2 (zeros not stored as zero-1)");
     add_threads_flag(sub, a->o.n_threads);
     sub.add_flag("--no-progress", a->no_progress, "Do not draw the progress bar");
+    sub.add_option("--device", a->o.device,
+                   "hqq: where the solver runs: auto (cuda when built with CUDA and a GPU is present), cpu, cuda");
     return [a]() -> Status {
         if (a->sym && a->asym) return make_error(ErrorCode::kUsage, "--sym and --asym exclude each other");
         auto& o = a->o;

@@ -38,6 +38,8 @@ struct QuantizeJobOptions {
     bool gptq_v2 = false;       // gptq checkpoint_format "gptq_v2" (zeros stored as is, not zero-1)
     int n_threads = 0;          // 0 = all cores
     bool progress = true;       // progress bar per tensor on a terminal
+    // hqq solver: "auto" (cuda when compiled in and a device is usable), "cpu" or "cuda".
+    std::string device = "auto";
 };
 
 // One row of the final table: per storage type.

@@ -12,6 +12,7 @@
 #include "pipeline/quantize/hf_method.h"
 #include "pipeline/quantize/hf_source.h"
 #include "pipeline/quantize/quantize.h"
+#include "quantize/hqq/hqq_algo.h"
 #include "scheme/nf4/nf4.h"
 
 #include <chrono>
@@ -66,15 +67,38 @@ Result<std::vector<scheme::TensorRecord>> set_quant_state_dtype(std::vector<sche
     return scheme::nf4::to_records(t);
 }
 
-Status quantize_linear(const Source& src, const SourceTensor& t, const HfMethod& m, Outputs& out) {
-    const quantize::AlgoRow* algo = quantize::find_algo(m.method);
-    LOWBIT_ASSIGN_OR_RETURN(std::vector<float> w, hfq::read_f32(src, t));
-    quantize::QuantizeRequest req;
-    req.weights = w.data();
-    req.n_rows = t.shape.n_rows();
-    req.n_cols = t.shape.n_cols();
-    req.params = m.params;
-    auto q = algo->quantize(req);
+// hqq: the stored f32/f16/bf16 bytes go to the solver as they are (the CUDA solver sends 2-byte weights).
+Result<quantize::QuantizeOutput> quantize_hqq_linear(const Source& src, const SourceTensor& t, const HfMethod& m,
+                                                     quantize::hqq::HqqDevice device) {
+    std::vector<float> f;
+    const void* data = nullptr;
+    DType dtype = DType::kF32;
+    if (hfq::copies_verbatim(t) && t.dtype != DType::kF64) {
+        LOWBIT_ASSIGN_OR_RETURN(TensorView v, src.store->view(t.store_name));
+        data = v.data;
+        dtype = v.dtype;
+    } else {
+        LOWBIT_ASSIGN_OR_RETURN(f, hfq::read_f32(src, t));
+        data = f.data();
+    }
+    return quantize::hqq::quantize_hqq_weights(data, dtype, t.shape.n_rows(), t.shape.n_cols(), m.params, device);
+}
+
+Status quantize_linear(const Source& src, const SourceTensor& t, const HfMethod& m, quantize::hqq::HqqDevice device,
+                       Outputs& out) {
+    Result<quantize::QuantizeOutput> q = Error{};
+    if (m.method == "hqq") {
+        q = quantize_hqq_linear(src, t, m, device);
+    } else {
+        const quantize::AlgoRow* algo = quantize::find_algo(m.method);
+        LOWBIT_ASSIGN_OR_RETURN(std::vector<float> w, hfq::read_f32(src, t));
+        quantize::QuantizeRequest req;
+        req.weights = w.data();
+        req.n_rows = t.shape.n_rows();
+        req.n_cols = t.shape.n_cols();
+        req.params = m.params;
+        q = algo->quantize(req);
+    }
     if (!q.ok()) return Error{q.error().code, "quantizing '" + t.name + "': " + q.error().message};
     std::vector<scheme::TensorRecord> records = std::move(q->records);
     if (m.method == "nf4" || m.method == "fp4") {
@@ -174,6 +198,22 @@ void remove_stale_weights(const std::string& dir, const std::vector<std::string>
     }
 }
 
+// --device for hqq: auto/cpu/cuda resolved once per run and logged (no silent fallback when cuda is asked).
+Result<quantize::hqq::HqqDevice> resolve_hqq_device(const QuantizeJobOptions& o) {
+    using quantize::hqq::HqqDevice;
+    LOWBIT_ASSIGN_OR_RETURN(HqqDevice asked, quantize::hqq::parse_hqq_device(o.device));
+    if (o.method != "hqq") return HqqDevice::kCpu;
+    LOWBIT_ASSIGN_OR_RETURN(HqqDevice dev, quantize::hqq::resolve_hqq_device(asked));
+    if (dev == HqqDevice::kCuda) {
+        log_info("quantize: hqq solver on cuda: {}", quantize::hqq::hqq_cuda_device_label());
+    } else if (asked == HqqDevice::kAuto) {
+        log_info("quantize: hqq solver on cpu ({})", quantize::hqq::hqq_cuda_available().error().message);
+    } else {
+        log_info("quantize: hqq solver on cpu (--device cpu)");
+    }
+    return dev;
+}
+
 Status prepare_output_dir(const QuantizeJobOptions& o) {
     std::error_code ec;
     if (fs::exists(o.output, ec) && !fs::is_directory(o.output, ec))
@@ -190,6 +230,7 @@ Status prepare_output_dir(const QuantizeJobOptions& o) {
 
 Result<QuantizeJobReport> quantize_to_hf(const QuantizeJobOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
+    LOWBIT_ASSIGN_OR_RETURN(quantize::hqq::HqqDevice hqq_device, resolve_hqq_device(o));
     LOWBIT_ASSIGN_OR_RETURN(Source src, hfq::open_source(o.input));
     LOWBIT_ASSIGN_OR_RETURN(HfMethod m, hfq::resolve_method(o, source_torch_dtype(src)));
     if (src.config_json.find("\"quantization_config\"") != std::string::npos)
@@ -207,7 +248,7 @@ Result<QuantizeJobReport> quantize_to_hf(const QuantizeJobOptions& o) {
                     o.progress && ProgressBar::stderr_is_terminal());
     for (const SourceTensor& t : src.tensors) {
         bar.set_suffix(t.name);
-        LOWBIT_TRY(hfq::is_decoder_linear(t) ? quantize_linear(src, t, m, out) : keep_tensor(src, t, out));
+        LOWBIT_TRY(hfq::is_decoder_linear(t) ? quantize_linear(src, t, m, hqq_device, out) : keep_tensor(src, t, out));
         report.n_params += t.shape.n_elems();
         bar.tick();
     }

@@ -1,29 +1,138 @@
 // SPDX-License-Identifier: MIT
-// The "hqq" row of the algorithm table: solver + records + error report.
+// The "hqq" row of the algorithm table: solver (CPU or CUDA) + records + error report.
 #include "quantize/hqq/hqq_algo.h"
 
+#include "core/half.h"
 #include "quantize/hqq/hqq_solver.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fmt/format.h>
+
 namespace lowbit::quantize::hqq {
+namespace {
+
+void to_options(const SchemeParams& s, scheme::hqq::HqqParams* p, HqqOptions* o) {
+    p->nbits = s.bits;
+    p->group_size = s.group_size;
+    p->axis = s.axis;
+    o->optimize = s.optimize;
+    o->round_zero = s.round_zero;
+    o->kappa = s.kappa;
+}
+
+// The records of a solved tensor; the packed codes are moved, not copied (they are most of the bytes).
+std::vector<scheme::TensorRecord> take_records(scheme::hqq::HqqTensor& t, bool optimize, bool round_zero) {
+    std::vector<uint8_t> w_q = std::move(t.w_q);
+    t.w_q.clear();
+    std::vector<scheme::TensorRecord> records = scheme::hqq::to_records(t, optimize, round_zero);
+    for (scheme::TensorRecord& r : records)
+        if (r.suffix == "W_q") r.bytes = std::move(w_q);
+    return records;
+}
+
+Result<QuantizeOutput> quantize_on_cuda(const void* w, DType dtype, int64_t n_rows, int64_t n_cols,
+                                        const SchemeParams& params, ThreadPool* pool) {
+    scheme::hqq::HqqParams p;
+    HqqOptions o;
+    to_options(params, &p, &o);
+    const Shape shape{n_rows, n_cols};
+    QuantizeOutput out;
+    HqqDeviceStats st;
+    LOWBIT_TRY(with_shared_solver([&](HqqCudaSolver& solver) -> Status {
+        LOWBIT_ASSIGN_OR_RETURN(HqqSolveResult r, solver.quantize(w, dtype, shape, p, o, pool, &st));
+        out.records = take_records(r.tensor, o.optimize, r.round_zero);
+        out.report.n_iters = int(r.errors.size());
+        return ok_status();
+    }));
+    const double n = double(shape.n_elems());
+    const double var = std::max(0.0, st.sum_sq / n - (st.sum / n) * (st.sum / n));
+    out.report.rmse = std::sqrt(st.sq_err / n);
+    out.report.rel_rmse = var > 0.0 ? out.report.rmse / std::sqrt(var) : 0.0;
+    out.report.max_abs_err = st.max_abs;
+    out.report.bits_per_weight = double(scheme::records_bytes(out.records)) * 8.0 / n;
+    return out;
+}
+
+} // namespace
 
 Result<QuantizeOutput> quantize_hqq_algo(const QuantizeRequest& req) {
     scheme::hqq::HqqParams p;
-    p.nbits = req.params.bits;
-    p.group_size = req.params.group_size;
-    p.axis = req.params.axis;
     HqqOptions o;
-    o.optimize = req.params.optimize;
-    o.round_zero = req.params.round_zero;
-    o.kappa = req.params.kappa;
+    to_options(req.params, &p, &o);
     const Shape shape{req.n_rows, req.n_cols};
     LOWBIT_ASSIGN_OR_RETURN(HqqSolveResult r, quantize_hqq(req.weights, shape, p, o, req.pool));
     std::vector<float> deq(static_cast<size_t>(shape.n_elems()));
     scheme::hqq::dequantize(r.tensor, deq.data());
     QuantizeOutput out;
-    out.records = scheme::hqq::to_records(r.tensor, o.optimize, r.round_zero);
+    out.records = take_records(r.tensor, o.optimize, r.round_zero);
     out.report = measure_error(req.weights, deq.data(), shape.n_elems(), scheme::records_bytes(out.records));
     out.report.n_iters = int(r.errors.size());
     return out;
+}
+
+Result<HqqDevice> parse_hqq_device(std::string_view name) {
+    if (name == "auto") return HqqDevice::kAuto;
+    if (name == "cpu") return HqqDevice::kCpu;
+    if (name == "cuda") return HqqDevice::kCuda;
+    return make_error(ErrorCode::kUsage, fmt::format("--device must be auto, cpu or cuda, got '{}'", name));
+}
+
+const char* hqq_device_name(HqqDevice device) {
+    switch (device) {
+    case HqqDevice::kAuto:
+        return "auto";
+    case HqqDevice::kCpu:
+        return "cpu";
+    case HqqDevice::kCuda:
+        return "cuda";
+    }
+    return "?";
+}
+
+Result<HqqDevice> resolve_hqq_device(HqqDevice requested) {
+    if (requested == HqqDevice::kCpu) return requested;
+    const Status s = hqq_cuda_available();
+    if (requested == HqqDevice::kCuda) {
+        if (!s.ok()) return Error{s.error().code, "--device cuda: " + s.error().message};
+        return requested;
+    }
+    return s.ok() ? HqqDevice::kCuda : HqqDevice::kCpu;
+}
+
+Result<QuantizeOutput> quantize_hqq_weights(const void* w, DType dtype, int64_t n_rows, int64_t n_cols,
+                                            const SchemeParams& params, HqqDevice device, ThreadPool* pool) {
+    if (dtype != DType::kF32 && dtype != DType::kF16 && dtype != DType::kBF16)
+        return make_error(ErrorCode::kUsage,
+                          fmt::format("hqq: weights must be f32, f16 or bf16, got {}", dtype_name(dtype)));
+    if (!w || n_rows <= 0 || n_cols <= 0)
+        return make_error(ErrorCode::kUsage,
+                          fmt::format("hqq: needs a non-empty weight matrix, got [{}, {}]", n_rows, n_cols));
+    if (device == HqqDevice::kAuto)
+        return make_error(ErrorCode::kInternal, "hqq: the device must be resolved (resolve_hqq_device) first");
+    if (device == HqqDevice::kCuda) return quantize_on_cuda(w, dtype, n_rows, n_cols, params, pool);
+    QuantizeRequest req;
+    req.n_rows = n_rows;
+    req.n_cols = n_cols;
+    req.params = params;
+    req.pool = pool;
+    if (dtype == DType::kF32) {
+        req.weights = static_cast<const float*>(w);
+        return quantize_hqq_algo(req);
+    }
+    const size_t n = size_t(n_rows) * size_t(n_cols);
+    std::vector<float> f(n);
+    const uint16_t* h = static_cast<const uint16_t*>(w);
+    ThreadPool& tp = pool ? *pool : ThreadPool::global();
+    tp.parallel_for(
+        int64_t(n),
+        [&](int64_t b, int64_t e, int) {
+            for (int64_t i = b; i < e; ++i) f[size_t(i)] = dtype == DType::kBF16 ? bf16_to_f32(h[i]) : f16_to_f32(h[i]);
+        },
+        1 << 16);
+    req.weights = f.data();
+    return quantize_hqq_algo(req);
 }
 
 } // namespace lowbit::quantize::hqq

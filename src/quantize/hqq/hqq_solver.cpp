@@ -198,7 +198,9 @@ std::vector<double> solve(ThreadPool& pool, Problem& pb, int64_t n_groups, const
     return errors;
 }
 
-Status validate_options(const HqqOptions& o) {
+} // namespace
+
+Status validate_hqq_options(const HqqOptions& o) {
     if (!(o.lp_norm > 0.0f && o.lp_norm <= 1.0f))
         return make_error(ErrorCode::kUsage, fmt::format("HQQ lp_norm must be in (0, 1], got {}", o.lp_norm));
     if (!(o.beta > 0.0)) return make_error(ErrorCode::kUsage, fmt::format("HQQ beta must be > 0, got {}", o.beta));
@@ -208,12 +210,10 @@ Status validate_options(const HqqOptions& o) {
     return ok_status();
 }
 
-} // namespace
-
 Result<HqqSolveResult> quantize_hqq(const float* w, const Shape& shape, const HqqParams& params,
                                     const HqqOptions& options, ThreadPool* pool_arg) {
     LOWBIT_TRY(scheme::hqq::validate(params, shape));
-    LOWBIT_TRY(validate_options(options));
+    LOWBIT_TRY(validate_hqq_options(options));
     const int64_t numel = shape.n_elems();
     for (int64_t i = 0; i < numel; ++i)
         if (!std::isfinite(w[i]))

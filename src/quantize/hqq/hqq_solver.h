@@ -38,6 +38,9 @@ struct HqqSolveResult {
     bool round_zero = false;    // resolved setting
 };
 
+// kUsage when an option is out of range (names the option and the value).
+Status validate_hqq_options(const HqqOptions& options);
+
 // Quantizes w ([shape.n_elems()] f32, row-major) with HQQ. `pool` null: ThreadPool::global().
 // Errors: kUsage for bad params/options (names the value), kBadInput for non-finite weights.
 Result<HqqSolveResult> quantize_hqq(const float* w, const Shape& shape, const scheme::hqq::HqqParams& params,
