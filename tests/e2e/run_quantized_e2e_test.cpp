@@ -212,14 +212,14 @@ TEST_F(RunQuantized, Int8RunsAndStaysCloseToItsFloatModel) {
 }
 
 TEST_F(RunQuantized, UnknownQuantMethodExits4NamingIt) {
-    const std::string dir = tmp_ + "awq";
+    const std::string dir = tmp_ + "aqlm";
     std::system(("cp -r " + shell_quote(tmp_ + "rtn") + " " + shell_quote(dir)).c_str());
     auto cfg = json::parse(*read_file_to_string(dir + "/config.json"));
-    cfg["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}};
+    cfg["quantization_config"] = {{"quant_method", "aqlm"}, {"bits", 4}};
     std::ofstream(dir + "/config.json") << cfg.dump();
     auto r = run_lowbit({"perplexity", "-m", dir, "-f", tmp_ + "text.txt", "-c", "64", "--chunks", "1"});
     EXPECT_EQ(r.exit_code, 4) << r.err;
-    EXPECT_NE(r.err.find("'awq'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("'aqlm'"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("lowbit_rtn"), std::string::npos) << r.err;
     auto run = run_lowbit({"run", "-m", dir, "-p", "Hi", "-n", "1"});
     EXPECT_EQ(run.exit_code, 4) << run.err;

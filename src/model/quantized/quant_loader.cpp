@@ -9,6 +9,11 @@
 #include <nlohmann/json.hpp>
 
 namespace lowbit::model::quantized {
+
+// AutoAWQ GEMM (qweight/qzeros/scales, interleaved nibbles): dense f32 at load (load_awq.cpp).
+bool matches_awq(const QuantContext& ctx);
+Status load_awq(const QuantContext& ctx, QuantizedStore& store);
+
 namespace {
 
 const QuantLoader kLoaders[] = {
@@ -17,6 +22,7 @@ const QuantLoader kLoaders[] = {
     {"hqq", "", matches_hqq, load_hqq},
     {"lowbit_rtn", "", matches_rtn, load_rtn},
     {"gptq", "", matches_gptq, load_gptq},
+    {"awq", "gemm", matches_awq, load_awq},
 };
 
 } // namespace

@@ -306,10 +306,10 @@ TEST(QuantLoader, ConfigWithoutQuantizationKeepsTheStore) {
 }
 
 TEST(QuantLoader, UnknownMethodIsUnsupportedAndListsSupported) {
-    auto s = wrap_quantized(source_model(false), config_json(R"({"quant_method": "awq", "bits": 4})"), tiny_config());
+    auto s = wrap_quantized(source_model(false), config_json(R"({"quant_method": "aqlm", "bits": 4})"), tiny_config());
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.error().code, ErrorCode::kUnsupported);
-    EXPECT_NE(s.error().message.find("'awq'"), std::string::npos) << s.error().message;
+    EXPECT_NE(s.error().message.find("'aqlm'"), std::string::npos) << s.error().message;
     EXPECT_NE(s.error().message.find("hqq"), std::string::npos);
     EXPECT_NE(s.error().message.find("lowbit_rtn"), std::string::npos);
     auto v = wrap_quantized(source_model(false), config_json(R"({"quant_method": "bitsandbytes"})"), tiny_config());
