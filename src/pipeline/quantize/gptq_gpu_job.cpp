@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: MIT
+// GPTQ streaming driver on CUDA (contract in gptq_gpu_job.h): CalibLayer holds the hidden states of every sample,
+// DeviceHessian accumulates each input group's H, GptqCudaSolver quantizes the device weights in place.
+#include "pipeline/quantize/gptq_gpu_job.h"
+
+#include "core/half.h"
+#include "core/log.h"
+#include "core/thread_pool.h"
+#include "kernel/cuda/calib_layer.h"
+#include "kernel/cuda/cuda_backend.h"
+#include "model/rope_freqs.h"
+#include "model/transformer.h"
+#include "pipeline/calibrate/layer_view_store.h"
+#include "quantize/gptq/gptq_cuda.h"
+#include "scheme/scheme_list.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <sys/resource.h>
+
+namespace lowbit::pipeline {
+namespace {
+
+using kernel::cuda::CalibLayer;
+using kernel::cuda::DeviceHessian;
+using kernel::cuda::Slot;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+model::LinearId linear_id(Slot s) { // the two enums list the seven linears in the same order
+    return static_cast<model::LinearId>(static_cast<int>(s));
+}
+
+const std::vector<std::vector<Slot>>& slot_groups(bool true_sequential) {
+    static const std::vector<std::vector<Slot>> seq = {
+        {Slot::kQ, Slot::kK, Slot::kV}, {Slot::kO}, {Slot::kGate, Slot::kUp}, {Slot::kDown}};
+    static const std::vector<std::vector<Slot>> all = {
+        {Slot::kQ, Slot::kK, Slot::kV, Slot::kO, Slot::kGate, Slot::kUp, Slot::kDown}};
+    return true_sequential ? seq : all;
+}
+
+// A tensor of the store as f32 (bf16/f16/f32 sources), converted in parallel chunks; `rows`/`cols` checked when > 0.
+Result<std::vector<float>> load_f32(const format::TensorStore& store, const std::string& name, int64_t rows,
+                                    int64_t cols) {
+    LOWBIT_ASSIGN_OR_RETURN(TensorView v, store.view(name));
+    const scheme::SchemeTraits* s = scheme::find_scheme(v.dtype);
+    if (!s || !s->dequantize_row || dtype_block_elems(v.dtype) != 1)
+        return make_error(ErrorCode::kUnsupported, "GPTQ needs f32/f16/bf16 weights; tensor '" + name + "' is " +
+                                                       std::string(dtype_name(v.dtype)));
+    const bool shape_ok = cols > 0 ? (v.shape.n_dims == 2 && v.shape[0] == rows && v.shape[1] == cols)
+                                   : (v.shape.n_dims == 1 && v.shape[0] == rows);
+    if (!shape_ok)
+        return make_error(ErrorCode::kBadInput, "tensor '" + name + "' has shape " + v.shape.to_string() +
+                                                    ", the config implies [" + std::to_string(rows) +
+                                                    (cols > 0 ? ", " + std::to_string(cols) : "") + "]");
+    const int64_t n = v.n_elems(), elem_bytes = dtype_block_bytes(v.dtype);
+    std::vector<float> out(static_cast<size_t>(n));
+    const auto* src = static_cast<const uint8_t*>(v.data);
+    constexpr int64_t kChunk = 1 << 16;
+    ThreadPool::global().parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1, int) {
+        for (int64_t c = c0; c < c1; ++c) {
+            const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+            s->dequantize_row(src + b * elem_bytes, out.data() + b, e - b);
+        }
+    });
+    return out;
+}
+
+Status check_options(const GptqJobOptions& o, const format::ModelConfig& c) {
+    if (o.bits != 2 && o.bits != 3 && o.bits != 4 && o.bits != 8)
+        return make_error(ErrorCode::kUsage, "--bits for gptq must be 2, 3, 4 or 8, got " + std::to_string(o.bits));
+    if (o.group_size != -1 && o.group_size < 1)
+        return make_error(ErrorCode::kUsage, "--group-size must be -1 or >= 1, got " + std::to_string(o.group_size));
+    if (!(o.damp_percent > 0.0 && o.damp_percent <= 1.0))
+        return make_error(ErrorCode::kUsage, "--damp must be in (0, 1], got " + std::to_string(o.damp_percent));
+    if (o.quantize_linear)
+        return make_error(ErrorCode::kUnsupported, "GPTQ onto GGUF grids runs on the CPU only (use --device cpu)");
+    if (c.n_layers < 1 || c.hidden_size < 1 || c.n_heads < 1 || c.intermediate_size < 1)
+        return make_error(ErrorCode::kBadInput, "model config has no layers, heads or hidden/intermediate size");
+    return {};
+}
+
+uint64_t gpu_used_now() {
+    auto used = quantize::gptq::cuda_used_bytes();
+    return used.ok() ? *used : 0;
+}
+
+// The per-layer state of the job: the device layer, one Hessian per input group, the solver.
+struct GpuRun {
+    std::shared_ptr<const format::TensorStore> store;
+    const format::ModelConfig* config = nullptr;
+    const GptqJobOptions* o = nullptr;
+    quantize::gptq::GptqOptions gopt;
+    std::unique_ptr<CalibLayer> layer;
+    std::array<std::unique_ptr<DeviceHessian>, kernel::cuda::kNumSlots> hess; // at the first slot of each group
+    std::unique_ptr<quantize::gptq::GptqCudaSolver> solver;
+    std::array<std::vector<float>, kernel::cuda::kNumSlots> w_host, b_host; // float weights (kept when not propagating)
+    std::array<int64_t, kernel::cuda::kNumSlots> n_out{}, n_in{};
+    uint64_t peak_gpu = 0;
+
+    Status load_layer(int64_t layer_index, uint64_t& layer_bytes);
+    Status quantize_group(int64_t layer_index, const std::vector<Slot>& group, GptqModelResult& result);
+};
+
+Status GpuRun::load_layer(int64_t li, uint64_t& layer_bytes) {
+    const std::string prefix = hf_layer_prefix(li);
+    for (int s = 0; s < kernel::cuda::kNumSlots; ++s) {
+        const std::string module = prefix + model::linear_hf_name(linear_id(Slot(s)));
+        LOWBIT_ASSIGN_OR_RETURN(w_host[size_t(s)],
+                                load_f32(*store, module + ".weight", n_out[size_t(s)], n_in[size_t(s)]));
+        b_host[size_t(s)].clear();
+        if (store->find(module + ".bias")) {
+            LOWBIT_ASSIGN_OR_RETURN(b_host[size_t(s)], load_f32(*store, module + ".bias", n_out[size_t(s)], 0));
+        }
+        LOWBIT_TRY(layer->set_linear(Slot(s), w_host[size_t(s)].data(),
+                                     b_host[size_t(s)].empty() ? nullptr : b_host[size_t(s)].data()));
+        layer_bytes += w_host[size_t(s)].size() * sizeof(float);
+        if (o->propagate_quantized) w_host[size_t(s)] = {}; // Ŵ replaces it on the device for good
+    }
+    const int64_t hsz = config->hidden_size;
+    LOWBIT_ASSIGN_OR_RETURN(auto attn_norm, load_f32(*store, prefix + "input_layernorm.weight", hsz, 0));
+    LOWBIT_ASSIGN_OR_RETURN(auto ffn_norm, load_f32(*store, prefix + "post_attention_layernorm.weight", hsz, 0));
+    return layer->set_norms(attn_norm.data(), ffn_norm.data());
+}
+
+Status GpuRun::quantize_group(int64_t li, const std::vector<Slot>& group, GptqModelResult& result) {
+    for (Slot first : group) {
+        if (kernel::cuda::first_slot_of_group(first) != first) continue;
+        LOWBIT_ASSIGN_OR_RETURN(const double* h_dev, hess[size_t(first)]->finish_device());
+        LOWBIT_TRY(quantize::gptq::validate(gopt, n_in[size_t(first)]));
+        LOWBIT_TRY(solver->prepare(h_dev, n_in[size_t(first)], gopt));
+        for (Slot s : group) {
+            if (kernel::cuda::first_slot_of_group(s) != first) continue;
+            const size_t si = size_t(s);
+            const std::string module = hf_layer_prefix(li) + model::linear_hf_name(linear_id(s));
+            if (o->on_stats) {
+                quantize::CalibStats stats;
+                stats.n_cols = n_in[si];
+                stats.n_tokens = hess[size_t(first)]->n_samples();
+                LOWBIT_TRY(hess[size_t(first)]->to_host(stats.hessian));
+                o->on_stats(module, stats);
+            }
+            LOWBIT_ASSIGN_OR_RETURN(
+                auto q, solver->quantize_prepared(layer->device_weight(s), n_out[si], gopt, o->propagate_quantized));
+            peak_gpu = std::max(peak_gpu, gpu_used_now());
+            if (!o->propagate_quantized) // later groups and the next layer see the float weights
+                LOWBIT_TRY(layer->set_linear(s, w_host[si].data(), b_host[si].empty() ? nullptr : b_host[si].data()));
+            scheme::gptq::GptqLinear lin;
+            lin.bits = o->bits, lin.n_out = n_out[si], lin.n_in = n_in[si], lin.n_groups = q.n_groups;
+            lin.codes = std::move(q.codes), lin.zeros = std::move(q.zeros), lin.g_idx = std::move(q.g_idx);
+            lin.scales = std::move(q.scales);
+            for (float& v : lin.scales) v = f16_to_f32(f32_to_f16(v)); // what the checkpoint stores
+            LOWBIT_TRY(scheme::gptq::validate(lin));
+            result.loss[module] = q.loss;
+            LOWBIT_TRY(emit_linear(result, *o, module, std::move(lin)));
+        }
+    }
+    return {};
+}
+
+// [N*L, hidden] f32 embeddings of every sample (host), as the CPU job computes them.
+Result<std::vector<float>> embed_samples(std::shared_ptr<const format::TensorStore> store,
+                                         const format::ModelConfig& config, const CalibSamples& samples) {
+    format::ModelConfig config1 = config;
+    config1.n_layers = 1;
+    const int64_t seqlen = int64_t(samples[0].size()), hsz = config.hidden_size;
+    std::vector<float> hidden(samples.size() * size_t(seqlen * hsz));
+    auto view = std::make_shared<LayerViewStore>(store, 0);
+    LOWBIT_ASSIGN_OR_RETURN(auto t, model::Transformer::create(view, config1, model::SourceFormat::kHf));
+    for (size_t s = 0; s < samples.size(); ++s) t->embed(samples[s], hidden.data() + int64_t(s) * seqlen * hsz);
+    return hidden;
+}
+
+} // namespace
+
+uint64_t peak_host_rss_bytes() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return uint64_t(ru.ru_maxrss) * 1024; // Linux reports KiB
+}
+
+Result<GptqModelResult> gptq_quantize_model_gpu(std::shared_ptr<const format::TensorStore> store,
+                                                const format::ModelConfig& config, const CalibSamples& samples,
+                                                const GptqJobOptions& o, const GptqGpuSettings& gpu) {
+    LOWBIT_TRY(check_options(o, config));
+    if (samples.empty() || samples[0].empty()) return make_error(ErrorCode::kUsage, "GPTQ needs calibration samples");
+    const int64_t n_samples = int64_t(samples.size()), seqlen = int64_t(samples[0].size());
+    for (const auto& s : samples)
+        if (int64_t(s.size()) != seqlen) return make_error(ErrorCode::kUsage, "calibration samples differ in length");
+    const auto t0 = Clock::now();
+    kernel::cuda::LayerDims dims;
+    dims.hidden = config.hidden_size, dims.n_heads = config.n_heads;
+    dims.n_kv_heads = config.n_kv_heads > 0 ? config.n_kv_heads : config.n_heads;
+    dims.head_dim = config.head_dim > 0 ? config.head_dim : config.hidden_size / config.n_heads;
+    dims.ff = config.intermediate_size, dims.rms_eps = config.rms_norm_eps;
+    LOWBIT_ASSIGN_OR_RETURN(dims.rope_inv_freq, model::compute_inv_freq(config, {}));
+
+    GpuRun run;
+    run.store = store, run.config = &config, run.o = &o;
+    run.gopt.bits = o.bits, run.gopt.group_size = o.group_size, run.gopt.sym = o.sym, run.gopt.desc_act = o.desc_act;
+    run.gopt.static_groups = o.static_groups, run.gopt.damp_percent = o.damp_percent;
+    const int64_t q_out = dims.n_heads * dims.head_dim, kv_out = dims.n_kv_heads * dims.head_dim;
+    run.n_out = {q_out, kv_out, kv_out, dims.hidden, dims.ff, dims.ff, dims.hidden};
+    run.n_in = {dims.hidden, dims.hidden, dims.hidden, q_out, dims.hidden, dims.hidden, dims.ff};
+    LOWBIT_ASSIGN_OR_RETURN(
+        run.layer, CalibLayer::create(dims, n_samples, seqlen,
+                                      gpu.tf32 ? kernel::cuda::Precision::kTF32 : kernel::cuda::Precision::kF32));
+    if (gpu.chunk_samples > 0) LOWBIT_TRY(run.layer->set_chunk_samples(gpu.chunk_samples));
+    for (Slot s : {Slot::kQ, Slot::kO, Slot::kGate, Slot::kDown}) {
+        LOWBIT_ASSIGN_OR_RETURN(run.hess[size_t(s)], DeviceHessian::create(run.n_in[size_t(s)], run.layer->stream()));
+    }
+    LOWBIT_ASSIGN_OR_RETURN(run.solver, quantize::gptq::GptqCudaSolver::create());
+    LOWBIT_TRY(run.solver->set_stream(run.layer->stream()));
+
+    GptqModelResult result;
+    result.activation_bytes = uint64_t(n_samples * seqlen * config.hidden_size) * sizeof(float);
+    {
+        LOWBIT_ASSIGN_OR_RETURN(std::vector<float> hidden, embed_samples(store, config, samples));
+        LOWBIT_TRY(run.layer->set_hidden(hidden.data(), n_samples * seqlen));
+    } // the host copy is released: from here the hidden states live on the device only
+    double t_gptq = 0, t_load = 0;
+    for (int64_t li = 0; li < config.n_layers; ++li) {
+        const auto tl = Clock::now();
+        uint64_t layer_bytes = 0;
+        LOWBIT_TRY(run.load_layer(li, layer_bytes));
+        t_load += seconds_since(tl);
+        for (const auto& group : slot_groups(o.true_sequential)) {
+            for (Slot s : group)
+                if (run.hess[size_t(s)]) {
+                    LOWBIT_TRY(run.hess[size_t(s)]->reset());
+                    layer_bytes += run.hess[size_t(s)]->device_bytes();
+                }
+            auto observer = [&](Slot first, const float* x, int64_t n_tokens, int64_t) -> Status {
+                for (Slot s : group)
+                    if (s == first) return run.hess[size_t(first)]->add(x, n_tokens);
+                return {};
+            };
+            // The pass can stop once the group's last input has been observed (later linears are not needed).
+            const Slot last = kernel::cuda::first_slot_of_group(group.back());
+            LOWBIT_TRY(run.layer->forward(false, observer, last == Slot::kDown ? std::optional<Slot>{} : last));
+            run.peak_gpu = std::max(run.peak_gpu, gpu_used_now());
+            const auto tq = Clock::now();
+            LOWBIT_TRY(run.quantize_group(li, group, result));
+            t_gptq += seconds_since(tq);
+        }
+        result.peak_layer_bytes = std::max(result.peak_layer_bytes, layer_bytes);
+        LOWBIT_TRY(run.layer->forward(true, {})); // the next layer's inputs, through the (quantized) layer
+        log_info("gptq (cuda): layer {}/{} done in {:.2f} s; GPU memory in use {:.2f} GiB (peak {:.2f} GiB)", li + 1,
+                 config.n_layers, seconds_since(tl), double(gpu_used_now()) / (1 << 30),
+                 double(run.peak_gpu) / (1 << 30));
+    }
+    result.seconds_gptq = t_gptq;
+    result.seconds_forward = seconds_since(t0) - t_gptq - t_load;
+    log_info("gptq (cuda): {:.2f} s total (weights load {:.2f} s, forward+Hessians {:.2f} s, solver {:.2f} s); peak "
+             "GPU memory in use {:.2f} GiB (layer runner {:.2f} GiB, solver workspace {:.2f} GiB); peak host RSS "
+             "{:.2f} GiB",
+             seconds_since(t0), t_load, result.seconds_forward, t_gptq, double(run.peak_gpu) / (1 << 30),
+             double(run.layer->device_bytes()) / (1 << 30), double(run.solver->workspace_bytes()) / (1 << 30),
+             double(peak_host_rss_bytes()) / (1 << 30));
+    return result;
+}
+
+Result<GptqModelResult> gptq_quantize_model_on(const std::string& device,
+                                               std::shared_ptr<const format::TensorStore> store,
+                                               const format::ModelConfig& config, const CalibSamples& samples,
+                                               const GptqJobOptions& options, ThreadPool* pool) {
+    bool cuda = device == "cuda";
+    if (device == "auto") {
+        auto n = kernel::cuda::device_count();
+        cuda = kernel::cuda::compiled_with_cuda() && n.ok() && *n > 0 && !options.quantize_linear;
+    } else if (device != "cpu" && device != "cuda") {
+        return make_error(ErrorCode::kUsage, "--device must be auto, cpu or cuda, got '" + device + "'");
+    }
+    log_info("gptq: solving on the {}", cuda ? "GPU (cuda)" : "CPU");
+    if (cuda) return gptq_quantize_model_gpu(std::move(store), config, samples, options);
+    return gptq_quantize_model(std::move(store), config, samples, options, pool);
+}
+
+} // namespace lowbit::pipeline
