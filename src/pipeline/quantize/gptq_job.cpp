@@ -8,6 +8,7 @@
 #include "format/hf/hf_model.h"
 #include "model/transformer.h"
 #include "pipeline/calibrate/layer_view_store.h"
+#include "pipeline/quantize/gptq_gpu_job.h" // --device dispatch
 #include "quantize/gptq/gptq.h"
 #include "runtime/session.h"
 #include "scheme/scheme_list.h"
@@ -210,7 +211,8 @@ Result<QuantizeJobReport> quantize_gptq_to_hf(const QuantizeJobOptions& job, con
     LOWBIT_ASSIGN_OR_RETURN(CalibSamples samples, load_calib_samples(*session, o.calib));
     LOWBIT_ASSIGN_OR_RETURN(hf::HfModel model, hf::open_hf_model(job.input));
     std::shared_ptr<const format::TensorStore> store(std::move(model.store));
-    LOWBIT_ASSIGN_OR_RETURN(GptqModelResult r, gptq_quantize_model(store, model.config, samples, o, &session->pool()));
+    LOWBIT_ASSIGN_OR_RETURN(GptqModelResult r,
+                            gptq_quantize_model_on(job.device, store, model.config, samples, o, &session->pool()));
     log_info("gptq: activations {:.1f} MiB, largest layer group {:.1f} MiB; forward {:.2f} s, gptq {:.2f} s",
              double(r.activation_bytes) / (1 << 20), double(r.peak_layer_bytes) / (1 << 20), r.seconds_forward,
              r.seconds_gptq);
