@@ -379,6 +379,13 @@ Status CudaCalibLayer::run_chunk(float* h, int64_t cs, const Observer& observer,
 
 } // namespace
 
+Result<std::shared_ptr<float>> device_floats(int64_t n) {
+    if (n <= 0) return make_error(ErrorCode::kUsage, "device_floats: n must be > 0, got " + std::to_string(n));
+    void* p = nullptr;
+    CALIB_CUDA_TRY(cudaMalloc(&p, sizeof(float) * size_t(n)), "device_floats (" + std::to_string(n) + " floats)");
+    return std::shared_ptr<float>(static_cast<float*>(p), [](float* q) { cudaFree(q); });
+}
+
 Status copy_device_to_host(void* host, const void* device, uint64_t bytes) {
     CALIB_CUDA_TRY(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost),
                    "copy_device_to_host (" + std::to_string(bytes) + " bytes)");

@@ -15,8 +15,12 @@ Result<std::unique_ptr<CalibLayer>> CalibLayer::create(const LayerDims&, int64_t
     return no_cuda("GPU calibration layer");
 }
 
-Result<std::unique_ptr<DeviceHessian>> DeviceHessian::create(int64_t, void*) {
+Result<std::unique_ptr<DeviceHessian>> DeviceHessian::create(int64_t, void*, HessianMath) {
     return no_cuda("GPU Hessian");
+}
+
+Result<std::shared_ptr<float>> device_floats(int64_t) {
+    return no_cuda("device allocation");
 }
 
 Status copy_device_to_host(void*, const void*, uint64_t) {
