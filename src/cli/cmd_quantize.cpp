@@ -32,7 +32,10 @@ CommandAction setup_quantize(CLI::App& sub) {
     sub.add_flag("--no-double-quant", a->no_double_quant,
                  "NF4/FP4: keep absmax in f32 (double quant is on by default)");
     sub.add_option("--imatrix", a->o.imatrix_path, "Importance matrix (llama.cpp GGUF imatrix) for k-quants");
-    sub.add_option("--format", a->o.format, "Output format: gguf or hf (implied by the method)");
+    sub.add_option("--format", a->o.format, "Output format: gguf or hf (implied by the method; gptq: either)");
+    sub.add_option("--type", a->o.gguf_type,
+                   "gptq --format gguf: llama.cpp file type whose mix and grids to use (Q4_K_M, Q5_K_M, Q6_K, Q4_0, "
+                   "Q4_1, Q8_0, ...)");
     sub.add_option("--calib", a->o.calib, "gptq: calibration text file, or 'self' (the model samples its own text)");
     sub.add_option("--nsamples", a->o.n_samples, "gptq: calibration samples (default 128)")->check(CLI::PositiveNumber);
     sub.add_option("--seqlen", a->o.seqlen, "gptq: tokens per sample (default 2048, at most the model context)")

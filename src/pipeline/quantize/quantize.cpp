@@ -2,6 +2,7 @@
 // `lowbit quantize` dispatcher: method names, option checks, the final table.
 #include "pipeline/quantize/quantize.h"
 
+#include "pipeline/quantize/gptq_gguf.h"
 #include "pipeline/quantize/gptq_job.h"
 #include "quantize/algo_list.h"
 #include "quantize/kquant/mix.h"
@@ -58,10 +59,14 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
     if (gguf && o.format == "hf")
         return make_error(ErrorCode::kUnsupported,
                           "method '" + method + "' is a GGUF type; it writes --format gguf (a .gguf file)");
-    if (hf && o.format == "gguf")
+    const bool gptq_gguf = gptq && o.format == "gguf"; // GPTQ onto the GGUF grids of --type's mix
+    if (hf && !gptq_gguf && o.format == "gguf")
         return make_error(ErrorCode::kUnsupported,
                           "method '" + method + "' writes a safetensors directory (--format hf), not GGUF");
-    if (!o.imatrix_path.empty() && !gguf)
+    if (!o.gguf_type.empty() && !gptq_gguf)
+        return make_error(ErrorCode::kUsage,
+                          "--type applies to gptq --format gguf (plain GGUF: --method " + o.gguf_type + ")");
+    if (!o.imatrix_path.empty() && !gguf && !gptq_gguf)
         return make_error(ErrorCode::kUsage, "--imatrix applies to GGUF k-quant methods only, not '" + method + "'");
     if (!o.calib.empty() && !gptq)
         return make_error(ErrorCode::kUsage, "--calib applies to calibrated methods (gptq), not '" + method + "'");
@@ -80,7 +85,7 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
         g.calib.n_samples = o.n_samples;
         g.calib.seqlen = o.seqlen;
         g.calib.seed = o.seed;
-        return quantize_gptq_to_hf(normalized, g);
+        return gptq_gguf ? quantize_gptq_to_gguf(normalized, g) : quantize_gptq_to_hf(normalized, g);
     }
     return gguf ? quantize_to_gguf(normalized) : quantize_to_hf(normalized);
 }

@@ -6,9 +6,12 @@
 //   (quantize_hf.cpp).
 #pragma once
 
+#include "core/dtype.h"
 #include "core/error.h"
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +30,7 @@ struct QuantizeJobOptions {
     std::optional<int64_t> block_size; // nf4/fp4 block (default 64)
     std::string imatrix_path;          // GGUF k-quants: llama.cpp GGUF imatrix file
     std::string format;                // "", "gguf" or "hf": must agree with the method when given
+    std::string gguf_type;             // gptq --format gguf: llama.cpp file type of the mix (Q4_K_M, Q4_0, ...)
     // Calibrated methods (gptq): calibration text ("self" = the model samples its own), N samples x L tokens.
     std::string calib;
     int64_t n_samples = 128;
@@ -68,7 +72,18 @@ std::vector<std::string> quantize_method_names();
 
 // Validates the options (unknown method, bad combination: kUsage with a message) and runs the right half.
 Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& options);
-Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& options);
+// One tensor of the planned GGUF output: llama.cpp's name, the mix's type, GGUF dims (ne[0] = row length).
+struct GgufPlannedTensor {
+    std::string name;
+    DType type = DType::kF32;
+    std::vector<int64_t> ne;
+};
+// Bytes computed elsewhere (GPTQ onto GGUF grids) for some tensors of the plan: GGUF name -> bytes of exactly
+// the planned type and dims, written instead of quantizing the source tensor. Called once, after the mix is
+// planned and before anything is written.
+using GgufPrecompute =
+    std::function<Result<std::map<std::string, std::vector<uint8_t>>>(const std::vector<GgufPlannedTensor>& plan)>;
+Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& options, const GgufPrecompute& precompute = {});
 Result<QuantizeJobReport> quantize_to_hf(const QuantizeJobOptions& options);
 
 // The final table: per type tensors, bytes, bpw; then total size and time.

@@ -87,13 +87,15 @@ Status check_required_imatrix(const GgufQuantSource& src, const kq::MixPlan& pla
     return ok_status();
 }
 
-// Writes tensor i: copied as is (same type), as f32, or quantized row-parallel from f32.
+// Writes tensor i: precomputed bytes, copied as is (same type), as f32, or quantized row-parallel from f32.
 gguf::TensorProducer make_producer(const GgufQuantSource& src, size_t i, DType type, const float* importance,
-                                   ProgressBar* bar) {
-    return [&src, i, type, importance, bar](const gguf::ByteSink& sink) -> Status {
+                                   const std::vector<uint8_t>* precomputed, ProgressBar* bar) {
+    return [&src, i, type, importance, precomputed, bar](const gguf::ByteSink& sink) -> Status {
         const kq::MixTensor& t = src.tensors()[i];
         if (bar) bar->set_suffix(t.name);
-        if (type == t.dtype && !src.raw_bytes(i).empty()) {
+        if (precomputed) {
+            LOWBIT_TRY(sink(precomputed->data(), precomputed->size()));
+        } else if (type == t.dtype && !src.raw_bytes(i).empty()) {
             const auto raw = src.raw_bytes(i);
             LOWBIT_TRY(sink(raw.data(), raw.size()));
         } else {
@@ -123,7 +125,7 @@ Shape row_major(const std::vector<int64_t>& ne) {
 
 } // namespace
 
-Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o) {
+Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const GgufPrecompute& precompute) {
     const auto t0 = std::chrono::steady_clock::now();
     const std::optional<kq::FileType> ft = kq::file_type_from_name(o.method);
     if (!ft) return make_error(ErrorCode::kUsage, "unknown GGUF method '" + o.method + "'");
@@ -145,6 +147,13 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o) {
     if (plan.n_fallback > 0)
         log_warn("quantize: {} tensor(s) have rows that are not a multiple of 256 and use a fallback type",
                  plan.n_fallback);
+
+    std::map<std::string, std::vector<uint8_t>> pre;
+    if (precompute) {
+        std::vector<GgufPlannedTensor> planned;
+        for (size_t i = 0; i < ts.size(); ++i) planned.push_back({ts[i].name, plan.types[i], ts[i].ne});
+        LOWBIT_ASSIGN_OR_RETURN(pre, precompute(planned));
+    }
 
     gguf::Writer w;
     LOWBIT_TRY(src->set_metadata(w));
@@ -172,7 +181,17 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o) {
         const DType type = plan.types[i];
         const Shape shape = row_major(ts[i].ne);
         const float* imp = importance.empty() || importance[i].empty() ? nullptr : importance[i].data();
-        LOWBIT_TRY(w.add_tensor_producer(ts[i].name, type, shape, make_producer(*src, i, type, imp, &bar)));
+        const auto it = pre.find(ts[i].name);
+        const std::vector<uint8_t>* bytes = it == pre.end() ? nullptr : &it->second;
+        if (bytes) {
+            const std::optional<uint64_t> row_bytes = dtype_row_bytes(type, static_cast<uint64_t>(ts[i].ne[0]));
+            const uint64_t n_rows = ts[i].ne[0] ? static_cast<uint64_t>(shape.n_elems() / ts[i].ne[0]) : 0;
+            if (!row_bytes || bytes->size() != *row_bytes * n_rows)
+                return make_error(ErrorCode::kInternal,
+                                  fmt::format("precomputed tensor '{}' has {} bytes, its type {} needs {}", ts[i].name,
+                                              bytes->size(), dtype_name(type), row_bytes.value_or(0) * n_rows));
+        }
+        LOWBIT_TRY(w.add_tensor_producer(ts[i].name, type, shape, make_producer(*src, i, type, imp, bytes, &bar)));
         QuantizeTypeRow& row = rows[std::string(dtype_name(type))];
         row.type = dtype_name(type);
         row.n_tensors += 1;
