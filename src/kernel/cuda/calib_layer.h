@@ -93,18 +93,25 @@ class CalibLayer {
     int64_t n_samples_ = 0, seqlen_ = 0;
 };
 
+// How DeviceHessian multiplies. Both keep the running sums in f64.
+//  kF64 (default): inputs widened exactly, cuBLAS dsyrk (FP64 tensor cores). Exact up to f64 rounding (~1e-15);
+//    the reference. H200, k = 11008, 32768 rows: 83 ms (48 TFLOP/s, near the FP64 peak).
+//  kSplitTf32: x = hi + lo (hi = x rounded to TF32, lo = x - hi); per block of <= 4096 rows
+//    hiᵀhi + hiᵀlo + (hiᵀlo)ᵀ on the TF32 tensor cores with f32 accumulation (the lo·lo term, ~2^-22 relative,
+//    is dropped), then added to the f64 sums. Same case: 71 ms (15 % faster) at 3e-5 max error relative to max|H|
+//    (~2e-6 on small blocks): far below GPTQ's 1 % damping, but not exact — an opt-in for speed.
+enum class HessianMath { kF64, kSplitTf32 };
+
 // H = 2/n · Σ x xᵀ over rows x of device inputs [n_tokens, k] f32 (n = total rows, as
-// quantize::gptq::HessianAccumulator). Accumulation is f64: inputs widened exactly per block of <= 4096 rows,
-// cuBLAS dsyrk (upper triangle) on Hopper's FP64 tensor cores, never TF32. Why f64: f32 sums over 128 × 2048 rows
-// lose ~1e-4 relative on the diagonal, and dsyrk already runs near the FP64 peak (H200, k = 11008, 32768 rows:
-// 83 ms = 48 TFLOP/s). A split-TF32 variant (hi/lo on the TF32 tensor cores, f64 block sums) was measured at only
-// 15 % faster there with 3e-5 relative error, so it was dropped.
+// quantize::gptq::HessianAccumulator). Sums are f64 across blocks in both modes: f32 sums over 128 × 2048 rows
+// would lose ~1e-4 relative on the diagonal.
 class DeviceHessian {
   public:
     // stream: a cudaStream_t as void* (e.g. CalibLayer::stream()) on which add() enqueues its work, so it needs no
     // synchronization inside an observer; null = own stream, and add() synchronizes before returning. A given stream
     // must outlive this object.
-    static Result<std::unique_ptr<DeviceHessian>> create(int64_t k, void* stream = nullptr);
+    static Result<std::unique_ptr<DeviceHessian>> create(int64_t k, void* stream = nullptr,
+                                                         HessianMath math = HessianMath::kF64);
     virtual ~DeviceHessian() = default;
 
     // Accumulates xᵀx of device x [n_tokens, k] f32 (row-major). x must stay valid until the work on the stream

@@ -116,7 +116,54 @@ __global__ void symmetrize_kernel(const double* __restrict__ upper_cm, double* _
     }
 }
 
+__global__ void split_tf32_kernel(const float* __restrict__ x, float* __restrict__ hi, float* __restrict__ lo,
+                                  int64_t n) {
+    for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < n;
+         idx += int64_t(gridDim.x) * blockDim.x) {
+        const float v = x[idx];
+        uint32_t u = __float_as_uint(v);
+        u = (u + 0x0FFFu + ((u >> 13) & 1u)) & 0xFFFFE000u; // round to nearest even at mantissa bit 13
+        const float h = __uint_as_float(u);
+        hi[idx] = h;
+        lo[idx] = v - h;
+    }
+}
+
+// 32x32 tiles, 32x8 threads; tiles wholly below the diagonal are skipped. mᵀ goes through shared memory so both
+// reads are coalesced (rows of a column-major tile are consecutive in memory).
+__global__ void accumulate_split_kernel(double* __restrict__ sum, const float* __restrict__ c,
+                                        const float* __restrict__ m, int64_t k) {
+    if (blockIdx.x > blockIdx.y) return; // rows i of this tile all exceed its columns j
+    __shared__ float t[32][33];
+    const int64_t i0 = int64_t(blockIdx.x) * 32, j0 = int64_t(blockIdx.y) * 32;
+    for (int q = threadIdx.y; q < 32; q += 8) { // t[i_local][j_local] = m[j + i k]
+        const int64_t j = j0 + threadIdx.x, i = i0 + q;
+        if (i < k && j < k) t[q][threadIdx.x] = m[j + i * k];
+    }
+    __syncthreads();
+    for (int q = threadIdx.y; q < 32; q += 8) {
+        const int64_t i = i0 + threadIdx.x, j = j0 + q;
+        if (i < k && j < k && i <= j) {
+            const int64_t idx = i + j * k;
+            sum[idx] += double(c[idx]) + double(m[idx]) + double(t[threadIdx.x][q]);
+        }
+    }
+}
+
 } // namespace
+
+cudaError_t launch_split_tf32(const float* x, float* hi, float* lo, int64_t n, cudaStream_t stream) {
+    if (n <= 0) return cudaSuccess;
+    split_tf32_kernel<<<grid_for(n, 256), 256, 0, stream>>>(x, hi, lo, n);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_accumulate_split(double* sum, const float* c, const float* m, int64_t k, cudaStream_t stream) {
+    if (k <= 0) return cudaSuccess;
+    const unsigned tiles = static_cast<unsigned>((k + 31) / 32);
+    accumulate_split_kernel<<<dim3(tiles, tiles), dim3(32, 8), 0, stream>>>(sum, c, m, k);
+    return cudaGetLastError();
+}
 
 cudaError_t launch_rms_norm(const float* x, const float* w, float* y, int64_t n_rows, int64_t n, float eps,
                             cudaStream_t stream) {

@@ -35,4 +35,11 @@ cudaError_t launch_widen_f64(const float* x, double* y, int64_t n, cudaStream_t 
 // order (cuBLAS fill-mode upper): H[i][j] for i <= j at upper_cm[i + j * k].
 cudaError_t launch_symmetrize_scale(const double* upper_cm, double* out, int64_t k, double scale, cudaStream_t stream);
 
+// hi[i] = x[i] rounded to the nearest TF32 value (10 mantissa bits, ties to even), lo[i] = x[i] - hi[i] (exact).
+cudaError_t launch_split_tf32(const float* x, float* hi, float* lo, int64_t n, cudaStream_t stream);
+
+// For the upper triangle (i <= j) of column-major [k, k] matrices: sum[i + j k] += c[i + j k] + m[i + j k] +
+// m[j + i k] (c = hiᵀhi, m = hiᵀlo of a split-TF32 Hessian block; m + mᵀ are the two cross terms).
+cudaError_t launch_accumulate_split(double* sum, const float* c, const float* m, int64_t k, cudaStream_t stream);
+
 } // namespace lowbit::kernel::cuda

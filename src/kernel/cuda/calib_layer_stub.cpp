@@ -15,7 +15,7 @@ Result<std::unique_ptr<CalibLayer>> CalibLayer::create(const LayerDims&, int64_t
     return no_cuda("GPU calibration layer");
 }
 
-Result<std::unique_ptr<DeviceHessian>> DeviceHessian::create(int64_t, void*) {
+Result<std::unique_ptr<DeviceHessian>> DeviceHessian::create(int64_t, void*, HessianMath) {
     return no_cuda("GPU Hessian");
 }
 
