@@ -75,10 +75,48 @@ Result<CalibSamples> generate_calib_samples(runtime::Session& session, const Cal
     return out;
 }
 
+std::vector<int32_t> random_calib_vocab(const tokenizer::Tokenizer* tok, int64_t n_vocab) {
+    std::vector<int32_t> ids;
+    if (!tok) {
+        for (int64_t id = 0; id < n_vocab; ++id) ids.push_back(int32_t(id));
+        return ids;
+    }
+    for (int32_t id = 0; id < tok->n_vocab() && id < n_vocab; ++id) {
+        const auto type = tok->token_type(id);
+        if (type != format::TokenType::kNormal && type != format::TokenType::kByte) continue;
+        if (id == tok->bos_id() || id == tok->eos_id() || tok->is_eog(id)) continue;
+        ids.push_back(id);
+    }
+    return ids;
+}
+
+Result<CalibSamples> random_samples(const std::vector<int32_t>& allowed, const CalibOptions& o) {
+    LOWBIT_TRY(check_sizes(o, 0));
+    if (allowed.empty())
+        return make_error(ErrorCode::kBadInput, "--calib random: the vocabulary has no normal tokens to draw from");
+    std::mt19937_64 rng(o.seed);
+    std::uniform_int_distribution<size_t> pick(0, allowed.size() - 1);
+    CalibSamples out(size_t(o.n_samples), std::vector<int32_t>(size_t(o.seqlen)));
+    for (auto& s : out)
+        for (auto& t : s) t = allowed[pick(rng)];
+    return out;
+}
+
 Result<CalibSamples> load_calib_samples(runtime::Session& session, const CalibOptions& o) {
     if (o.source.empty())
-        return make_error(ErrorCode::kUsage, "calibration data is required: --calib FILE (text) or --calib self");
+        return make_error(ErrorCode::kUsage,
+                          "calibration data is required: --calib FILE (text), --calib self or --calib random");
     if (o.source == "self") return generate_calib_samples(session, o);
+    if (o.source == "random") {
+        LOWBIT_TRY(check_sizes(o, session.n_ctx()));
+        if (!session.tokenizer())
+            log_warn("--calib random: model '{}' has no tokenizer; drawing from all {} ids", session.path(),
+                     session.n_vocab());
+        const auto allowed = random_calib_vocab(session.tokenizer(), session.n_vocab());
+        log_info("calibration: {} x {} random tokens (seed {}) from {} of {} ids", o.n_samples, o.seqlen, o.seed,
+                 allowed.size(), session.n_vocab());
+        return random_samples(allowed, o);
+    }
     LOWBIT_TRY(check_sizes(o, session.n_ctx()));
     std::error_code ec;
     if (!std::filesystem::is_regular_file(o.source, ec))

@@ -3,6 +3,8 @@
 //   text file: tokenized once with the model's tokenizer (no BOS/EOS), N windows at seeded random offsets
 //              (AutoGPTQ/GPTQModel style: uniform start in [0, T - L]);
 //   "self":    data-free; the model samples its own text from BOS (seeded, temperature 1, EOG tokens masked).
+//   "random":  data-free and model-free; seeded uniform token ids over the normal (and byte) tokens, for timing
+//              runs on synthetic models (quality comes from real text or "self").
 #pragma once
 
 #include "core/error.h"
@@ -15,7 +17,7 @@
 namespace lowbit::pipeline {
 
 struct CalibOptions {
-    std::string source;      // a text file path, or "self"
+    std::string source;      // a text file path, "self" or "random"
     int64_t n_samples = 128; // N
     int64_t seqlen = 2048;   // L (at most the model context)
     uint64_t seed = 0;
@@ -33,5 +35,13 @@ Result<CalibSamples> sample_windows(const std::vector<int32_t>& tokens, const Ca
 
 // "self": N sequences of L tokens sampled by the model from BOS (the BOS is the first token).
 Result<CalibSamples> generate_calib_samples(runtime::Session& session, const CalibOptions& options);
+
+// "random": N x L ids drawn uniformly (seeded) from `allowed` (the candidate ids). kUsage as above;
+// kBadInput when `allowed` is empty.
+Result<CalibSamples> random_samples(const std::vector<int32_t>& allowed, const CalibOptions& options);
+
+// The ids "random" draws from: tokens of type normal or byte that are not BOS/EOS/EOG; without a tokenizer,
+// every id in [0, n_vocab).
+std::vector<int32_t> random_calib_vocab(const tokenizer::Tokenizer* tok, int64_t n_vocab);
 
 } // namespace lowbit::pipeline

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <map>
 #include <numeric>
 #include <unistd.h>
 
@@ -112,6 +113,68 @@ TEST_F(CalibSessionTest, CleanErrors) {
     auto self = load_calib_samples(*session_, o);
     ASSERT_FALSE(self.ok());
     EXPECT_NE(self.error().message.find("BOS"), std::string::npos);
+}
+
+TEST(CalibData, RandomSamplesAreSeededUniformOverTheAllowedIds) {
+    const std::vector<int32_t> allowed = {3, 7, 8, 20, 31};
+    CalibOptions o;
+    o.n_samples = 6, o.seqlen = 500, o.seed = 11;
+    auto a = random_samples(allowed, o);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    EXPECT_EQ(*a, *random_samples(allowed, o));
+    ASSERT_EQ(a->size(), 6u);
+    std::map<int32_t, int64_t> counts;
+    for (const auto& s : *a) {
+        ASSERT_EQ(s.size(), 500u);
+        for (int32_t t : s) counts[t] += 1;
+    }
+    ASSERT_EQ(counts.size(), allowed.size()); // every allowed id drawn, nothing else
+    for (int32_t id : allowed) {
+        EXPECT_GT(counts[id], 3000 / 5 - 120) << id; // 600 expected each, sd ~22
+        EXPECT_LT(counts[id], 3000 / 5 + 120) << id;
+    }
+    o.seed = 12;
+    EXPECT_NE(*random_samples(allowed, o), *a);
+    EXPECT_EQ(random_samples({}, o).error().code, ErrorCode::kBadInput);
+    o.n_samples = 0;
+    EXPECT_EQ(random_samples(allowed, o).error().code, ErrorCode::kUsage);
+}
+
+TEST(CalibData, RandomVocabSkipsControlUnknownUserAndEndTokens) {
+    format::VocabData v;
+    v.model = "llama";
+    const std::vector<std::pair<std::string, format::TokenType>> pieces = {
+        {"<unk>", format::TokenType::kUnknown},   {"<s>", format::TokenType::kControl},
+        {"</s>", format::TokenType::kControl},    {"a", format::TokenType::kNormal},
+        {"b", format::TokenType::kNormal},        {"<0x41>", format::TokenType::kByte},
+        {"<ctl>", format::TokenType::kControl},   {"<user>", format::TokenType::kUserDefined},
+        {"<unused>", format::TokenType::kUnused}, {"c", format::TokenType::kNormal}};
+    for (const auto& [text, type] : pieces) {
+        v.tokens.push_back(text);
+        v.scores.push_back(-1.0f);
+        v.token_types.push_back(type);
+    }
+    v.unk_id = 0, v.bos_id = 1, v.eos_id = 9; // an EOS of normal type is still excluded
+    auto tok = tokenizer::Tokenizer::create(v);
+    ASSERT_TRUE(tok.ok()) << tok.error().message;
+    EXPECT_EQ(random_calib_vocab(&*tok, 10), (std::vector<int32_t>{3, 4, 5}));
+    EXPECT_EQ(random_calib_vocab(&*tok, 4), (std::vector<int32_t>{3})); // the model's vocab bounds the ids
+    EXPECT_EQ(random_calib_vocab(nullptr, 4), (std::vector<int32_t>{0, 1, 2, 3}));
+}
+
+TEST_F(CalibSessionTest, RandomWithoutTokenizerDrawsFromTheWholeVocab) {
+    CalibOptions o;
+    o.source = "random", o.n_samples = 3, o.seqlen = 64, o.seed = 5;
+    auto r = load_calib_samples(*session_, o);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->size(), 3u);
+    for (const auto& s : *r) {
+        ASSERT_EQ(s.size(), 64u);
+        for (int32_t t : s) EXPECT_TRUE(t >= 0 && t < 32) << t;
+    }
+    EXPECT_EQ(*r, *random_samples(random_calib_vocab(nullptr, 32), o)); // the same seeded draw
+    o.seqlen = 65;
+    EXPECT_EQ(load_calib_samples(*session_, o).error().code, ErrorCode::kUsage);
 }
 
 TEST(LayerViewStore, ShowsOneLayerAsLayerZeroWithOverrides) {
