@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
     const std::string mode = argv[1], src = argv[2], out = argv[3], deq = argv[4];
     const int64_t group = std::atoll(argv[5]);
     const bool fold = argc > 6 && std::string(argv[6]) == "--fold";
-    auto st = safetensors::Store::open(src + "/model.safetensors");
+    auto st = safetensors::Store::open(src); // a file, an index or a directory
     if (!st.ok()) die(st.error().message);
     const format::TensorStore& store = **st;
     std::map<std::string, std::vector<float>> replaced;

@@ -53,7 +53,8 @@ struct ModuleShape {
     int64_t n_in = 0, n_out = 0, n_groups = 0; // K, N, G
 };
 
-Result<const format::TensorInfo*> tensor_2d(const format::TensorStore& s, const std::string& name, DType dtype,
+// The file tensor `name`, checked to have `dtype` and `n_dims` dims (kBadInput naming it and the expected layout).
+Result<const format::TensorInfo*> tensor_of(const format::TensorStore& s, const std::string& name, DType dtype,
                                             int n_dims, const char* layout) {
     const format::TensorInfo* t = s.find(name);
     if (!t) return make_error(ErrorCode::kBadInput, fmt::format("GPTQ tensor '{}' is missing", name));
@@ -68,10 +69,10 @@ Result<const format::TensorInfo*> tensor_2d(const format::TensorStore& s, const 
 // "bits per weight" check: qweight rows, qzeros words and g_idx length must agree on b).
 Result<ModuleShape> check_shapes(const format::TensorStore& s, const std::string& p, const GptqSettings& st) {
     const int b = st.bits;
-    LOWBIT_ASSIGN_OR_RETURN(auto qw, tensor_2d(s, p + ".qweight", DType::kI32, 2, "[K*bits/32, N]"));
-    LOWBIT_ASSIGN_OR_RETURN(auto sc, tensor_2d(s, p + ".scales", DType::kF16, 2, "[n_groups, N]"));
-    LOWBIT_ASSIGN_OR_RETURN(auto qz, tensor_2d(s, p + ".qzeros", DType::kI32, 2, "[n_groups, N*bits/32]"));
-    LOWBIT_ASSIGN_OR_RETURN(auto gi, tensor_2d(s, p + ".g_idx", DType::kI32, 1, "[K]"));
+    LOWBIT_ASSIGN_OR_RETURN(auto qw, tensor_of(s, p + ".qweight", DType::kI32, 2, "[K*bits/32, N]"));
+    LOWBIT_ASSIGN_OR_RETURN(auto sc, tensor_of(s, p + ".scales", DType::kF16, 2, "[n_groups, N]"));
+    LOWBIT_ASSIGN_OR_RETURN(auto qz, tensor_of(s, p + ".qzeros", DType::kI32, 2, "[n_groups, N*bits/32]"));
+    LOWBIT_ASSIGN_OR_RETURN(auto gi, tensor_of(s, p + ".g_idx", DType::kI32, 1, "[K]"));
     ModuleShape m{gi->shape[0], qw->shape[1], sc->shape[0]};
     const int64_t rows = qw->shape[0];
     if (rows * 32 != m.n_in * b)
