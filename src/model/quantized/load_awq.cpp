@@ -48,18 +48,17 @@ struct AwqSettings {
 
 Result<AwqSettings> parse_settings(const nlohmann::json& qc) {
     AwqSettings s;
-    LOWBIT_ASSIGN_OR_RETURN(std::string version, lower_string_field(qc, "version", "gemm"));
+    // The tensor layout: "version" (AutoAWQ, transformers 4) or "format" (transformers 5 / GPTQModel); "backend"
+    // only picks kernels there, except "llm-awq", which is llm-awq's own packing.
+    const bool has_version = qc.contains("version") && !qc["version"].is_null();
+    LOWBIT_ASSIGN_OR_RETURN(std::string version, lower_string_field(qc, has_version ? "version" : "format", "gemm"));
+    LOWBIT_ASSIGN_OR_RETURN(std::string backend, lower_string_field(qc, "backend", "autoawq"));
+    if (backend == "llm-awq") version = "llm-awq";
     if (version != "gemm")
         return make_error(ErrorCode::kUnsupported,
                           fmt::format("AWQ version '{}' is not supported: lowbit reads AutoAWQ 'gemm' checkpoints "
-                                      "(qweight [in, out/8]); '{}' stores its tensors in another layout",
+                                      "(qweight [in, out/8], interleaved); '{}' stores its tensors in another layout",
                                       version, version));
-    LOWBIT_ASSIGN_OR_RETURN(std::string backend, lower_string_field(qc, "backend", "autoawq"));
-    if (backend != "autoawq")
-        return make_error(ErrorCode::kUnsupported,
-                          fmt::format("AWQ backend '{}' is not supported (its packing differs from AutoAWQ's GEMM "
-                                      "layout; expected backend 'autoawq')",
-                                      backend));
     LOWBIT_ASSIGN_OR_RETURN(int64_t bits, int_field(qc, {"bits", "w_bit"}, 4));
     if (bits != 4)
         return make_error(ErrorCode::kUnsupported,

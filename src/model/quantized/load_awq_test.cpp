@@ -73,6 +73,11 @@ TEST(AwqLoad, TransformersAndAutoAwqKeysLoad) {
     auto a = load(store_of(mods), R"({"quant_method": "awq", "w_bit": 4, "q_group_size": 32, "version": "GEMM"})");
     ASSERT_TRUE(a.ok()) << a.error().message;
     expect_weights(**a, mods);
+    // transformers 5 / GPTQModel: "format" names the layout, "backend" only the kernels.
+    auto t5 = load(store_of(mods), R"({"quant_method": "awq", "bits": 4, "group_size": 32, "format": "gemm",
+        "backend": "auto", "sym": true, "desc_act": false})");
+    ASSERT_TRUE(t5.ok()) << t5.error().message;
+    expect_weights(**t5, mods);
     const auto per_channel = modules(-1);
     auto pc = load(store_of(per_channel), R"({"quant_method": "awq", "bits": 4, "group_size": -1})");
     ASSERT_TRUE(pc.ok()) << pc.error().message;
@@ -88,6 +93,9 @@ TEST(AwqLoad, OtherVersionsBackendsAndBitsAreUnsupported) {
         EXPECT_EQ(r.error().code, ErrorCode::kUnsupported);
         EXPECT_NE(r.error().message.find(std::string("'") + version + "'"), std::string::npos) << r.error().message;
     }
+    auto f = load(store_of(mods), R"({"quant_method": "awq", "bits": 4, "group_size": 32, "format": "gemv_fast"})");
+    ASSERT_FALSE(f.ok());
+    EXPECT_NE(f.error().message.find("'gemv_fast'"), std::string::npos) << f.error().message;
     auto b = load(store_of(mods), R"({"quant_method": "awq", "bits": 4, "group_size": 32, "backend": "llm-awq"})");
     ASSERT_FALSE(b.ok());
     EXPECT_EQ(b.error().code, ErrorCode::kUnsupported);
