@@ -24,7 +24,7 @@ CommandAction setup_quantize(CLI::App& sub) {
     sub.add_option("-o,--output", a->o.output, "Output: .gguf file (GGUF methods) or directory (HF-style methods)")
         ->required();
     sub.add_option("--method", a->o.method, "Quantization method: " + methods)->required();
-    sub.add_option("--bits", a->bits, "Bits per weight for rtn/gptq (2/3/4/8) and hqq (1/2/3/4/8)");
+    sub.add_option("--bits", a->bits, "Bits per weight for rtn/gptq/awq (2/3/4/8) and hqq (1/2/3/4/8)");
     sub.add_option("--group-size", a->group_size, "Group size for rtn/hqq (-1 = per output channel)");
     sub.add_flag("--sym", a->sym, "Symmetric integer grid (rtn)");
     sub.add_flag("--asym", a->asym, "Asymmetric integer grid with zero points (rtn)");
@@ -36,9 +36,12 @@ CommandAction setup_quantize(CLI::App& sub) {
     sub.add_option("--type", a->o.gguf_type,
                    "gptq --format gguf: llama.cpp file type whose mix and grids to use (Q4_K_M, Q5_K_M, Q6_K, Q4_0, "
                    "Q4_1, Q8_0, ...)");
-    sub.add_option("--calib", a->o.calib, "gptq: calibration text file, or 'self' (the model samples its own text)");
-    sub.add_option("--nsamples", a->o.n_samples, "gptq: calibration samples (default 128)")->check(CLI::PositiveNumber);
-    sub.add_option("--seqlen", a->o.seqlen, "gptq: tokens per sample (default 2048, at most the model context)")
+    sub.add_option("--calib", a->o.calib,
+                   "gptq/awq: calibration text file, or 'self' (the model samples its own text)");
+    sub.add_option("--nsamples", a->o.n_samples, "gptq/awq: calibration samples (default 128)")
+        ->check(CLI::PositiveNumber);
+    sub.add_option("--seqlen", a->o.seqlen,
+                   "gptq/awq: tokens per sample (default gptq 2048, awq 512; at most the model context)")
         ->check(CLI::PositiveNumber);
     sub.add_option("--seed", a->o.seed, "gptq: seed of the calibration windows / self-generated samples");
     sub.add_flag("--desc-act", a->o.desc_act, "gptq: act-order (columns by decreasing Hessian diagonal, g_idx)");

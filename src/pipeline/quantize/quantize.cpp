@@ -2,6 +2,7 @@
 // `lowbit quantize` dispatcher: method names, option checks, the final table.
 #include "pipeline/quantize/quantize.h"
 
+#include "pipeline/quantize/awq_job.h"
 #include "pipeline/quantize/gptq_gguf.h"
 #include "pipeline/quantize/gptq_job.h"
 #include "quantize/algo_list.h"
@@ -38,6 +39,7 @@ std::vector<std::string> quantize_method_names() {
                                       "q5_k_s", "q5_k_m", "q6_k",   "f16",    "bf16",   "f32"};
     for (const auto& row : quantize::all_algos()) names.emplace_back(row.name);
     names.emplace_back("gptq");
+    names.emplace_back("awq");
     return names;
 }
 
@@ -49,8 +51,8 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
         return make_error(ErrorCode::kUsage,
                           "--device applies to hqq and gptq (the solver's device), not '" + method + "'");
     const bool gguf = is_gguf_method(method);
-    const bool gptq = method == "gptq";
-    const bool hf = gptq || quantize::find_algo(method) != nullptr;
+    const bool gptq = method == "gptq", awq = method == "awq";
+    const bool hf = gptq || awq || quantize::find_algo(method) != nullptr;
     if (!gguf && !hf)
         return make_error(ErrorCode::kUsage,
                           "unknown method '" + o.method + "' (known: " + join(quantize_method_names()) + ")");
@@ -68,8 +70,8 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
                           "--type applies to gptq --format gguf (plain GGUF: --method " + o.gguf_type + ")");
     if (!o.imatrix_path.empty() && !gguf && !gptq_gguf)
         return make_error(ErrorCode::kUsage, "--imatrix applies to GGUF k-quant methods only, not '" + method + "'");
-    if (!o.calib.empty() && !gptq)
-        return make_error(ErrorCode::kUsage, "--calib applies to calibrated methods (gptq), not '" + method + "'");
+    if (!o.calib.empty() && !gptq && !awq)
+        return make_error(ErrorCode::kUsage, "--calib applies to calibrated methods (gptq, awq), not '" + method + "'");
     QuantizeJobOptions normalized = o;
     normalized.method = method;
     if (gptq) {
@@ -83,9 +85,20 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
         g.gptq_v2 = o.gptq_v2;
         g.calib.source = o.calib;
         g.calib.n_samples = o.n_samples;
-        g.calib.seqlen = o.seqlen;
+        g.calib.seqlen = o.seqlen > 0 ? o.seqlen : 2048;
         g.calib.seed = o.seed;
         return gptq_gguf ? quantize_gptq_to_gguf(normalized, g) : quantize_gptq_to_hf(normalized, g);
+    }
+    if (awq) {
+        if (o.calib.empty())
+            return make_error(ErrorCode::kUsage, "awq needs calibration data: --calib FILE (text) or --calib self "
+                                                 "(the model generates its own samples)");
+        AwqJobOptions a; // AutoAWQ defaults: int4 g128 asym, 128 samples x 512 tokens
+        a.calib.source = o.calib;
+        a.calib.n_samples = o.n_samples;
+        a.calib.seqlen = o.seqlen > 0 ? o.seqlen : 512;
+        a.calib.seed = o.seed;
+        return quantize_awq_to_hf(normalized, a);
     }
     return gguf ? quantize_to_gguf(normalized) : quantize_to_hf(normalized);
 }

@@ -31,10 +31,10 @@ struct QuantizeJobOptions {
     std::string imatrix_path;          // GGUF k-quants: llama.cpp GGUF imatrix file
     std::string format;                // "", "gguf" or "hf": must agree with the method when given
     std::string gguf_type;             // gptq --format gguf: llama.cpp file type of the mix (Q4_K_M, Q4_0, ...)
-    // Calibrated methods (gptq): calibration text ("self" = the model samples its own), N samples x L tokens.
+    // Calibrated methods (gptq, awq): calibration text ("self" = the model samples its own), N samples x L tokens.
     std::string calib;
     int64_t n_samples = 128;
-    int64_t seqlen = 2048;
+    int64_t seqlen = 0; // 0 = the method's default (gptq 2048, awq 512 as AutoAWQ)
     uint64_t seed = 0;
     bool desc_act = false;      // gptq act-order
     bool static_groups = false; // gptq static groups (with desc_act)
