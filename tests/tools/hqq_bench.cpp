@@ -3,15 +3,17 @@
 //   hqq_bench [n_threads] [n_rows] [n_cols]
 //       HQQ (4-bit, g64, axis 1, 20 iterations), NF4 + double quant and RTN int4 g128 on one synthetic
 //       N(0, 0.02) matrix (default 4096 x 11008, one Llama-7B MLP projection).
-//   hqq_bench 7b [--layers N] [--cpu-layers M] [--bits B] [--group G] [--threads T] [--no-cuda]
+//   hqq_bench 7b [--layers N] [--cpu-layers M] [--bits B] [--group G] [--threads T] [--no-cuda] [--pageable]
 //       A synthetic Llama-2-7B-shaped model (N layers x {q,k,v,o 4096x4096; gate, up 11008x4096;
 //       down 4096x11008}, bf16, heavy-tailed) through quantize_hqq_weights, the call `lowbit quantize
 //       --method hqq` makes per Linear (records with packed codes included). CUDA runs all N layers, the CPU the
 //       first M (extrapolated to N); layer 0 of both is compared byte for byte. Prints wall time, s/matrix and
-//       the ratio to hqq's published ~0.03 s per 4096x11008 matrix on an H100 (docs/ANCHORS.md).
+//       the ratio to hqq's published ~0.03 s per 4096x11008 matrix on an H100 (docs/ANCHORS.md), and where the
+//       CUDA time goes (--pageable: also time uploads straight from pageable memory).
 #include "core/half.h"
 #include "core/thread_pool.h"
 #include "quantize/hqq/hqq_algo.h"
+#include "quantize/hqq/hqq_cuda_device.h"
 #include "quantize/hqq/hqq_solver.h"
 #include "scheme/int_group/int_group.h"
 #include "scheme/nf4/nf4.h"
@@ -51,12 +53,19 @@ int single_matrix(int argc, char** argv) {
     for (float& x : w) x = d(rng);
     std::printf("matrix %lld x %lld, %d threads\n", (long long)n, (long long)k,
                 lowbit::ThreadPool::global().n_threads());
-    timed("hqq 4-bit g64 (solver)", [&] {
-        auto r = lowbit::quantize::hqq::quantize_hqq(w.data(), lowbit::Shape{n, k}, lowbit::scheme::hqq::HqqParams{},
-                                                     lowbit::quantize::hqq::HqqOptions{});
-        if (r.ok()) std::printf("  (%zu iterations)\n", r->errors.size());
-        return r.ok();
-    });
+    std::vector<uint8_t> codes[2];
+    for (int blocked = 1; blocked >= 0; --blocked) {
+        lowbit::quantize::hqq::HqqOptions o;
+        o.blocked = blocked == 1;
+        timed(blocked ? "hqq 4-bit g64 (blocked)" : "hqq 4-bit g64 (pass/iter)", [&] {
+            auto r =
+                lowbit::quantize::hqq::quantize_hqq(w.data(), lowbit::Shape{n, k}, lowbit::scheme::hqq::HqqParams{}, o);
+            if (r.ok()) std::printf("  (%zu iterations)\n", r->errors.size());
+            if (r.ok()) codes[blocked] = r->tensor.w_q;
+            return r.ok();
+        });
+    }
+    std::printf("blocked == pass/iter codes: %s\n", codes[0] == codes[1] ? "yes" : "NO");
     timed("nf4 b64 + double quant", [&] {
         return lowbit::scheme::nf4::quantize(w.data(), lowbit::Shape{n, k}, lowbit::scheme::nf4::Nf4Params{}).ok();
     });
@@ -148,7 +157,7 @@ RunStats run_layers(const std::vector<std::vector<uint16_t>>& sets, int layers, 
 
 int model_7b(int argc, char** argv) {
     int layers = 32, cpu_layers = 1, threads = 0;
-    bool cuda = true;
+    bool cuda = true, pageable = false;
     lowbit::quantize::SchemeParams sp;
     sp.bits = 4;
     sp.group_size = 64;
@@ -202,8 +211,27 @@ int model_7b(int argc, char** argv) {
         const RunStats warm = run_layers(sets, 1, lowbit::quantize::hqq::HqqDevice::kCuda, sp, nullptr);
         std::printf("cuda warm-up (1 layer, context + buffers): %.3f s\n", seconds_since(t0));
         if (!warm.ok) return 1;
+        lowbit::quantize::hqq::device::reset_phase_times();
         gpu = run_layers(sets, layers, lowbit::quantize::hqq::HqqDevice::kCuda, sp, &cuda0);
         if (!gpu.ok) return 1;
+        const auto pt = lowbit::quantize::hqq::device::phase_times();
+        const double c = double(std::max<int64_t>(pt.calls, 1)) / 1e3;
+        std::printf("cuda phases, ms per matrix: host copy to pinned %.2f | H2D span %.2f | kernels %.2f | D2H %.2f | "
+                    "host after sync %.2f | solve total %.2f | call total %.2f\n",
+                    pt.copy_in / c, pt.h2d / c, pt.kernels / c, pt.d2h / c, pt.host_out / c, pt.total / c,
+                    1e3 * gpu.wall / gpu.n);
+        if (pageable) { // the same with one cudaMemcpyAsync from pageable memory (no staging)
+            lowbit::quantize::hqq::device::set_staged_upload(false);
+            lowbit::quantize::hqq::device::reset_phase_times();
+            const RunStats pg =
+                run_layers(sets, std::min(layers, 4), lowbit::quantize::hqq::HqqDevice::kCuda, sp, nullptr);
+            const auto pp = lowbit::quantize::hqq::device::phase_times();
+            const double cp = double(std::max<int64_t>(pp.calls, 1)) / 1e3;
+            std::printf("cuda pageable upload (%d layers): %.4f s/matrix, H2D span %.2f ms, kernels %.2f ms per "
+                        "matrix\n",
+                        std::min(layers, 4), pg.wall / std::max(pg.n, 1), pp.h2d / cp, pp.kernels / cp);
+            lowbit::quantize::hqq::device::set_staged_upload(true);
+        }
     }
     RunStats cpu;
     if (cpu_layers > 0) {

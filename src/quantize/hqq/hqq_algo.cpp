@@ -22,13 +22,43 @@ void to_options(const SchemeParams& s, scheme::hqq::HqqParams* p, HqqOptions* o)
     o->kappa = s.kappa;
 }
 
-// The records of a solved tensor; the packed codes are moved, not copied (they are most of the bytes).
-std::vector<scheme::TensorRecord> take_records(scheme::hqq::HqqTensor& t, bool optimize, bool round_zero) {
+// scale/zero as stored: f16 (converted on the pool: millions of groups in a 7B) or f32 bytes.
+std::vector<uint8_t> meta_bytes(const std::vector<float>& v, DType dtype, ThreadPool& pool) {
+    if (dtype == DType::kF32) {
+        std::vector<uint8_t> b(v.size() * sizeof(float));
+        if (!v.empty()) std::memcpy(b.data(), v.data(), b.size());
+        return b;
+    }
+    std::vector<uint8_t> b(v.size() * sizeof(uint16_t));
+    pool.parallel_for(
+        int64_t(v.size()),
+        [&](int64_t lo, int64_t hi, int) {
+            for (int64_t i = lo; i < hi; ++i) {
+                const uint16_t h = f32_to_f16(v[size_t(i)]);
+                std::memcpy(&b[size_t(i) * 2], &h, 2);
+            }
+        },
+        1 << 16);
+    return b;
+}
+
+// scheme::hqq::to_records of a solved tensor, built without copying the packed codes (moved) and with the
+// scale/zero conversion on the pool; the bytes are to_records' own.
+std::vector<scheme::TensorRecord> take_records(scheme::hqq::HqqTensor& t, bool optimize, bool round_zero,
+                                               ThreadPool* pool_arg) {
+    ThreadPool& pool = pool_arg ? *pool_arg : ThreadPool::global();
     std::vector<uint8_t> w_q = std::move(t.w_q);
+    std::vector<uint8_t> scale = meta_bytes(t.scale, t.params.meta_dtype, pool);
+    std::vector<uint8_t> zero = meta_bytes(t.zero, t.params.meta_dtype, pool);
     t.w_q.clear();
+    t.scale.clear();
+    t.zero.clear();
     std::vector<scheme::TensorRecord> records = scheme::hqq::to_records(t, optimize, round_zero);
-    for (scheme::TensorRecord& r : records)
+    for (scheme::TensorRecord& r : records) {
         if (r.suffix == "W_q") r.bytes = std::move(w_q);
+        if (r.suffix == "scale") r.bytes = std::move(scale);
+        if (r.suffix == "zero") r.bytes = std::move(zero);
+    }
     return records;
 }
 
@@ -42,7 +72,7 @@ Result<QuantizeOutput> quantize_on_cuda(const void* w, DType dtype, int64_t n_ro
     HqqDeviceStats st;
     LOWBIT_TRY(with_shared_solver([&](HqqCudaSolver& solver) -> Status {
         LOWBIT_ASSIGN_OR_RETURN(HqqSolveResult r, solver.quantize(w, dtype, shape, p, o, pool, &st));
-        out.records = take_records(r.tensor, o.optimize, r.round_zero);
+        out.records = take_records(r.tensor, o.optimize, r.round_zero, pool);
         out.report.n_iters = int(r.errors.size());
         return ok_status();
     }));
@@ -66,7 +96,7 @@ Result<QuantizeOutput> quantize_hqq_algo(const QuantizeRequest& req) {
     std::vector<float> deq(static_cast<size_t>(shape.n_elems()));
     scheme::hqq::dequantize(r.tensor, deq.data());
     QuantizeOutput out;
-    out.records = take_records(r.tensor, o.optimize, r.round_zero);
+    out.records = take_records(r.tensor, o.optimize, r.round_zero, req.pool);
     out.report = measure_error(req.weights, deq.data(), shape.n_elems(), scheme::records_bytes(out.records));
     out.report.n_iters = int(r.errors.size());
     return out;

@@ -6,6 +6,7 @@
 #include "core/half.h"
 #include "quantize/hqq/hqq_cuda_device.h"
 
+#include <cstring>
 #include <fmt/format.h>
 #include <mutex>
 #include <optional>

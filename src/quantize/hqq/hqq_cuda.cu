@@ -7,13 +7,17 @@
 // blocks, records the error and sets the stop flag; later iterations see the flag and return, so the host syncs once
 // per matrix. The weight stays on the device in its input type (bf16/f16 are widened exactly at each load).
 #include "quantize/hqq/hqq_cuda_device.h"
+#include "quantize/hqq/hqq_pow.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <mutex>
 #include <string>
 
 #define HQQ_CUDA_TRY(call, what)                                                                                       \
@@ -27,9 +31,9 @@
 namespace lowbit::quantize::hqq::device {
 namespace {
 
-constexpr int kThreads = 256;            // threads per block of the group kernels
-constexpr int kFoldThreads = 1024;       // the 1-block fold kernel
-constexpr size_t kStageBytes = 32 << 20; // one pinned staging chunk (two of them alternate)
+constexpr int kThreads = 256;           // threads per block of the group kernels
+constexpr int kFoldThreads = 1024;      // the 1-block fold kernel
+constexpr size_t kStageBytes = 8 << 20; // one pinned staging chunk (two of them alternate)
 
 struct SolveState {
     double best;                  // lowest error so far (hqq starts from 1e4)
@@ -59,11 +63,10 @@ __device__ __forceinline__ float code_of(float w, float s, float z, float max_q)
     return r < 0.0f ? 0.0f : (max_q < r ? max_q : r);
 }
 
-// sign(d) * relu(|d| - |d|^(p-1) / beta); the power in f64 rounded once to f32 (libm's powf is within 1 ulp).
+// sign(d) * relu(|d| - |d|^(p-1) / beta); the power is the CPU solver's lp_pow (hqq_pow.h), bit for bit.
 __device__ __forceinline__ float shrink(float d, float inv_beta, float pm1) {
     const float a = fabsf(d);
-    const float pw = __double2float_rn(pow(double(a), double(pm1)));
-    float r = __fsub_rn(a, __fmul_rn(inv_beta, pw));
+    float r = __fsub_rn(a, __fmul_rn(inv_beta, lp_pow(a, pm1)));
     r = r < 0.0f ? 0.0f : r;
     return d > 0.0f ? r : -r;
 }
@@ -315,7 +318,7 @@ struct DevBuf {
 
 // dst[0, n) = src[0, n) on the pool (one thread does not saturate host memory bandwidth).
 void parallel_copy(void* dst, const void* src, size_t n, ThreadPool& pool) {
-    constexpr int64_t kGrain = 1 << 20;
+    constexpr int64_t kGrain = 512 << 10;
     const int64_t blocks = int64_t((n + kGrain - 1) / kGrain);
     pool.parallel_for(blocks, [&](int64_t b, int64_t e, int) {
         const size_t lo = size_t(b) * kGrain, hi = std::min(n, size_t(e) * kGrain);
@@ -327,12 +330,23 @@ size_t round16(size_t n) {
     return (n + 15) / 16 * 16;
 }
 
+std::mutex g_times_mutex;
+PhaseTimes g_times;
+std::atomic<bool> g_staged{true};
+
+using HostClock = std::chrono::steady_clock;
+double since(HostClock::time_point t0) {
+    return std::chrono::duration<double>(HostClock::now() - t0).count();
+}
+
 } // namespace
 
 struct Solver::Impl {
     int index = 0;
     cudaStream_t stream = nullptr;
     cudaEvent_t staged[2] = {nullptr, nullptr}; // the DMA out of stage[k] has finished
+    cudaEvent_t marks[4] = {};                  // upload start, upload end, kernels end, download end
+    double copy_in_s = 0.0;                     // host seconds copying into staging, this call
     DevBuf stage[2], out_host, w_dev, s_inv, zero, codes, packed, scale_out, zero_out, block_err, block_stats, state,
         errors;
 
@@ -342,16 +356,26 @@ struct Solver::Impl {
             b->release();
         for (cudaEvent_t e : staged)
             if (e) cudaEventDestroy(e);
+        for (cudaEvent_t e : marks)
+            if (e) cudaEventDestroy(e);
         if (stream) cudaStreamDestroy(stream);
     }
 
     // Host weights -> w_dev through two pinned chunks: the copy into one overlaps the DMA out of the other.
     Status upload(const void* w, size_t bytes, ThreadPool& pool) {
         LOWBIT_TRY(w_dev.reserve(bytes, "the weight"));
+        copy_in_s = 0.0;
+        if (!g_staged.load()) {
+            HQQ_CUDA_TRY(cudaMemcpyAsync(w_dev.p, w, bytes, cudaMemcpyHostToDevice, stream),
+                         "copying the weight to the device");
+            return ok_status();
+        }
         for (size_t off = 0, k = 0; off < bytes; off += kStageBytes, ++k) {
             const size_t len = std::min(kStageBytes, bytes - off);
             HQQ_CUDA_TRY(cudaEventSynchronize(staged[k % 2]), "waiting for a staging buffer");
+            const auto t0 = HostClock::now();
             parallel_copy(stage[k % 2].p, static_cast<const char*>(w) + off, len, pool);
+            copy_in_s += since(t0);
             HQQ_CUDA_TRY(cudaMemcpyAsync(w_dev.as<char>() + off, stage[k % 2].p, len, cudaMemcpyHostToDevice, stream),
                          "copying the weight to the device");
             HQQ_CUDA_TRY(cudaEventRecord(staged[k % 2], stream), "cudaEventRecord");
@@ -414,6 +438,7 @@ Result<std::unique_ptr<Solver>> Solver::create(int index) {
         HQQ_CUDA_TRY(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
         HQQ_CUDA_TRY(cudaEventRecord(e, impl->stream), "cudaEventRecord");
     }
+    for (cudaEvent_t& e : impl->marks) HQQ_CUDA_TRY(cudaEventCreate(&e), "cudaEventCreate");
     for (DevBuf* b : {&impl->stage[0], &impl->stage[1], &impl->out_host}) b->pinned = true;
     LOWBIT_TRY(impl->stage[0].reserve(kStageBytes, "pinned staging"));
     LOWBIT_TRY(impl->stage[1].reserve(kStageBytes, "pinned staging"));
@@ -421,6 +446,7 @@ Result<std::unique_ptr<Solver>> Solver::create(int index) {
 }
 
 Status Solver::solve(const void* w, const Problem& p, ThreadPool& pool, Output* out) {
+    const auto t_start = HostClock::now();
     Impl& d = *impl_;
     HQQ_CUDA_TRY(cudaSetDevice(d.index), "cudaSetDevice");
     const Groups gr{p.R, p.C, p.n_groups, p.group_elems, p.axis};
@@ -449,7 +475,9 @@ Status Solver::solve(const void* w, const Problem& p, ThreadPool& pool, Output* 
     const SolveState init{1e4, 0, 0, ~0ull};
     HQQ_CUDA_TRY(cudaMemcpyAsync(d.state.p, &init, sizeof(init), cudaMemcpyHostToDevice, d.stream), "state upload");
     const size_t in_bytes = size_t(numel) * (p.dtype == DType::kF32 ? 4 : 2);
+    HQQ_CUDA_TRY(cudaEventRecord(d.marks[0], d.stream), "cudaEventRecord");
     LOWBIT_TRY(d.upload(w, in_bytes, pool));
+    HQQ_CUDA_TRY(cudaEventRecord(d.marks[1], d.stream), "cudaEventRecord");
     if (p.dtype == DType::kF32) {
         LOWBIT_TRY(d.launch<float>(p, gr, n_blocks));
     } else if (p.dtype == DType::kF16) {
@@ -465,6 +493,7 @@ Status Solver::solve(const void* w, const Problem& p, ThreadPool& pool, Output* 
         HQQ_CUDA_TRY(cudaGetLastError(), "pack_kernel");
         wq_dev = d.packed.as<uint8_t>();
     }
+    HQQ_CUDA_TRY(cudaEventRecord(d.marks[2], d.stream), "cudaEventRecord");
     char* h = d.out_host.as<char>();
     const auto d2h = [&](size_t off, const void* src, size_t n) {
         return cudaMemcpyAsync(h + off, src, n, cudaMemcpyDeviceToHost, d.stream);
@@ -475,7 +504,12 @@ Status Solver::solve(const void* w, const Problem& p, ThreadPool& pool, Output* 
     HQQ_CUDA_TRY(d2h(off_stats, d.block_stats.p, 4 * sizeof(double) * size_t(n_blocks)), "copying stats back");
     HQQ_CUDA_TRY(d2h(off_state, d.state.p, sizeof(SolveState)), "copying state back");
     if (iters > 0) HQQ_CUDA_TRY(d2h(off_errors, d.errors.p, sizeof(double) * size_t(iters)), "copying errors back");
+    HQQ_CUDA_TRY(cudaEventRecord(d.marks[3], d.stream), "cudaEventRecord");
     HQQ_CUDA_TRY(cudaStreamSynchronize(d.stream), "hqq solve on the device");
+    const auto t_synced = HostClock::now();
+    float ms[3] = {};
+    for (int i = 0; i < 3; ++i)
+        HQQ_CUDA_TRY(cudaEventElapsedTime(&ms[i], d.marks[i], d.marks[i + 1]), "cudaEventElapsedTime");
 
     SolveState st;
     std::memcpy(&st, h + off_state, sizeof(st));
@@ -498,7 +532,27 @@ Status Solver::solve(const void* w, const Problem& p, ThreadPool& pool, Output* 
         out->sum += bs[4 * b + 2];
         out->sum_sq += bs[4 * b + 3];
     }
+    std::lock_guard<std::mutex> lock(g_times_mutex);
+    g_times.copy_in += d.copy_in_s;
+    g_times.h2d += 1e-3 * ms[0];
+    g_times.kernels += 1e-3 * ms[1];
+    g_times.d2h += 1e-3 * ms[2];
+    g_times.host_out += since(t_synced);
+    g_times.total += since(t_start);
+    ++g_times.calls;
     return ok_status();
+}
+
+PhaseTimes phase_times() {
+    std::lock_guard<std::mutex> lock(g_times_mutex);
+    return g_times;
+}
+void reset_phase_times() {
+    std::lock_guard<std::mutex> lock(g_times_mutex);
+    g_times = PhaseTimes{};
+}
+void set_staged_upload(bool staged) {
+    g_staged.store(staged);
 }
 
 bool compiled() {

@@ -40,6 +40,19 @@ struct Output {
     int64_t bad_index = -1; // first non-finite weight, -1 when none (the other fields are then unset)
 };
 
+// Seconds per phase summed over solve() calls since the last reset (every Solver of the process): host copy into
+// pinned staging, the H2D span on the stream (DMA + waiting for the copies), kernels, D2H, host work after the
+// sync, and solve()'s whole wall time.
+struct PhaseTimes {
+    double copy_in = 0.0, h2d = 0.0, kernels = 0.0, d2h = 0.0, host_out = 0.0, total = 0.0;
+    int64_t calls = 0;
+};
+PhaseTimes phase_times();
+void reset_phase_times();
+// Benchmark knob: false copies the weights with one cudaMemcpyAsync from the caller's (pageable) memory instead of
+// the two pinned staging chunks. Default true.
+void set_staged_upload(bool staged);
+
 class Solver {
   public:
     ~Solver();

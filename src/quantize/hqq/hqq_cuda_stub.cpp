@@ -22,6 +22,11 @@ Status available() {
 std::string label() {
     return {};
 }
+PhaseTimes phase_times() {
+    return {};
+}
+void reset_phase_times() {}
+void set_staged_upload(bool) {}
 Solver::Solver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Solver::~Solver() = default;
 Result<std::unique_ptr<Solver>> Solver::create(int) {

@@ -3,6 +3,8 @@
 // results do not depend on the thread count.
 #include "quantize/hqq/hqq_solver.h"
 
+#include "quantize/hqq/hqq_pow.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -37,10 +39,11 @@ inline float code_of(float w, float s, float z, float max_q) {
     return std::clamp(round_half_even(v), 0.0f, max_q);
 }
 
-// Shrinkage of the lp proximal step: sign(d) * relu(|d| - |d|^(p-1) / beta).
+// Shrinkage of the lp proximal step: sign(d) * relu(|d| - |d|^(p-1) / beta); the power is lp_pow (hqq_pow.h),
+// which the CUDA solver computes bit for bit alike.
 inline float shrink(float d, float inv_beta, float p) {
     const float a = std::fabs(d);
-    const float r = std::max(a - inv_beta * std::pow(a, p - 1.0f), 0.0f);
+    const float r = std::max(a - inv_beta * lp_pow(a, p - 1.0f), 0.0f);
     return d > 0 ? r : -r;
 }
 
@@ -198,6 +201,68 @@ std::vector<double> solve(ThreadPool& pool, Problem& pb, int64_t n_groups, const
     return errors;
 }
 
+// The same iterations as solve(), cache-blocked: each thread runs ALL iterations on a block of ~16K weights while
+// it is in cache, then the next block (one pass over W instead of one per iteration). A group's trajectory
+// depends only on its own weights and the global beta sequence; only the early stop is global, so every
+// iteration's per-group error and zero are kept, the errors are summed in group order as solve() does, and the
+// zeros of the stopping iteration are taken: the result is bit-identical to solve(). Iterations after the stop
+// are wasted work (hqq rarely stops before 20 on real weights).
+std::vector<double> solve_blocked(ThreadPool& pool, Problem& pb, int64_t n_groups, const HqqOptions& o) {
+    const int iters = o.iters;
+    const size_t G = size_t(n_groups);
+    const int64_t group_elems = pb.gs.n_rows * pb.gs.n_cols / n_groups;
+    const double numel = double(pb.gs.n_rows) * double(pb.gs.n_cols);
+    std::vector<float> inv_beta(static_cast<size_t>(iters)), thresh(static_cast<size_t>(iters));
+    double beta = o.beta;
+    for (size_t it = 0; it < size_t(iters); ++it) { // solve()'s sequence, computed alike
+        inv_beta[it] = float(1.0 / beta);
+        thresh[it] = float(std::pow(double(inv_beta[it]), 1.0 / (2.0 - double(o.lp_norm))) * (1.0 - 1e-4));
+        beta *= o.kappa;
+    }
+    std::vector<double> err_all(size_t(iters) * G), zero_sum(G);
+    std::vector<float> zero_hist(size_t(iters) * G);
+    const auto run = [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+        const int64_t g0 = pb.axis == 1 ? r0 : c0, g1 = pb.axis == 1 ? r1 : c1;
+        for (size_t it = 0; it < size_t(iters); ++it) {
+            double* es = &err_all[it * G];
+            std::fill(zero_sum.begin() + g0, zero_sum.begin() + g1, 0.0);
+            std::fill(es + g0, es + g1, 0.0);
+            iterate_block(pb, r0, r1, c0, c1, inv_beta[it], o.lp_norm, thresh[it], zero_sum.data(), es);
+            for (int64_t g = g0; g < g1; ++g) {
+                pb.zero[size_t(g)] = float(zero_sum[size_t(g)] / double(group_elems));
+                zero_hist[it * G + size_t(g)] = pb.zero[size_t(g)];
+            }
+        }
+    };
+    constexpr int64_t kBlockElems = 16384;
+    for_groups(pool, pb, [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+        if (pb.axis == 1) {
+            const int64_t step = std::max<int64_t>(1, kBlockElems / pb.gs.n_cols);
+            for (int64_t r = r0; r < r1; r += step) run(r, std::min(r1, r + step), c0, c1);
+        } else {
+            const int64_t step = std::max<int64_t>(1, kBlockElems / pb.gs.n_rows);
+            for (int64_t c = c0; c < c1; c += step) run(r0, r1, c, std::min(c1, c + step));
+        }
+    });
+    std::vector<double> errors;
+    double best = 1e4;
+    size_t last = size_t(iters) - 1;
+    for (size_t it = 0; it < size_t(iters); ++it) {
+        double err = 0.0;
+        for (size_t g = 0; g < G; ++g) err += err_all[it * G + g];
+        err = double(float(err / numel));
+        errors.push_back(err);
+        if (err < best) {
+            best = err;
+        } else {
+            last = it;
+            break;
+        }
+    }
+    std::copy(zero_hist.begin() + ptrdiff_t(last * G), zero_hist.begin() + ptrdiff_t((last + 1) * G), pb.zero.begin());
+    return errors;
+}
+
 } // namespace
 
 Status validate_hqq_options(const HqqOptions& o) {
@@ -229,7 +294,10 @@ Result<HqqSolveResult> quantize_hqq(const float* w, const Shape& shape, const Hq
     pb.max_q = float((1 << params.nbits) - 1);
     const int64_t n_groups = scheme::hqq::n_groups(params, pb.gs);
     init_scale_zero(pool, pb, n_groups, res.round_zero);
-    if (options.optimize) res.errors = solve(pool, pb, n_groups, options);
+    // Blocked unless its per-iteration history (12 bytes per group and iteration) would be large.
+    const bool blocked = options.blocked && double(options.iters) * double(n_groups) * 12.0 <= double(1u << 30);
+    if (options.optimize)
+        res.errors = blocked ? solve_blocked(pool, pb, n_groups, options) : solve(pool, pb, n_groups, options);
     // Final codes with the final zero (hqq: round(tensor * scale + zero).clamp).
     std::vector<uint8_t> q(static_cast<size_t>(numel));
     for_groups(pool, pb, [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {

@@ -9,7 +9,9 @@
 //       err = mean |W - Wr| over the whole tensor; stop as soon as err does not decrease
 //         (as in hqq, the zero of that last update is kept)
 //   stored scale = 1 / s, zero = z.
-// Cost: one streaming pass over W per iteration (<= 20), parallel over groups; no per-element temporaries.
+// Cost: parallel over groups, no per-element temporaries; blocked (default): every iteration of a cache-sized block
+// of groups before the next block, one pass over W in all (per-iteration zeros/errors kept: 12 bytes per group
+// and iteration); unblocked: one streaming pass over W per iteration (<= 20).
 #pragma once
 
 #include "core/error.h"
@@ -30,6 +32,7 @@ struct HqqOptions {
     double beta = 10.0;             // initial penalty
     double kappa = 1.01;            // beta growth per iteration (> 1)
     int iters = 20;                 // maximum iterations
+    bool blocked = true;            // CPU: all iterations per cache-sized block (same bytes; false: one pass each)
 };
 
 struct HqqSolveResult {
