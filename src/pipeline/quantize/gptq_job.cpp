@@ -211,6 +211,11 @@ Result<QuantizeJobReport> quantize_gptq_to_hf(const QuantizeJobOptions& job, con
     LOWBIT_ASSIGN_OR_RETURN(CalibSamples samples, load_calib_samples(*session, o.calib));
     LOWBIT_ASSIGN_OR_RETURN(hf::HfModel model, hf::open_hf_model(job.input));
     std::shared_ptr<const format::TensorStore> store(std::move(model.store));
+    // The output is laid out now and every linear written as it finishes: the packed model is never in memory.
+    LOWBIT_ASSIGN_OR_RETURN(auto out, GptqCheckpointStream::create(job.output, job.input, *store, model.config, o));
+    o.sink = [&out](const std::string& module, scheme::gptq::GptqLinear&& lin) {
+        return out->add(module, std::move(lin));
+    };
     LOWBIT_ASSIGN_OR_RETURN(GptqModelResult r,
                             gptq_quantize_model_on(job.device, store, model.config, samples, o, &session->pool()));
     log_info("gptq: activations {:.1f} MiB, largest layer group {:.1f} MiB; forward {:.2f} s, gptq {:.2f} s",
@@ -219,7 +224,7 @@ Result<QuantizeJobReport> quantize_gptq_to_hf(const QuantizeJobOptions& job, con
     QuantizeJobReport report;
     report.method = "gptq";
     report.output = job.output;
-    LOWBIT_TRY(write_gptq_checkpoint(job.output, job.input, *store, r, o, report));
+    LOWBIT_TRY(out->finish(report));
     report.seconds = seconds_since(t0);
     return report;
 }

@@ -5,7 +5,8 @@
 //   true-sequential (default): pass over the samples collecting H of q/k/v -> GPTQ q,k,v -> re-run the layer
 //   with them quantized, collect H of o -> GPTQ o -> ... gate/up -> down (AutoGPTQ's true_sequential groups);
 //   then the quantized layer maps the inputs to the next layer's inputs in place, and the layer is released.
-// Peak memory ≈ N*L*hidden*4 bytes + one layer's f32 weights + H (f64, in_features²) + the packed output.
+// Peak memory ≈ N*L*hidden*4 bytes + one layer's f32 weights + H (f64, in_features²); the packed output is
+// written as each linear finishes (GptqCheckpointStream), so models larger than RAM quantize (bench/over_ram.sh).
 // Output directory: model.safetensors (qweight/qzeros/scales/g_idx per linear, other tensors copied),
 // config.json with quantization_config, quantize_config.json, tokenizer/generation files copied.
 #pragma once
@@ -71,6 +72,33 @@ Result<GptqModelResult> gptq_quantize_model(std::shared_ptr<const format::Tensor
 // read from it) and the quantized linears; fills the report rows.
 Status write_gptq_checkpoint(const std::string& out_dir, const std::string& src_dir, const format::TensorStore& store,
                              const GptqModelResult& result, const GptqJobOptions& options, QuantizeJobReport& report);
+
+// write_gptq_checkpoint's output, streamed while the job runs (hf_checkpoint_stream.h): create() lays the
+// directory out from the shapes alone (every linear's packed records follow from its [N, K], bits and group
+// size), add() packs a finished linear and writes it at its offset (use it as GptqJobOptions::sink), finish()
+// renames the file into place and writes the JSON / tokenizer files. The files are byte-identical to
+// write_gptq_checkpoint's; host memory holds one linear's packed records at a time.
+class HfCheckpointStream;
+
+class GptqCheckpointStream {
+  public:
+    // Plans the seven linears of every layer of `config` (kBadInput when one is missing or not 2-D; kUsage/
+    // kUnsupported when its sizes do not fit bits / group size).
+    static Result<std::unique_ptr<GptqCheckpointStream>> create(const std::string& out_dir, const std::string& src_dir,
+                                                                const format::TensorStore& store,
+                                                                const format::ModelConfig& config,
+                                                                const GptqJobOptions& options);
+    ~GptqCheckpointStream();
+    Status add(const std::string& module, scheme::gptq::GptqLinear&& linear);
+    Status finish(QuantizeJobReport& report);
+
+  private:
+    GptqCheckpointStream() = default;
+    std::unique_ptr<HfCheckpointStream> stream_;
+    scheme::gptq::GptqFormat format_ = scheme::gptq::GptqFormat::kV1;
+    int bits_ = 4;
+    int64_t wrapped_zeros_ = 0;
+};
 
 // The whole job: open the HF model (-m), load calibration samples, quantize, write (-o). The dispatcher's
 // bits / group_size / symmetric, when set, override `gptq`'s.
