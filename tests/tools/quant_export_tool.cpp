@@ -8,6 +8,7 @@
 //   --fold (awq): scales input channels of q/k/v by s[k] = 1 + 0.5 sin(k) and divides input_layernorm by s, as
 //   AWQ's scale folding does (the float model's function is unchanged), so the export carries replaced tensors.
 //   DEQ_FILE: safetensors, "<module>.weight" f32 [N, K] for every quantized Linear (what the runtime multiplies by).
+//   quant_export_tool deq DIR DEQ_FILE: only the last step, for a checkpoint written elsewhere (lowbit quantize).
 #include "core/half.h"
 #include "format/hf/config.h"
 #include "format/safetensors/safetensors_reader.h"
@@ -96,7 +97,7 @@ bool is_linear(const std::string& name) {
 }
 
 void write_dequantized(const std::string& out_dir, const std::string& deq_file, const std::vector<std::string>& mods) {
-    auto st = safetensors::Store::open(out_dir + "/model.safetensors");
+    auto st = safetensors::Store::open(out_dir);
     if (!st.ok()) die(st.error().message);
     std::shared_ptr<const format::TensorStore> base(std::move(*st));
     auto q = model::quantized::wrap_quantized_dir(base, out_dir, format::ModelConfig{});
@@ -114,6 +115,15 @@ void write_dequantized(const std::string& out_dir, const std::string& deq_file, 
 } // namespace
 
 int main(int argc, char** argv) {
+    if (argc == 4 && std::string(argv[1]) == "deq") {
+        auto st = safetensors::Store::open(argv[2]);
+        if (!st.ok()) die(st.error().message);
+        std::vector<std::string> mods;
+        for (const auto& info : (*st)->tensors())
+            if (info.name.ends_with(".qweight")) mods.push_back(info.name.substr(0, info.name.size() - 8));
+        write_dequantized(argv[2], argv[3], mods);
+        return 0;
+    }
     if (argc < 6) {
         std::fprintf(stderr, "usage: quant_export_tool awq|gptq-v1|gptq-v2|gptq-v1-asym|gptq-v2-asym SRC OUT DEQ "
                              "GROUP [--fold]\n");
