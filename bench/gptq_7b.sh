@@ -47,7 +47,7 @@ rc=$?
 set -e
 end=$(date +%s.%N)
 [ -n "${SMI_PID:-}" ] && kill "$SMI_PID" 2>/dev/null || true
-grep -E "layer (1|$LAYERS)/|gptq \(cuda\): [0-9.]+ s total|total:|error" "$LOG" | tail -n 8 || true
+grep -E "layer (1|$LAYERS)/|gptq \(cuda\): [0-9.]+ s total|solver:|total:|error" "$LOG" | tail -n 8 || true
 [ $rc -ne 0 ] && { echo "lowbit quantize failed (exit $rc); log tail:"; tail -n 30 "$LOG"; exit $rc; }
 
 calc() { awk "BEGIN {printf \"%.4f\", $1}"; }

@@ -18,6 +18,7 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <sys/resource.h>
 
 namespace lowbit::pipeline {
@@ -90,6 +91,30 @@ uint64_t gpu_used_now() {
     return used.ok() ? *used : 0;
 }
 
+// One layer's float tensors on the host: linears [out, in], biases (empty when absent), the two norms.
+struct HostLayer {
+    std::array<std::vector<float>, kernel::cuda::kNumSlots> w, b;
+    std::vector<float> attn_norm, ffn_norm;
+};
+
+// Reads layer `li` from the (mmap'd) store as f32. Runs on a helper thread for the next layer while the GPU works.
+Result<HostLayer> read_layer(const format::TensorStore& store, int64_t li, int64_t hidden,
+                             const std::array<int64_t, kernel::cuda::kNumSlots>& n_out,
+                             const std::array<int64_t, kernel::cuda::kNumSlots>& n_in) {
+    HostLayer h;
+    const std::string prefix = hf_layer_prefix(li);
+    for (int s = 0; s < kernel::cuda::kNumSlots; ++s) {
+        const std::string module = prefix + model::linear_hf_name(linear_id(Slot(s)));
+        LOWBIT_ASSIGN_OR_RETURN(h.w[size_t(s)], load_f32(store, module + ".weight", n_out[size_t(s)], n_in[size_t(s)]));
+        if (store.find(module + ".bias")) {
+            LOWBIT_ASSIGN_OR_RETURN(h.b[size_t(s)], load_f32(store, module + ".bias", n_out[size_t(s)], 0));
+        }
+    }
+    LOWBIT_ASSIGN_OR_RETURN(h.attn_norm, load_f32(store, prefix + "input_layernorm.weight", hidden, 0));
+    LOWBIT_ASSIGN_OR_RETURN(h.ffn_norm, load_f32(store, prefix + "post_attention_layernorm.weight", hidden, 0));
+    return h;
+}
+
 // The per-layer state of the job: the device layer, one Hessian per input group, the solver.
 struct GpuRun {
     std::shared_ptr<const format::TensorStore> store;
@@ -99,33 +124,25 @@ struct GpuRun {
     std::unique_ptr<CalibLayer> layer;
     std::array<std::unique_ptr<DeviceHessian>, kernel::cuda::kNumSlots> hess; // at the first slot of each group
     std::unique_ptr<quantize::gptq::GptqCudaSolver> solver;
-    std::array<std::vector<float>, kernel::cuda::kNumSlots> w_host, b_host; // float weights (kept when not propagating)
+    HostLayer host; // the current layer's float weights (linears dropped after upload when propagating Ŵ)
     std::array<int64_t, kernel::cuda::kNumSlots> n_out{}, n_in{};
     uint64_t peak_gpu = 0;
+    double seconds_emit = 0; // host: f16 scales, validation, emit_linear (sink or map)
 
-    Status load_layer(int64_t layer_index, uint64_t& layer_bytes);
+    Status upload_layer(HostLayer&& h, uint64_t& layer_bytes);
     Status quantize_group(int64_t layer_index, const std::vector<Slot>& group, GptqModelResult& result);
 };
 
-Status GpuRun::load_layer(int64_t li, uint64_t& layer_bytes) {
-    const std::string prefix = hf_layer_prefix(li);
+Status GpuRun::upload_layer(HostLayer&& h, uint64_t& layer_bytes) {
+    host = std::move(h);
     for (int s = 0; s < kernel::cuda::kNumSlots; ++s) {
-        const std::string module = prefix + model::linear_hf_name(linear_id(Slot(s)));
-        LOWBIT_ASSIGN_OR_RETURN(w_host[size_t(s)],
-                                load_f32(*store, module + ".weight", n_out[size_t(s)], n_in[size_t(s)]));
-        b_host[size_t(s)].clear();
-        if (store->find(module + ".bias")) {
-            LOWBIT_ASSIGN_OR_RETURN(b_host[size_t(s)], load_f32(*store, module + ".bias", n_out[size_t(s)], 0));
-        }
-        LOWBIT_TRY(layer->set_linear(Slot(s), w_host[size_t(s)].data(),
-                                     b_host[size_t(s)].empty() ? nullptr : b_host[size_t(s)].data()));
-        layer_bytes += w_host[size_t(s)].size() * sizeof(float);
-        if (o->propagate_quantized) w_host[size_t(s)] = {}; // Ŵ replaces it on the device for good
+        auto& w = host.w[size_t(s)];
+        auto& b = host.b[size_t(s)];
+        LOWBIT_TRY(layer->set_linear(Slot(s), w.data(), b.empty() ? nullptr : b.data()));
+        layer_bytes += w.size() * sizeof(float);
+        if (o->propagate_quantized) w = {}; // Ŵ replaces it on the device for good
     }
-    const int64_t hsz = config->hidden_size;
-    LOWBIT_ASSIGN_OR_RETURN(auto attn_norm, load_f32(*store, prefix + "input_layernorm.weight", hsz, 0));
-    LOWBIT_ASSIGN_OR_RETURN(auto ffn_norm, load_f32(*store, prefix + "post_attention_layernorm.weight", hsz, 0));
-    return layer->set_norms(attn_norm.data(), ffn_norm.data());
+    return layer->set_norms(host.attn_norm.data(), host.ffn_norm.data());
 }
 
 Status GpuRun::quantize_group(int64_t li, const std::vector<Slot>& group, GptqModelResult& result) {
@@ -149,7 +166,8 @@ Status GpuRun::quantize_group(int64_t li, const std::vector<Slot>& group, GptqMo
                 auto q, solver->quantize_prepared(layer->device_weight(s), n_out[si], gopt, o->propagate_quantized));
             peak_gpu = std::max(peak_gpu, gpu_used_now());
             if (!o->propagate_quantized) // later groups and the next layer see the float weights
-                LOWBIT_TRY(layer->set_linear(s, w_host[si].data(), b_host[si].empty() ? nullptr : b_host[si].data()));
+                LOWBIT_TRY(layer->set_linear(s, host.w[si].data(), host.b[si].empty() ? nullptr : host.b[si].data()));
+            const auto te = Clock::now();
             scheme::gptq::GptqLinear lin;
             lin.bits = o->bits, lin.n_out = n_out[si], lin.n_in = n_in[si], lin.n_groups = q.n_groups;
             lin.codes = std::move(q.codes), lin.zeros = std::move(q.zeros), lin.g_idx = std::move(q.g_idx);
@@ -158,6 +176,7 @@ Status GpuRun::quantize_group(int64_t li, const std::vector<Slot>& group, GptqMo
             LOWBIT_TRY(scheme::gptq::validate(lin));
             result.loss[module] = q.loss;
             LOWBIT_TRY(emit_linear(result, *o, module, std::move(lin)));
+            seconds_emit += seconds_since(te);
         }
     }
     return {};
@@ -198,7 +217,9 @@ Result<GptqModelResult> gptq_quantize_model_gpu(std::shared_ptr<const format::Te
     dims.n_kv_heads = config.n_kv_heads > 0 ? config.n_kv_heads : config.n_heads;
     dims.head_dim = config.head_dim > 0 ? config.head_dim : config.hidden_size / config.n_heads;
     dims.ff = config.intermediate_size, dims.rms_eps = config.rms_norm_eps;
-    LOWBIT_ASSIGN_OR_RETURN(dims.rope_inv_freq, model::compute_inv_freq(config, {}));
+    format::ModelConfig rope_config = config; // compute_inv_freq reads head_dim, which configs may leave implied
+    rope_config.head_dim = dims.head_dim;
+    LOWBIT_ASSIGN_OR_RETURN(dims.rope_inv_freq, model::compute_inv_freq(rope_config, {}));
 
     GpuRun run;
     run.store = store, run.config = &config, run.o = &o;
@@ -212,7 +233,10 @@ Result<GptqModelResult> gptq_quantize_model_gpu(std::shared_ptr<const format::Te
                                       gpu.tf32 ? kernel::cuda::Precision::kTF32 : kernel::cuda::Precision::kF32));
     if (gpu.chunk_samples > 0) LOWBIT_TRY(run.layer->set_chunk_samples(gpu.chunk_samples));
     for (Slot s : {Slot::kQ, Slot::kO, Slot::kGate, Slot::kDown}) {
-        LOWBIT_ASSIGN_OR_RETURN(run.hess[size_t(s)], DeviceHessian::create(run.n_in[size_t(s)], run.layer->stream()));
+        LOWBIT_ASSIGN_OR_RETURN(
+            run.hess[size_t(s)],
+            DeviceHessian::create(run.n_in[size_t(s)], run.layer->stream(),
+                                  gpu.tf32 ? kernel::cuda::HessianMath::kSplitTf32 : kernel::cuda::HessianMath::kF64));
     }
     LOWBIT_ASSIGN_OR_RETURN(run.solver, quantize::gptq::GptqCudaSolver::create());
     LOWBIT_TRY(run.solver->set_stream(run.layer->stream()));
@@ -224,10 +248,18 @@ Result<GptqModelResult> gptq_quantize_model_gpu(std::shared_ptr<const format::Te
         LOWBIT_TRY(run.layer->set_hidden(hidden.data(), n_samples * seqlen));
     } // the host copy is released: from here the hidden states live on the device only
     double t_gptq = 0, t_load = 0;
+    auto read_async = [&](int64_t li) {
+        return std::async(std::launch::async,
+                          [&, li] { return read_layer(*store, li, config.hidden_size, run.n_out, run.n_in); });
+    };
+    std::future<Result<HostLayer>> next = read_async(0);
     for (int64_t li = 0; li < config.n_layers; ++li) {
         const auto tl = Clock::now();
         uint64_t layer_bytes = 0;
-        LOWBIT_TRY(run.load_layer(li, layer_bytes));
+        Result<HostLayer> h = next.get(); // waits only when reading is slower than the GPU work of a layer
+        if (!h.ok()) return std::move(h).error();
+        LOWBIT_TRY(run.upload_layer(std::move(*h), layer_bytes));
+        if (li + 1 < config.n_layers) next = read_async(li + 1);
         t_load += seconds_since(tl);
         for (const auto& group : slot_groups(o.true_sequential)) {
             for (Slot s : group)
@@ -256,12 +288,17 @@ Result<GptqModelResult> gptq_quantize_model_gpu(std::shared_ptr<const format::Te
     }
     result.seconds_gptq = t_gptq;
     result.seconds_forward = seconds_since(t0) - t_gptq - t_load;
-    log_info("gptq (cuda): {:.2f} s total (weights load {:.2f} s, forward+Hessians {:.2f} s, solver {:.2f} s); peak "
+    log_info("gptq (cuda): {:.2f} s total (weights read wait + upload {:.2f} s, forward+Hessians {:.2f} s, solver "
+             "{:.2f} s); peak "
              "GPU memory in use {:.2f} GiB (layer runner {:.2f} GiB, solver workspace {:.2f} GiB); peak host RSS "
              "{:.2f} GiB",
              seconds_since(t0), t_load, result.seconds_forward, t_gptq, double(run.peak_gpu) / (1 << 30),
              double(run.layer->device_bytes()) / (1 << 30), double(run.solver->workspace_bytes()) / (1 << 30),
              double(peak_host_rss_bytes()) / (1 << 30));
+    const auto& st = run.solver->times();
+    log_info(
+        "gptq (cuda): solver: {} factorizations {:.2f} s, {} linears {:.2f} s, downloads {:.2f} s; host emit {:.2f} s",
+        st.n_prepare, st.prepare_s, st.n_quantize, st.quantize_s, st.download_s, run.seconds_emit);
     return result;
 }
 

@@ -15,7 +15,9 @@
 namespace lowbit::pipeline {
 
 struct GptqGpuSettings {
-    bool tf32 = true;          // layer GEMMs in TF32 (fast); false = exact f32 (tests comparing with the CPU job)
+    // Layer GEMMs in TF32 and Hessians by split-TF32 products into f64 sums (kernel::cuda::HessianMath::kSplitTf32):
+    // the fast default. false = exact f32 layer GEMMs and f64 Hessians (tests comparing with the CPU job).
+    bool tf32 = true;
     int64_t chunk_samples = 0; // samples per forward chunk; 0 = CalibLayer's default
 };
 

@@ -6,6 +6,7 @@
 #include "quantize/gptq/gptq_cuda.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -238,6 +239,7 @@ struct GptqCudaSolver::Impl {
         if (solver) cusolverDnDestroy(solver);
         if (blas) cublasDestroy(blas);
     }
+    GptqCudaTimes times;
     uint64_t bytes() const {
         return hw.bytes + u.bytes + perm_d.bytes + dead_d.bytes + solver_work.bytes + info_d.bytes + w_perm.bytes +
                codes.bytes + err.bytes + scale.bytes + zero.bytes + row_loss.bytes + g_idx_d.bytes;
@@ -349,6 +351,7 @@ Result<GptqResult> GptqCudaSolver::Impl::run(float* w_dev, int64_t n_rows, const
     const int mode = opt.group_size == -1 ? kChannel : (opt.static_groups ? kStatic : kDynamic);
     const int maxq = (1 << opt.bits) - 1, sym = opt.sym ? 1 : 0;
     const std::string shape = " [" + std::to_string(N) + ", " + std::to_string(K) + "]";
+    const auto t_start = std::chrono::steady_clock::now();
     LOWBIT_TRY(scale.reserve(size_t(N * n_groups) * sizeof(float), "scales"));
     LOWBIT_TRY(zero.reserve(size_t(N * n_groups) * sizeof(float), "zeros"));
     LOWBIT_TRY(row_loss.reserve(size_t(N) * sizeof(double), "row losses"));
@@ -403,6 +406,10 @@ Result<GptqResult> GptqCudaSolver::Impl::run(float* w_dev, int64_t n_rows, const
         permute_cols_kernel<<<grid_for(nk, 256), 256, 0, stream>>>(w_dev, W, N, K, perm_d.as<int32_t>(), 1);
         LOWBIT_CUDA_TRY(cudaGetLastError(), "permute_cols_kernel (back)" + shape);
     }
+    LOWBIT_CUDA_TRY(cudaStreamSynchronize(stream), "synchronizing the solve" + shape);
+    const auto t_solved = std::chrono::steady_clock::now();
+    times.quantize_s += std::chrono::duration<double>(t_solved - t_start).count();
+    ++times.n_quantize;
     GptqResult res;
     res.n_rows = N, res.n_cols = K, res.n_groups = n_groups, res.damp_used = damp_used, res.perm = perm;
     res.g_idx.resize(size_t(K));
@@ -417,6 +424,7 @@ Result<GptqResult> GptqCudaSolver::Impl::run(float* w_dev, int64_t n_rows, const
                                                                   int(n_groups));
         LOWBIT_CUDA_TRY(cudaGetLastError(), "dequant_f16_kernel" + shape);
     }
+    const auto t_down = std::chrono::steady_clock::now();
     res.codes.resize(size_t(nk));
     res.scales.resize(size_t(N * n_groups));
     std::vector<float> zf(size_t(N * n_groups));
@@ -428,6 +436,7 @@ Result<GptqResult> GptqCudaSolver::Impl::run(float* w_dev, int64_t n_rows, const
     res.zeros.resize(zf.size());
     for (size_t i = 0; i < zf.size(); ++i) res.zeros[i] = int32_t(zf[i]);
     res.loss = std::accumulate(losses.begin(), losses.end(), 0.0);
+    times.download_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_down).count();
     return res;
 }
 
@@ -445,7 +454,12 @@ Result<std::unique_ptr<GptqCudaSolver>> GptqCudaSolver::create() {
 }
 
 Status GptqCudaSolver::prepare(const double* h_dev, int64_t n_cols, const GptqOptions& opt) {
-    return impl_->prepare(h_dev, n_cols, opt);
+    const auto t0 = std::chrono::steady_clock::now();
+    Status st = impl_->prepare(h_dev, n_cols, opt);
+    if (st.ok()) LOWBIT_CUDA_TRY(cudaStreamSynchronize(impl_->stream), "synchronizing after prepare");
+    impl_->times.prepare_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++impl_->times.n_prepare;
+    return st;
 }
 
 Result<GptqResult> GptqCudaSolver::quantize_prepared(float* w_dev, int64_t n_rows, const GptqOptions& opt,
@@ -464,6 +478,10 @@ Status GptqCudaSolver::set_stream(void* stream) {
     LOWBIT_CUBLAS_TRY(cublasSetStream(impl_->blas, impl_->stream), "cublasSetStream");
     LOWBIT_CUSOLVER_TRY(cusolverDnSetStream(impl_->solver, impl_->stream), "cusolverDnSetStream");
     return ok_status();
+}
+
+const GptqCudaTimes& GptqCudaSolver::times() const {
+    return impl_->times;
 }
 
 uint64_t GptqCudaSolver::workspace_bytes() const {

@@ -16,6 +16,14 @@
 
 namespace lowbit::quantize::gptq {
 
+// Host wall time spent in the solver's phases since create() (each phase ends with a stream synchronization).
+struct GptqCudaTimes {
+    double prepare_s = 0;  // dead columns, permutation, damping, potrf/potri/potrf, inverse factor
+    double quantize_s = 0; // group parameters, block kernels, lazy-update SGEMMs, Ŵ rebuild
+    double download_s = 0; // codes/scales/zeros to the host
+    int64_t n_prepare = 0, n_quantize = 0;
+};
+
 // Holds the cuBLAS / cuSOLVER handles and the device workspace (grown on demand, reused across calls).
 // Works on the legacy default stream unless set_stream names another. Not thread-safe.
 // Device workspace for K inputs, N outputs: 8K² (f64 Hessian work) + 4K² (f32 inverse factor) + ~8NK bytes.
@@ -44,6 +52,7 @@ class GptqCudaSolver {
     // CalibLayer::stream() so the solver orders with the layer runner. Host results are complete on return.
     Status set_stream(void* stream);
 
+    const GptqCudaTimes& times() const;
     // Bytes of device workspace held now (for memory reports).
     uint64_t workspace_bytes() const;
 

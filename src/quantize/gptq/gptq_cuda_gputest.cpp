@@ -80,29 +80,41 @@ void compare(const Case& c, const Problem& p) {
     EXPECT_EQ(gpu->g_idx, cpu->g_idx);
     EXPECT_EQ(gpu->damp_used, cpu->damp_used);
     ASSERT_EQ(gpu->codes.size(), cpu->codes.size());
-    int64_t code_diff = 0, zero_diff = 0;
+    // A code that flips on a rounding tie changes its row's error feedback, so the rest of that row may differ
+    // (later groups even get other scales): count differing rows, and compare scales on the untouched rows.
+    int64_t code_diff = 0, rows_diff = 0, zero_diff = 0;
     double max_scale_rel = 0.0, max_deq = 0.0;
-    for (size_t i = 0; i < cpu->codes.size(); ++i) {
-        code_diff += gpu->codes[i] != cpu->codes[i];
-        max_deq = std::max(max_deq, double(std::fabs(gpu->dequant[i] - cpu->dequant[i])));
-    }
-    for (size_t i = 0; i < cpu->scales.size(); ++i) {
-        zero_diff += gpu->zeros[i] != cpu->zeros[i];
-        const double s = cpu->scales[i];
-        max_scale_rel = std::max(max_scale_rel, std::fabs(double(gpu->scales[i]) - s) / std::max(std::fabs(s), 1e-30));
+    for (int64_t r = 0; r < c.n; ++r) {
+        int64_t row_diff = 0;
+        for (int64_t k = 0; k < c.k; ++k) {
+            const size_t i = size_t(r * c.k + k);
+            row_diff += gpu->codes[i] != cpu->codes[i];
+        }
+        code_diff += row_diff, rows_diff += row_diff > 0;
+        for (int64_t g = 0; g < cpu->n_groups; ++g) {
+            const size_t i = size_t(r * cpu->n_groups + g);
+            if (row_diff > 0) continue;
+            zero_diff += gpu->zeros[i] != cpu->zeros[i];
+            const double s = cpu->scales[i];
+            max_scale_rel =
+                std::max(max_scale_rel, std::fabs(double(gpu->scales[i]) - s) / std::max(std::fabs(s), 1e-30));
+        }
+        if (row_diff == 0)
+            for (int64_t k = 0; k < c.k; ++k) {
+                const size_t i = size_t(r * c.k + k);
+                max_deq = std::max(max_deq, double(std::fabs(gpu->dequant[i] - cpu->dequant[i])));
+            }
     }
     const double frac = double(code_diff) / double(cpu->codes.size());
-    std::printf("[%s] N=%lld K=%lld: codes differ %lld / %zu (%.4f %%), zeros differ %lld / %zu, max scale rel %.3g, "
-                "max |dW| %.3g, loss cpu %.6g gpu %.6g\n",
+    std::printf("[%s] N=%lld K=%lld: codes differ %lld / %zu (%.4f %%) in %lld rows; on the other rows zeros differ "
+                "%lld, max scale rel %.3g, max |dW| %.3g; loss cpu %.6g gpu %.6g\n",
                 c.name, (long long)c.n, (long long)c.k, (long long)code_diff, cpu->codes.size(), 100.0 * frac,
-                (long long)zero_diff, cpu->scales.size(), max_scale_rel, max_deq, cpu->loss, gpu->loss);
-    EXPECT_LE(frac, 1e-3) << c.name;
-    EXPECT_LE(max_scale_rel, 1e-6) << c.name;
-    EXPECT_LE(double(zero_diff), 1e-3 * double(cpu->scales.size())) << c.name;
-    EXPECT_NEAR(gpu->loss, cpu->loss, 1e-4 * cpu->loss) << c.name;
-    // Ŵ equals scale * (code - zero) of the GPU's own result wherever codes agree; a tie moves one grid step.
-    const float max_scale = *std::max_element(cpu->scales.begin(), cpu->scales.end());
-    EXPECT_LE(max_deq, 1.0001 * max_scale) << c.name;
+                (long long)rows_diff, (long long)zero_diff, max_scale_rel, max_deq, cpu->loss, gpu->loss);
+    EXPECT_TRUE(frac <= 1e-3 || rows_diff <= 1) << c.name; // ties: rare, and one tie may cascade along its row
+    EXPECT_LE(max_scale_rel, 1e-5) << c.name;              // f32 summation order of the lazy updates
+    EXPECT_EQ(zero_diff, 0) << c.name;
+    EXPECT_LE(max_deq, 1e-5) << c.name;
+    EXPECT_NEAR(gpu->loss, cpu->loss, 1e-3 * cpu->loss) << c.name;
 }
 
 TEST(GptqCuda, MatchesCpuAcrossConfigs) {

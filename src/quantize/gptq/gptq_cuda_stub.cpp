@@ -30,6 +30,10 @@ Result<GptqResult> GptqCudaSolver::quantize(float*, int64_t, int64_t, const doub
 Status GptqCudaSolver::set_stream(void*) {
     return no_cuda();
 }
+const GptqCudaTimes& GptqCudaSolver::times() const {
+    static const GptqCudaTimes none;
+    return none;
+}
 uint64_t GptqCudaSolver::workspace_bytes() const {
     return 0;
 }
