@@ -10,8 +10,11 @@
 //       first M (extrapolated to N); layer 0 of both is compared byte for byte. Prints wall time, s/matrix and
 //       the ratio to hqq's published ~0.03 s per 4096x11008 matrix on an H100 (docs/ANCHORS.md), and where the
 //       CUDA time goes (--pageable: also time uploads straight from pageable memory).
+//   hqq_bench quantize IN OUT DEVICE [BITS [GROUP]]
+//       `lowbit quantize -m IN -o OUT --method hqq --device DEVICE` through the pipeline library.
 #include "core/half.h"
 #include "core/thread_pool.h"
+#include "pipeline/quantize/quantize.h"
 #include "quantize/hqq/hqq_algo.h"
 #include "quantize/hqq/hqq_cuda_device.h"
 #include "quantize/hqq/hqq_solver.h"
@@ -177,6 +180,8 @@ int model_7b(int argc, char** argv) {
             threads = next();
         else if (a == "--no-cuda")
             cuda = false;
+        else if (a == "--pageable")
+            pageable = true;
         else {
             std::fprintf(stderr, "hqq_bench 7b: unknown option '%s'\n", a.c_str());
             return 2;
@@ -272,7 +277,32 @@ int model_7b(int argc, char** argv) {
 
 } // namespace
 
+// `hqq_bench quantize IN OUT DEVICE [BITS [GROUP]]`: lowbit quantize --method hqq through pipeline::run_quantize
+// (the CLI's call), for device runs that cannot carry the whole lowbit binary.
+int quantize_dir(int argc, char** argv) {
+    if (argc < 5) {
+        std::fprintf(stderr, "usage: hqq_bench quantize IN OUT DEVICE [BITS [GROUP]]\n");
+        return 2;
+    }
+    lowbit::pipeline::QuantizeJobOptions o;
+    o.input = argv[2];
+    o.output = argv[3];
+    o.device = argv[4];
+    o.method = "hqq";
+    if (argc > 5) o.bits = std::stoi(argv[5]);
+    if (argc > 6) o.group_size = std::stoll(argv[6]);
+    o.progress = false;
+    auto r = lowbit::pipeline::run_quantize(o);
+    if (!r.ok()) {
+        std::fprintf(stderr, "error: %s\n", r.error().message.c_str());
+        return 1;
+    }
+    std::fputs(lowbit::pipeline::render_quantize_report(*r).c_str(), stdout);
+    return 0;
+}
+
 int main(int argc, char** argv) {
     if (argc > 1 && std::strcmp(argv[1], "7b") == 0) return model_7b(argc, argv);
+    if (argc > 1 && std::strcmp(argv[1], "quantize") == 0) return quantize_dir(argc, argv);
     return single_matrix(argc, argv);
 }

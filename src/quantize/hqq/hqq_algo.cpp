@@ -62,6 +62,18 @@ std::vector<scheme::TensorRecord> take_records(scheme::hqq::HqqTensor& t, bool o
     return records;
 }
 
+// measure_error's report from the solver's reconstruction sums.
+QuantizeReport report_of(const HqqReconSums& st, int64_t numel, const std::vector<scheme::TensorRecord>& records) {
+    QuantizeReport r;
+    const double n = double(std::max<int64_t>(numel, 1));
+    const double var = std::max(0.0, st.sum_sq / n - (st.sum / n) * (st.sum / n));
+    r.rmse = std::sqrt(st.sq_err / n);
+    r.rel_rmse = var > 0.0 ? r.rmse / std::sqrt(var) : 0.0;
+    r.max_abs_err = st.max_abs;
+    r.bits_per_weight = double(scheme::records_bytes(records)) * 8.0 / n;
+    return r;
+}
+
 Result<QuantizeOutput> quantize_on_cuda(const void* w, DType dtype, int64_t n_rows, int64_t n_cols,
                                         const SchemeParams& params, ThreadPool* pool) {
     scheme::hqq::HqqParams p;
@@ -76,12 +88,9 @@ Result<QuantizeOutput> quantize_on_cuda(const void* w, DType dtype, int64_t n_ro
         out.report.n_iters = int(r.errors.size());
         return ok_status();
     }));
-    const double n = double(shape.n_elems());
-    const double var = std::max(0.0, st.sum_sq / n - (st.sum / n) * (st.sum / n));
-    out.report.rmse = std::sqrt(st.sq_err / n);
-    out.report.rel_rmse = var > 0.0 ? out.report.rmse / std::sqrt(var) : 0.0;
-    out.report.max_abs_err = st.max_abs;
-    out.report.bits_per_weight = double(scheme::records_bytes(out.records)) * 8.0 / n;
+    const int n_iters = out.report.n_iters;
+    out.report = report_of(st, shape.n_elems(), out.records);
+    out.report.n_iters = n_iters;
     return out;
 }
 
@@ -93,11 +102,9 @@ Result<QuantizeOutput> quantize_hqq_algo(const QuantizeRequest& req) {
     to_options(req.params, &p, &o);
     const Shape shape{req.n_rows, req.n_cols};
     LOWBIT_ASSIGN_OR_RETURN(HqqSolveResult r, quantize_hqq(req.weights, shape, p, o, req.pool));
-    std::vector<float> deq(static_cast<size_t>(shape.n_elems()));
-    scheme::hqq::dequantize(r.tensor, deq.data());
     QuantizeOutput out;
     out.records = take_records(r.tensor, o.optimize, r.round_zero, req.pool);
-    out.report = measure_error(req.weights, deq.data(), shape.n_elems(), scheme::records_bytes(out.records));
+    out.report = report_of(r.recon, shape.n_elems(), out.records);
     out.report.n_iters = int(r.errors.size());
     return out;
 }

@@ -85,7 +85,8 @@ Result<HqqSolveResult> HqqCudaSolver::quantize(const void* w, DType dtype, const
     res.tensor.w_q = std::move(out.packed);
     res.tensor.scale = std::move(out.scale);
     res.tensor.zero = std::move(out.zero);
-    if (stats) *stats = HqqDeviceStats{out.sq_err, out.max_abs, out.sum, out.sum_sq};
+    res.recon = HqqReconSums{out.sq_err, out.max_abs, out.sum, out.sum_sq};
+    if (stats) *stats = res.recon;
     return res;
 }
 

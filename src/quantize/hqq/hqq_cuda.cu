@@ -521,10 +521,10 @@ Status Solver::solve(const void* w, const Problem& p, ThreadPool& pool, Output* 
     out->errors.assign(errs, errs + (iters > 0 ? st.n_iters : 0));
     out->packed.resize(size_t(p.packed_bytes));
     parallel_copy(out->packed.data(), h, size_t(p.packed_bytes), pool);
-    const float* sc = reinterpret_cast<const float*>(h + off_scale);
-    const float* ze = reinterpret_cast<const float*>(h + off_zero);
-    out->scale.assign(sc, sc + p.n_groups);
-    out->zero.assign(ze, ze + p.n_groups);
+    out->scale.resize(size_t(p.n_groups));
+    out->zero.resize(size_t(p.n_groups));
+    parallel_copy(out->scale.data(), h + off_scale, groups_f32, pool);
+    parallel_copy(out->zero.data(), h + off_zero, groups_f32, pool);
     const double* bs = reinterpret_cast<const double*>(h + off_stats);
     for (int64_t b = 0; b < n_blocks; ++b) {
         out->sq_err += bs[4 * b];

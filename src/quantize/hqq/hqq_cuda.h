@@ -35,14 +35,8 @@ Status hqq_cuda_available();
 // "NVIDIA H100 80GB HBM3 (sm_90, 79 GiB)" for the log; empty when unavailable.
 std::string hqq_cuda_device_label();
 
-// Sums the device adds up beside the solve, so callers need not dequantize on the host
-// (report of dequant(quant(W)) with scale/zero rounded to the meta dtype, as HqqTensor stores them).
-struct HqqDeviceStats {
-    double sq_err = 0.0;  // sum (W - W')^2
-    double max_abs = 0.0; // max |W - W'|
-    double sum = 0.0;     // sum W
-    double sum_sq = 0.0;  // sum W^2
-};
+// The device's reconstruction sums (the same quantities as the CPU solver's HqqSolveResult::recon).
+using HqqDeviceStats = HqqReconSums;
 
 // One device and its buffers, pinned staging and stream; buffers grow to the largest matrix seen.
 // Not thread-safe: one quantize() at a time (shared_solver() serializes its callers).

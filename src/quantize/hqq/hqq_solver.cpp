@@ -3,9 +3,11 @@
 // results do not depend on the thread count.
 #include "quantize/hqq/hqq_solver.h"
 
+#include "core/half.h"
 #include "quantize/hqq/hqq_pow.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <fmt/format.h>
@@ -263,6 +265,85 @@ std::vector<double> solve_blocked(ThreadPool& pool, Problem& pb, int64_t n_group
     return errors;
 }
 
+float round_meta(float v, DType dtype) {
+    return dtype == DType::kF16 ? f16_to_f32(f32_to_f16(v)) : v;
+}
+
+// scheme::hqq::pack of the [R, C] codes, rows of the packed matrix in parallel (same bytes).
+std::vector<uint8_t> pack_codes(const std::vector<uint8_t>& q, int nbits, int64_t R, int64_t C, ThreadPool& pool) {
+    if (nbits == 8) return q;
+    const int64_t step = scheme::hqq::packed_shape(nbits, R, C)[0];
+    std::vector<uint8_t> out(size_t(step * C) * (nbits == 3 ? 4 : 1));
+    pool.parallel_for(
+        step,
+        [&](int64_t i0, int64_t i1, int) {
+            for (int64_t i = i0; i < i1; ++i)
+                for (int64_t c = 0; c < C; ++c) {
+                    if (nbits == 3) {
+                        uint32_t v = 0;
+                        for (int64_t k = 0; k < 10 && k * step + i < R; ++k)
+                            v |= uint32_t(q[size_t((k * step + i) * C + c)]) << (27 - 3 * k);
+                        std::memcpy(&out[size_t(i * C + c) * 4], &v, 4);
+                    } else {
+                        uint32_t v = 0;
+                        for (int64_t k = 0; k < 8 / nbits; ++k)
+                            v |= uint32_t(q[size_t((k * step + i) * C + c)]) << (8 - nbits * (k + 1));
+                        out[size_t(i * C + c)] = uint8_t(v);
+                    }
+                }
+        },
+        std::max<int64_t>(1, 65536 / C));
+    return out;
+}
+
+// Final codes with the final zero (hqq: round(tensor * scale + zero).clamp), stored scale 1/s and zero rounded to
+// the meta dtype (as scheme::hqq::make_tensor rounds them), the reconstruction sums, and the packed tensor.
+void finish(ThreadPool& pool, Problem& pb, const HqqParams& params, const Shape& shape, int64_t n_groups,
+            HqqSolveResult* res) {
+    const size_t G = size_t(n_groups);
+    std::vector<float> scale(G), zero(G);
+    for (size_t g = 0; g < G; ++g) {
+        scale[g] = round_meta(1.0f / pb.s_inv[g], params.meta_dtype);
+        zero[g] = round_meta(pb.zero[g], params.meta_dtype);
+    }
+    const int64_t R = pb.gs.n_rows, C = pb.gs.n_cols;
+    std::vector<uint8_t> q(size_t(R * C));
+    constexpr int64_t kBlock = 1024; // groups per partial sum
+    const int64_t n_blocks = (n_groups + kBlock - 1) / kBlock;
+    std::vector<HqqReconSums> part(static_cast<size_t>(n_blocks));
+    pool.parallel_for(n_blocks, [&](int64_t b0, int64_t b1, int) {
+        for (int64_t b = b0; b < b1; ++b) {
+            HqqReconSums& ps = part[size_t(b)];
+            for (int64_t g = b * kBlock; g < std::min(n_groups, (b + 1) * kBlock); ++g) {
+                const int64_t n = pb.axis == 1 ? C : R;
+                for (int64_t k = 0; k < n; ++k) {
+                    const int64_t i = pb.axis == 1 ? g * C + k : k * C + g;
+                    const float wf = pb.w[i];
+                    const float code = code_of(wf, pb.s_inv[size_t(g)], pb.zero[size_t(g)], pb.max_q);
+                    q[size_t(i)] = uint8_t(code);
+                    const double d = double(wf) - double((code - zero[size_t(g)]) * scale[size_t(g)]);
+                    ps.sq_err += d * d;
+                    ps.max_abs = std::max(ps.max_abs, std::fabs(d));
+                    ps.sum += double(wf);
+                    ps.sum_sq += double(wf) * double(wf);
+                }
+            }
+        }
+    });
+    for (const HqqReconSums& ps : part) {
+        res->recon.sq_err += ps.sq_err;
+        res->recon.max_abs = std::max(res->recon.max_abs, ps.max_abs);
+        res->recon.sum += ps.sum;
+        res->recon.sum_sq += ps.sum_sq;
+    }
+    scheme::hqq::HqqTensor& t = res->tensor;
+    t.params = params;
+    t.shape = shape;
+    t.w_q = pack_codes(q, params.nbits, R, C, pool);
+    t.scale = std::move(scale);
+    t.zero = std::move(zero);
+}
+
 } // namespace
 
 Status validate_hqq_options(const HqqOptions& o) {
@@ -280,11 +361,23 @@ Result<HqqSolveResult> quantize_hqq(const float* w, const Shape& shape, const Hq
     LOWBIT_TRY(scheme::hqq::validate(params, shape));
     LOWBIT_TRY(validate_hqq_options(options));
     const int64_t numel = shape.n_elems();
-    for (int64_t i = 0; i < numel; ++i)
-        if (!std::isfinite(w[i]))
-            return make_error(ErrorCode::kBadInput,
-                              fmt::format("weight element {} is {} (HQQ needs finite values)", i, w[i]));
     ThreadPool& pool = pool_arg ? *pool_arg : ThreadPool::global();
+    std::atomic<int64_t> first_bad{numel}; // the first non-finite element, found on the pool
+    pool.parallel_for(
+        numel,
+        [&](int64_t b, int64_t e, int) {
+            for (int64_t i = b; i < e; ++i)
+                if (!std::isfinite(w[i])) {
+                    int64_t cur = first_bad.load();
+                    while (i < cur && !first_bad.compare_exchange_weak(cur, i)) {
+                    }
+                    return;
+                }
+        },
+        1 << 16);
+    if (const int64_t i = first_bad.load(); i < numel)
+        return make_error(ErrorCode::kBadInput,
+                          fmt::format("weight element {} is {} (HQQ needs finite values)", i, w[i]));
     HqqSolveResult res;
     res.round_zero = options.round_zero.value_or(params.nbits == 4);
     Problem pb;
@@ -298,20 +391,7 @@ Result<HqqSolveResult> quantize_hqq(const float* w, const Shape& shape, const Hq
     const bool blocked = options.blocked && double(options.iters) * double(n_groups) * 12.0 <= double(1u << 30);
     if (options.optimize)
         res.errors = blocked ? solve_blocked(pool, pb, n_groups, options) : solve(pool, pb, n_groups, options);
-    // Final codes with the final zero (hqq: round(tensor * scale + zero).clamp).
-    std::vector<uint8_t> q(static_cast<size_t>(numel));
-    for_groups(pool, pb, [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-        for (int64_t r = r0; r < r1; ++r)
-            for (int64_t c = c0; c < c1; ++c) {
-                const size_t g = size_t(pb.axis == 1 ? r : c);
-                const int64_t i = r * pb.gs.n_cols + c;
-                q[size_t(i)] = uint8_t(code_of(w[i], pb.s_inv[g], pb.zero[g], pb.max_q));
-            }
-    });
-    std::vector<float> scale(static_cast<size_t>(n_groups));
-    for (size_t g = 0; g < scale.size(); ++g) scale[g] = 1.0f / pb.s_inv[g];
-    LOWBIT_ASSIGN_OR_RETURN(res.tensor,
-                            scheme::hqq::make_tensor(params, shape, q, std::move(scale), std::move(pb.zero)));
+    finish(pool, pb, params, shape, n_groups, &res);
     return res;
 }
 

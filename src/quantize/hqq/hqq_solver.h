@@ -35,8 +35,18 @@ struct HqqOptions {
     bool blocked = true;            // CPU: all iterations per cache-sized block (same bytes; false: one pass each)
 };
 
+// Sums of dequant(quant(W)) (scale/zero as stored) against W, for the error report (order of summation: fixed
+// blocks of groups, so independent of the thread count; not measure_error's order, equal within rounding).
+struct HqqReconSums {
+    double sq_err = 0.0;  // sum (W - W')^2
+    double max_abs = 0.0; // max |W - W'|
+    double sum = 0.0;     // sum W
+    double sum_sq = 0.0;  // sum W^2
+};
+
 struct HqqSolveResult {
     scheme::hqq::HqqTensor tensor;
+    HqqReconSums recon;
     std::vector<double> errors; // mean |W - Wr| of every iteration run (the last one is the stopping one)
     bool round_zero = false;    // resolved setting
 };
