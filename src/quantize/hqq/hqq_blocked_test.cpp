@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The cache-blocked CPU solver (HqqOptions::blocked, the default) against the one-pass-per-iteration solver:
+// The cache-blocked CPU solver (HqqOptions::blocked) against the one-pass-per-iteration solver:
 // the same packed codes, scale, zero and per-iteration errors, bit for bit, across bits/axes/group sizes,
 // heavy tails, weights large enough for the lp shrink, and runs that stop early (the kept zero is the stop's);
 // the packed bytes are scheme::hqq::pack's.
@@ -55,6 +55,7 @@ TEST(HqqBlocked, BitIdenticalToOnePassPerIteration) {
         HqqOptions o;
         o.iters = c.iters;
         o.kappa = c.kappa;
+        o.blocked = true;
         auto blocked = quantize_hqq(w.data(), Shape{c.rows, c.cols}, p, o);
         o.blocked = false;
         auto plain = quantize_hqq(w.data(), Shape{c.rows, c.cols}, p, o);
