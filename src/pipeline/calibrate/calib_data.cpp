@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "runtime/sampler/sampler.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -102,13 +103,19 @@ Result<CalibSamples> random_samples(const std::vector<int32_t>& allowed, const C
     return out;
 }
 
+int64_t calib_session_ctx(const CalibOptions& o) {
+    return o.source == "self" ? std::max<int64_t>(o.seqlen, 1) : 1;
+}
+
 Result<CalibSamples> load_calib_samples(runtime::Session& session, const CalibOptions& o) {
     if (o.source.empty())
         return make_error(ErrorCode::kUsage,
                           "calibration data is required: --calib FILE (text), --calib self or --calib random");
     if (o.source == "self") return generate_calib_samples(session, o);
+    const int64_t max_pos = session.config().max_position_embeddings;
+    const int64_t n_ctx = max_pos > 0 ? max_pos : session.n_ctx(); // the model's context, not the KV cache's
     if (o.source == "random") {
-        LOWBIT_TRY(check_sizes(o, session.n_ctx()));
+        LOWBIT_TRY(check_sizes(o, n_ctx));
         if (!session.tokenizer())
             log_warn("--calib random: model '{}' has no tokenizer; drawing from all {} ids", session.path(),
                      session.n_vocab());
@@ -117,7 +124,7 @@ Result<CalibSamples> load_calib_samples(runtime::Session& session, const CalibOp
                  allowed.size(), session.n_vocab());
         return random_samples(allowed, o);
     }
-    LOWBIT_TRY(check_sizes(o, session.n_ctx()));
+    LOWBIT_TRY(check_sizes(o, n_ctx));
     std::error_code ec;
     if (!std::filesystem::is_regular_file(o.source, ec))
         return make_error(ErrorCode::kIo, "calibration file '" + o.source + "' does not exist or is not a file");

@@ -25,7 +25,12 @@ struct CalibOptions {
 
 using CalibSamples = std::vector<std::vector<int32_t>>; // [N][L] token ids
 
-// kUsage: n_samples/seqlen < 1, seqlen > model context (both numbers), no source. kIo: file cannot be read.
+// KV-cache positions the runtime::Session passed to load_calib_samples needs: seqlen for "self" (it generates),
+// 1 otherwise (it only tokenizes; a 7B cache of 2048 positions would be 2 GiB of host memory for nothing).
+int64_t calib_session_ctx(const CalibOptions& options);
+
+// kUsage: n_samples/seqlen < 1, seqlen > model context (max_position_embeddings, else the session's; for "self"
+// the session's KV cache), no source. kIo: file cannot be read.
 // kBadInput: empty file, fewer than N*L tokens (says how many there are), model without a tokenizer.
 Result<CalibSamples> load_calib_samples(runtime::Session& session, const CalibOptions& options);
 

@@ -177,6 +177,31 @@ TEST_F(CalibSessionTest, RandomWithoutTokenizerDrawsFromTheWholeVocab) {
     EXPECT_EQ(load_calib_samples(*session_, o).error().code, ErrorCode::kUsage);
 }
 
+TEST(CalibData, TokenizeOnlySessionsNeedNoKvCacheButTheModelContextStillBounds) {
+    CalibOptions o;
+    o.source = "random", o.seqlen = 48;
+    EXPECT_EQ(calib_session_ctx(o), 1);
+    o.source = "self";
+    EXPECT_EQ(calib_session_ctx(o), 48);
+    format::ModelConfig c;
+    c.arch = "llama", c.vocab_size = 32, c.hidden_size = 32, c.intermediate_size = 64, c.n_layers = 1;
+    c.n_heads = 2, c.n_kv_heads = 2, c.max_position_embeddings = 64;
+    auto store = model::make_synthetic_model(c, *model::find_arch("llama"), model::SourceFormat::kHf, DType::kF32, 1);
+    ASSERT_TRUE(store.ok());
+    runtime::SessionOptions so;
+    so.n_ctx = 1, so.n_threads = 1; // what calib_session_ctx gives for "random" / a file
+    auto s = runtime::Session::from_store(*store, c, model::SourceFormat::kHf, so);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    o.source = "random", o.n_samples = 2;
+    auto r = load_calib_samples(**s, o); // 48 tokens > the 1-position cache, within the 64-token model context
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ((*r)[0].size(), 48u);
+    o.seqlen = 65;
+    auto too_long = load_calib_samples(**s, o);
+    ASSERT_FALSE(too_long.ok());
+    EXPECT_NE(too_long.error().message.find("context (64)"), std::string::npos) << too_long.error().message;
+}
+
 TEST(LayerViewStore, ShowsOneLayerAsLayerZeroWithOverrides) {
     format::ModelConfig c;
     c.arch = "llama", c.vocab_size = 16, c.hidden_size = 16, c.intermediate_size = 32, c.n_layers = 3;
