@@ -17,6 +17,9 @@
 // per layer against the observed output; if it differs (an architecture quirk it does not model), the whole
 // decoder layer runs with q/k/v overridden and the o_proj input is read through the observer instead (same
 // result, plus a wasted MLP pass per grid point).
+// Cost per layer ≈ 20 evaluations of each block (AutoAWQ's grid) ≈ 30 decoder-layer forwards over the N*L
+// calibration tokens, plus the clip search (<= 1024 sampled tokens). lowbit-ref-30m, 16 x 512 tokens, 2 busy CPU
+// cores: 9 min wall, 238 s CPU, 353 MB peak RSS.
 // Peak memory ≈ N*L*(4*hidden + 2*hidden + intermediate)*4 bytes (layer input, captured inputs, two float block
 // outputs) + one layer's f32 weights.
 #pragma once
