@@ -37,7 +37,8 @@ CommandAction setup_quantize(CLI::App& sub) {
                    "gptq --format gguf: llama.cpp file type whose mix and grids to use (Q4_K_M, Q5_K_M, Q6_K, Q4_0, "
                    "Q4_1, Q8_0, ...)");
     sub.add_option("--calib", a->o.calib,
-                   "gptq/awq: calibration text file, or 'self' (the model samples its own text)");
+                   "gptq/awq: calibration text file, 'self' (the model samples its own text) or 'random' (seeded "
+                   "random token ids, for benchmarks)");
     sub.add_option("--nsamples", a->o.n_samples, "gptq/awq: calibration samples (default 128)")
         ->check(CLI::PositiveNumber);
     sub.add_option("--seqlen", a->o.seqlen,

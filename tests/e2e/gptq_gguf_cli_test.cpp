@@ -86,6 +86,9 @@ TEST_F(GptqGgufCli, OptionErrors) {
     r = run_lowbit({"quantize", "-m", tmp_ + "f32", "-o", out, "--method", "q4_0", "--type", "Q4_0"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
     EXPECT_NE(r.err.find("--type applies to gptq"), std::string::npos) << r.err;
+    r = quantize(out, {"--type", "Q4_0", "--device", "cuda"}); // refused before any work, with or without CUDA
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_NE(r.err.find("runs on the CPU only"), std::string::npos) << r.err;
 }
 
 } // namespace

@@ -587,7 +587,7 @@ Result<QuantizeJobReport> quantize_awq_to_hf(const QuantizeJobOptions& job, cons
                                                  std::to_string(config.max_position_embeddings) + ")");
     runtime::SessionOptions so;
     so.n_threads = job.n_threads;
-    so.n_ctx = std::max<int64_t>(o.calib.seqlen, 1); // the session only tokenizes / self-generates
+    so.n_ctx = calib_session_ctx(o.calib); // the session only tokenizes / self-generates
     LOWBIT_ASSIGN_OR_RETURN(auto session, runtime::Session::open(job.input, so));
     LOWBIT_ASSIGN_OR_RETURN(CalibSamples samples, load_calib_samples(*session, o.calib));
     LOWBIT_ASSIGN_OR_RETURN(hf::HfModel model, hf::open_hf_model(job.input));

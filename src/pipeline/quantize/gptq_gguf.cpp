@@ -110,7 +110,7 @@ Result<QuantizeJobReport> quantize_gptq_to_gguf(const QuantizeJobOptions& job, c
                                                  std::to_string(config.max_position_embeddings) + ")");
     runtime::SessionOptions so;
     so.n_threads = job.n_threads;
-    so.n_ctx = std::max<int64_t>(gptq.calib.seqlen, 1); // the session only tokenizes / self-generates
+    so.n_ctx = calib_session_ctx(gptq.calib); // the session only tokenizes / self-generates
     LOWBIT_ASSIGN_OR_RETURN(auto session, runtime::Session::open(job.input, so));
     LOWBIT_ASSIGN_OR_RETURN(CalibSamples samples, load_calib_samples(*session, gptq.calib));
     LOWBIT_ASSIGN_OR_RETURN(hf::HfModel model, hf::open_hf_model(job.input));

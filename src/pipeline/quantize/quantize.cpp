@@ -65,6 +65,10 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
     if (hf && !gptq_gguf && o.format == "gguf")
         return make_error(ErrorCode::kUnsupported,
                           "method '" + method + "' writes a safetensors directory (--format hf), not GGUF");
+    if (gptq_gguf && o.device == "cuda") // the GPU driver has no GGUF-grid hook yet; never ignore the flag silently
+        return make_error(ErrorCode::kUnsupported,
+                          "gptq --format gguf runs on the CPU only (the GGUF block grids have no CUDA solver); "
+                          "drop --device cuda");
     if (!o.gguf_type.empty() && !gptq_gguf)
         return make_error(ErrorCode::kUsage,
                           "--type applies to gptq --format gguf (plain GGUF: --method " + o.gguf_type + ")");
