@@ -7,6 +7,7 @@
 #include "format/hf/hf_model.h"
 #include "kernel/kernel.h"
 #include "model/transformer.h"
+#include "pipeline/calibrate/calib_source.h"
 #include "pipeline/calibrate/layer_view_store.h"
 #include "pipeline/quantize/awq_export.h"
 #include "pipeline/quantize/gptq_job.h"
@@ -575,24 +576,11 @@ Result<QuantizeJobReport> quantize_awq_to_hf(const QuantizeJobOptions& job, cons
     if (layout == AwqLayout::kAwqGemm && o.bits != 4)
         return make_error(ErrorCode::kUnsupported,
                           "the AWQ GEMM layout packs 4-bit weights only, got --bits " + std::to_string(o.bits));
-    if (!hf::is_hf_model_dir(job.input))
-        return make_error(ErrorCode::kUnsupported,
-                          "awq needs a Hugging Face model directory (config.json + safetensors); '" + job.input +
-                              "' is not one");
-    LOWBIT_ASSIGN_OR_RETURN(format::ModelConfig config, hf::parse_hf_config(job.input));
-    LOWBIT_TRY(check_options(o, config));
-    if (config.max_position_embeddings > 0 && o.calib.seqlen > config.max_position_embeddings)
-        return make_error(ErrorCode::kUsage, "--seqlen " + std::to_string(o.calib.seqlen) +
-                                                 " is longer than the model context (" +
-                                                 std::to_string(config.max_position_embeddings) + ")");
-    runtime::SessionOptions so;
-    so.n_threads = job.n_threads;
-    so.n_ctx = calib_session_ctx(o.calib); // the session only tokenizes / self-generates
-    LOWBIT_ASSIGN_OR_RETURN(auto session, runtime::Session::open(job.input, so));
-    LOWBIT_ASSIGN_OR_RETURN(CalibSamples samples, load_calib_samples(*session, o.calib));
-    LOWBIT_ASSIGN_OR_RETURN(hf::HfModel model, hf::open_hf_model(job.input));
-    std::shared_ptr<const format::TensorStore> store(std::move(model.store));
-    LOWBIT_ASSIGN_OR_RETURN(AwqModelResult r, awq_quantize_model(store, model.config, samples, o, &session->pool()));
+    LOWBIT_ASSIGN_OR_RETURN(CalibratedSource src,
+                            open_calibrated_source(job.input, "awq", o.calib, job.n_threads,
+                                                   [&](const format::ModelConfig& c) { return check_options(o, c); }));
+    LOWBIT_ASSIGN_OR_RETURN(AwqModelResult r,
+                            awq_quantize_model(src.store, src.config, src.samples, o, &src.session->pool()));
     log_info("awq: activations {:.1f} MiB, layer weights {:.1f} MiB; forward {:.2f} s, scale search {:.2f} s, "
              "clip {:.2f} s",
              double(r.activation_bytes) / (1 << 20), double(r.peak_layer_bytes) / (1 << 20), r.seconds_forward,
@@ -604,11 +592,11 @@ Result<QuantizeJobReport> quantize_awq_to_hf(const QuantizeJobOptions& job, cons
         log_info("awq: {}-bit weights are written in the GPTQ layout (gptq_v2, exact zeros); AWQ GEMM packs 4-bit "
                  "only",
                  o.bits);
-        LOWBIT_TRY(write_as_gptq(job, o, store, r, report));
+        LOWBIT_TRY(write_as_gptq(job, o, src.store, r, report));
     } else {
         AwqExportOptions eo;
         eo.bits = o.bits, eo.group_size = o.group_size, eo.zero_point = o.zero_point, eo.calib = o.calib;
-        LOWBIT_TRY(write_awq_checkpoint(job.output, job.input, *store, r.linears, r.replaced, eo, report));
+        LOWBIT_TRY(write_awq_checkpoint(job.output, job.input, *src.store, r.linears, r.replaced, eo, report));
     }
     report.seconds = seconds_since(t0);
     return report;

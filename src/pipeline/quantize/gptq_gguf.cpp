@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "format/hf/hf_model.h"
 #include "format/hf/names.h"
+#include "pipeline/calibrate/calib_source.h"
 #include "quantize/gptq/gguf_grid.h"
 #include "quantize/kquant/imatrix.h"
 #include "quantize/kquant/mix.h"
@@ -103,18 +104,8 @@ Result<std::vector<uint8_t>> gptq_gguf_linear(DType type, const std::vector<floa
 Result<QuantizeJobReport> quantize_gptq_to_gguf(const QuantizeJobOptions& job, const GptqJobOptions& gptq) {
     const auto t0 = Clock::now();
     LOWBIT_TRY(check_gguf_options(job, gptq));
-    LOWBIT_ASSIGN_OR_RETURN(format::ModelConfig config, hf::parse_hf_config(job.input));
-    if (config.max_position_embeddings > 0 && gptq.calib.seqlen > config.max_position_embeddings)
-        return make_error(ErrorCode::kUsage, "--seqlen " + std::to_string(gptq.calib.seqlen) +
-                                                 " is longer than the model context (" +
-                                                 std::to_string(config.max_position_embeddings) + ")");
-    runtime::SessionOptions so;
-    so.n_threads = job.n_threads;
-    so.n_ctx = calib_session_ctx(gptq.calib); // the session only tokenizes / self-generates
-    LOWBIT_ASSIGN_OR_RETURN(auto session, runtime::Session::open(job.input, so));
-    LOWBIT_ASSIGN_OR_RETURN(CalibSamples samples, load_calib_samples(*session, gptq.calib));
-    LOWBIT_ASSIGN_OR_RETURN(hf::HfModel model, hf::open_hf_model(job.input));
-    std::shared_ptr<const format::TensorStore> store(std::move(model.store));
+    LOWBIT_ASSIGN_OR_RETURN(CalibratedSource src,
+                            open_calibrated_source(job.input, "gptq --format gguf", gptq.calib, job.n_threads));
 
     GgufPrecompute precompute =
         [&](const std::vector<GgufPlannedTensor>& plan) -> Result<std::map<std::string, std::vector<uint8_t>>> {
@@ -136,7 +127,7 @@ Result<QuantizeJobReport> quantize_gptq_to_gguf(const QuantizeJobOptions& job, c
             std::vector<float> deq;
             LOWBIT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
                                     gptq_gguf_linear(it->second, w, n_out, n_in, std::move(h), o, deq, loss));
-            if (const int64_t heads = permute_heads(config, *name); heads > 0) {
+            if (const int64_t heads = permute_heads(src.config, *name); heads > 0) {
                 std::vector<uint8_t> permuted(bytes.size());
                 if (!hf::permute_qk_rows(bytes.data(), permuted.data(), n_out, bytes.size() / size_t(n_out), heads))
                     return make_error(ErrorCode::kBadInput, fmt::format("tensor '{}' has {} rows, not a multiple of "
@@ -148,7 +139,8 @@ Result<QuantizeJobReport> quantize_gptq_to_gguf(const QuantizeJobOptions& job, c
             out[*name] = std::move(bytes);
             return deq;
         };
-        LOWBIT_ASSIGN_OR_RETURN(GptqModelResult r, gptq_quantize_model(store, config, samples, o, &session->pool()));
+        LOWBIT_ASSIGN_OR_RETURN(GptqModelResult r,
+                                gptq_quantize_model(src.store, src.config, src.samples, o, &src.session->pool()));
         std::string types_used;
         for (const auto& [t, n] : n_per_type)
             types_used += fmt::format("{}{} x{}", types_used.empty() ? "" : ", ", t, n);

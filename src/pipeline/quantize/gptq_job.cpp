@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "format/hf/hf_model.h"
 #include "model/transformer.h"
+#include "pipeline/calibrate/calib_source.h"
 #include "pipeline/calibrate/layer_view_store.h"
 #include "pipeline/quantize/gptq_gpu_job.h" // --device dispatch
 #include "quantize/gptq/gptq.h"
@@ -194,30 +195,16 @@ Result<QuantizeJobReport> quantize_gptq_to_hf(const QuantizeJobOptions& job, con
     if (job.symmetric) o.sym = *job.symmetric;
     if (job.input.empty()) return make_error(ErrorCode::kUsage, "quantize needs an input model (-m)");
     if (job.output.empty()) return make_error(ErrorCode::kUsage, "quantize needs an output directory (-o)");
-    if (!hf::is_hf_model_dir(job.input))
-        return make_error(ErrorCode::kUnsupported,
-                          "gptq needs a Hugging Face model directory (config.json + safetensors); '" + job.input +
-                              "' is not one");
-    LOWBIT_ASSIGN_OR_RETURN(format::ModelConfig config, hf::parse_hf_config(job.input));
-    LOWBIT_TRY(check_options(o, config));
-    if (config.max_position_embeddings > 0 && o.calib.seqlen > config.max_position_embeddings)
-        return make_error(ErrorCode::kUsage, "--seqlen " + std::to_string(o.calib.seqlen) +
-                                                 " is longer than the model context (" +
-                                                 std::to_string(config.max_position_embeddings) + ")");
-    runtime::SessionOptions so;
-    so.n_threads = job.n_threads;
-    so.n_ctx = calib_session_ctx(o.calib); // the session only tokenizes / self-generates
-    LOWBIT_ASSIGN_OR_RETURN(auto session, runtime::Session::open(job.input, so));
-    LOWBIT_ASSIGN_OR_RETURN(CalibSamples samples, load_calib_samples(*session, o.calib));
-    LOWBIT_ASSIGN_OR_RETURN(hf::HfModel model, hf::open_hf_model(job.input));
-    std::shared_ptr<const format::TensorStore> store(std::move(model.store));
+    LOWBIT_ASSIGN_OR_RETURN(CalibratedSource src,
+                            open_calibrated_source(job.input, "gptq", o.calib, job.n_threads,
+                                                   [&](const format::ModelConfig& c) { return check_options(o, c); }));
     // The output is laid out now and every linear written as it finishes: the packed model is never in memory.
-    LOWBIT_ASSIGN_OR_RETURN(auto out, GptqCheckpointStream::create(job.output, job.input, *store, model.config, o));
+    LOWBIT_ASSIGN_OR_RETURN(auto out, GptqCheckpointStream::create(job.output, job.input, *src.store, src.config, o));
     o.sink = [&out](const std::string& module, scheme::gptq::GptqLinear&& lin) {
         return out->add(module, std::move(lin));
     };
-    LOWBIT_ASSIGN_OR_RETURN(GptqModelResult r,
-                            gptq_quantize_model_on(job.device, store, model.config, samples, o, &session->pool()));
+    LOWBIT_ASSIGN_OR_RETURN(GptqModelResult r, gptq_quantize_model_on(job.device, src.store, src.config, src.samples, o,
+                                                                      &src.session->pool()));
     log_info("gptq: activations {:.1f} MiB, largest layer group {:.1f} MiB; forward {:.2f} s, gptq {:.2f} s",
              double(r.activation_bytes) / (1 << 20), double(r.peak_layer_bytes) / (1 << 20), r.seconds_forward,
              r.seconds_gptq);
