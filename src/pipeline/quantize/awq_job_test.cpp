@@ -177,12 +177,12 @@ TEST(AwqJob, DirectAttentionBlockEqualsTheLayerPath) {
     }
 }
 
-TEST(AwqJob, AutoAwqFloatPropagationAndNoClipAlsoRun) {
+TEST(AwqJob, QuantizedPropagationAndNoClipAlsoRun) {
     const auto c = tiny_config(2);
     auto store = tiny_store(c, false);
     const auto samples = random_samples(2, 16, c.vocab_size, 7);
     AwqJobOptions o = base_options();
-    o.propagate_quantized = false, o.clip = false, o.zero_point = false;
+    o.propagate_quantized = true, o.clip = false, o.zero_point = false;
     auto r = awq_quantize_model(store, c, samples, o, nullptr);
     ASSERT_TRUE(r.ok()) << r.error().message;
     for (const auto& [module, lin] : r->linears)
