@@ -3,6 +3,8 @@
 #include "pipeline/calibrate/calib_source.h"
 
 #include "format/hf/hf_model.h"
+#include "model/transformer.h"
+#include "pipeline/calibrate/layer_view_store.h"
 
 namespace lowbit::pipeline {
 
@@ -30,6 +32,23 @@ Result<CalibratedSource> open_calibrated_source(const std::string& input, const 
     src.config = model.config;
     src.store = std::move(model.store);
     return src;
+}
+
+Result<std::vector<float>> embed_samples(std::shared_ptr<const format::TensorStore> store,
+                                         const format::ModelConfig& config, const CalibSamples& samples,
+                                         const std::string& method) {
+    if (samples.empty() || samples[0].empty())
+        return make_error(ErrorCode::kUsage, method + " needs calibration samples");
+    const int64_t seqlen = int64_t(samples[0].size()), hsz = config.hidden_size;
+    for (const auto& s : samples)
+        if (int64_t(s.size()) != seqlen) return make_error(ErrorCode::kUsage, "calibration samples differ in length");
+    format::ModelConfig config1 = config;
+    config1.n_layers = 1;
+    std::vector<float> hidden(samples.size() * size_t(seqlen * hsz));
+    auto view = std::make_shared<LayerViewStore>(store, 0);
+    LOWBIT_ASSIGN_OR_RETURN(auto t, model::Transformer::create(view, config1, model::SourceFormat::kHf));
+    for (size_t s = 0; s < samples.size(); ++s) t->embed(samples[s], hidden.data() + int64_t(s) * seqlen * hsz);
+    return hidden;
 }
 
 } // namespace lowbit::pipeline

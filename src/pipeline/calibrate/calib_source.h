@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace lowbit::pipeline {
 
@@ -27,5 +28,11 @@ struct CalibratedSource {
 Result<CalibratedSource> open_calibrated_source(const std::string& input, const std::string& method,
                                                 const CalibOptions& calib, int n_threads,
                                                 const std::function<Status(const format::ModelConfig&)>& check = {});
+
+// The layer-0 inputs of the streaming drivers: the embeddings of every sample, [N*L, hidden] f32 row-major.
+// kUsage naming `method` when there are no samples or they differ in length.
+Result<std::vector<float>> embed_samples(std::shared_ptr<const format::TensorStore> store,
+                                         const format::ModelConfig& config, const CalibSamples& samples,
+                                         const std::string& method);
 
 } // namespace lowbit::pipeline

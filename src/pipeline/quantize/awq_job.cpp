@@ -491,24 +491,16 @@ Result<AwqModelResult> awq_quantize_model(std::shared_ptr<const format::TensorSt
                                           const format::ModelConfig& config, const CalibSamples& samples,
                                           const AwqJobOptions& o, ThreadPool* pool) {
     LOWBIT_TRY(check_options(o, config));
-    if (samples.empty() || samples[0].empty()) return make_error(ErrorCode::kUsage, "AWQ needs calibration samples");
+    const auto t0 = Clock::now();
+    LOWBIT_ASSIGN_OR_RETURN(std::vector<float> hidden, embed_samples(store, config, samples, "AWQ")); // [N*L, hidden]
     const int64_t n_samples = int64_t(samples.size()), seqlen = int64_t(samples[0].size());
-    for (const auto& s : samples)
-        if (int64_t(s.size()) != seqlen) return make_error(ErrorCode::kUsage, "calibration samples differ in length");
     const int64_t hsz = config.hidden_size, n_tokens = n_samples * seqlen;
     AwqModelResult result;
-    std::vector<float> hidden(size_t(n_tokens * hsz)); // [N*L, hidden]
     LayerRun run;
     run.config1 = config;
     run.config1.n_layers = 1;
     run.pool = pool;
     run.seqlen = seqlen;
-    const auto t0 = Clock::now();
-    {
-        auto view = std::make_shared<LayerViewStore>(store, 0);
-        LOWBIT_ASSIGN_OR_RETURN(auto t, model::Transformer::create(view, run.config1, model::SourceFormat::kHf));
-        for (int64_t s = 0; s < n_samples; ++s) t->embed(samples[size_t(s)], hidden.data() + s * seqlen * hsz);
-    }
     double t_search = 0;
     for (int64_t layer = 0; layer < config.n_layers; ++layer) {
         run.view = std::make_shared<LayerViewStore>(store, layer);

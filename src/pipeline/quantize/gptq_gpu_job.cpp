@@ -10,6 +10,7 @@
 #include "kernel/cuda/cuda_backend.h"
 #include "model/rope_freqs.h"
 #include "model/transformer.h"
+#include "pipeline/calibrate/calib_source.h"
 #include "pipeline/calibrate/layer_view_store.h"
 #include "quantize/gptq/gptq_cuda.h"
 #include "scheme/scheme_list.h"
@@ -182,19 +183,6 @@ Status GpuRun::quantize_group(int64_t li, const std::vector<Slot>& group, GptqMo
     return {};
 }
 
-// [N*L, hidden] f32 embeddings of every sample (host), as the CPU job computes them.
-Result<std::vector<float>> embed_samples(std::shared_ptr<const format::TensorStore> store,
-                                         const format::ModelConfig& config, const CalibSamples& samples) {
-    format::ModelConfig config1 = config;
-    config1.n_layers = 1;
-    const int64_t seqlen = int64_t(samples[0].size()), hsz = config.hidden_size;
-    std::vector<float> hidden(samples.size() * size_t(seqlen * hsz));
-    auto view = std::make_shared<LayerViewStore>(store, 0);
-    LOWBIT_ASSIGN_OR_RETURN(auto t, model::Transformer::create(view, config1, model::SourceFormat::kHf));
-    for (size_t s = 0; s < samples.size(); ++s) t->embed(samples[s], hidden.data() + int64_t(s) * seqlen * hsz);
-    return hidden;
-}
-
 } // namespace
 
 uint64_t peak_host_rss_bytes() {
@@ -244,7 +232,7 @@ Result<GptqModelResult> gptq_quantize_model_gpu(std::shared_ptr<const format::Te
     GptqModelResult result;
     result.activation_bytes = uint64_t(n_samples * seqlen * config.hidden_size) * sizeof(float);
     {
-        LOWBIT_ASSIGN_OR_RETURN(std::vector<float> hidden, embed_samples(store, config, samples));
+        LOWBIT_ASSIGN_OR_RETURN(std::vector<float> hidden, embed_samples(store, config, samples, "GPTQ"));
         LOWBIT_TRY(run.layer->set_hidden(hidden.data(), n_samples * seqlen));
     } // the host copy is released: from here the hidden states live on the device only
     double t_gptq = 0, t_load = 0;

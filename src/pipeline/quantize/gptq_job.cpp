@@ -104,13 +104,10 @@ Result<GptqModelResult> gptq_quantize_model(std::shared_ptr<const format::Tensor
                                             const format::ModelConfig& config, const CalibSamples& samples,
                                             const GptqJobOptions& o, ThreadPool* pool) {
     LOWBIT_TRY(check_options(o, config));
-    if (samples.empty() || samples[0].empty()) return make_error(ErrorCode::kUsage, "GPTQ needs calibration samples");
+    const auto t0 = Clock::now();
+    LOWBIT_ASSIGN_OR_RETURN(std::vector<float> hidden, embed_samples(store, config, samples, "GPTQ")); // [N*L, hidden]
     const int64_t n_samples = int64_t(samples.size()), seqlen = int64_t(samples[0].size());
-    for (const auto& s : samples)
-        if (int64_t(s.size()) != seqlen) return make_error(ErrorCode::kUsage, "calibration samples differ in length");
-    const int64_t hsz = config.hidden_size;
     GptqModelResult result;
-    std::vector<float> hidden(size_t(n_samples * seqlen * hsz)); // [N*L, hidden]
     result.activation_bytes = hidden.size() * sizeof(float);
 
     LayerRun run;
@@ -118,12 +115,6 @@ Result<GptqModelResult> gptq_quantize_model(std::shared_ptr<const format::Tensor
     run.config1.n_layers = 1;
     run.pool = pool;
     run.seqlen = seqlen;
-    const auto t0 = Clock::now();
-    {
-        auto view = std::make_shared<LayerViewStore>(store, 0);
-        LOWBIT_ASSIGN_OR_RETURN(auto t, model::Transformer::create(view, run.config1, model::SourceFormat::kHf));
-        for (int64_t s = 0; s < n_samples; ++s) t->embed(samples[size_t(s)], hidden.data() + s * seqlen * hsz);
-    }
     quantize::gptq::GptqOptions gopt;
     gopt.bits = o.bits, gopt.group_size = o.group_size, gopt.sym = o.sym, gopt.desc_act = o.desc_act;
     gopt.static_groups = o.static_groups, gopt.damp_percent = o.damp_percent;
