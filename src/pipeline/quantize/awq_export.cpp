@@ -6,6 +6,7 @@
 //   quant_config.json (AutoAWQ AwqConfig.to_dict): zero_point, q_group_size, w_bit, version ("GEMM")
 #include "pipeline/quantize/awq_export.h"
 
+#include "core/thread_pool.h"
 #include "pipeline/quantize/hf_checkpoint_writer.h"
 
 #include <fmt/format.h>
@@ -79,12 +80,21 @@ Status write_awq_checkpoint(const std::string& out_dir, const std::string& src_d
     c.row_type = "awq_int" + std::to_string(o.bits);
     c.quantizer = "lowbit awq";
     // Packed records live until the file is written (4-bit: ~1/8 of the f32 weights).
+    // Linears are packed in parallel (a 7B model has 224 of them, 6.5 B codes).
+    std::vector<std::pair<const std::string*, const scheme::awq::AwqLinear*>> todo;
     for (const auto& [module, lin] : linears) {
         LOWBIT_TRY(check_linear(module, lin, o, store));
-        auto packed = scheme::awq::pack_gemm(lin);
-        if (!packed.ok())
-            return make_error(packed.error().code, "AWQ linear '" + module + "': " + packed.error().message);
-        c.modules[module] = std::move(*packed);
+        todo.emplace_back(&module, &lin);
+    }
+    std::vector<Result<std::vector<scheme::TensorRecord>>> packed(todo.size(), std::vector<scheme::TensorRecord>{});
+    ThreadPool::global().parallel_for(int64_t(todo.size()), [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; ++i) packed[size_t(i)] = scheme::awq::pack_gemm(*todo[size_t(i)].second);
+    });
+    for (size_t i = 0; i < todo.size(); ++i) {
+        if (!packed[i].ok())
+            return make_error(packed[i].error().code,
+                              "AWQ linear '" + *todo[i].first + "': " + packed[i].error().message);
+        c.modules[*todo[i].first] = std::move(*packed[i]);
     }
     for (const auto& [name, values] : replaced) {
         const format::TensorInfo* info = store.find(name);

@@ -26,7 +26,7 @@ float f16_scale(float s) {
 }
 
 // One group of n values in place; writes codes (offset to [0, 2^b)) when `codes` is non-null.
-void quantize_group(float* w, int64_t n, const AwqOptions& o, bool f16_scales, int32_t* codes, float& scale,
+void quantize_group(float* w, int64_t n, const AwqOptions& o, bool f16_scales, uint8_t* codes, float& scale,
                     int32_t& zero) {
     if (o.zero_point) {
         float lo = w[0], hi = w[0];
@@ -37,7 +37,7 @@ void quantize_group(float* w, int64_t n, const AwqOptions& o, bool f16_scales, i
         const float z = std::clamp(-std::nearbyint(lo / s), 0.0f, max_int);
         for (int64_t i = 0; i < n; ++i) {
             const float q = std::clamp(std::nearbyint(w[i] / s) + z, 0.0f, max_int);
-            if (codes) codes[i] = int32_t(q);
+            if (codes) codes[i] = uint8_t(q);
             w[i] = (q - z) * s;
         }
         scale = s, zero = int32_t(z);
@@ -50,7 +50,7 @@ void quantize_group(float* w, int64_t n, const AwqOptions& o, bool f16_scales, i
     if (f16_scales) s = f16_scale(s);
     for (int64_t i = 0; i < n; ++i) {
         const float q = std::clamp(std::nearbyint(w[i] / s), min_int, max_int);
-        if (codes) codes[i] = int32_t(q - min_int);
+        if (codes) codes[i] = uint8_t(q - min_int);
         w[i] = q * s;
     }
     scale = s, zero = int32_t(-min_int);

@@ -24,7 +24,7 @@ TEST(AwqPseudoQuantize, AsymmetricGroupByHand) {
     GroupQuant q;
     pseudo_quantize(w.data(), 1, 8, opts(2, 4), false, &q);
     EXPECT_EQ(w, (std::vector<float>{-1.0f, 0.0f, 0.0f, 2.0f, 0.0f, 0.0f, 0.0f, 0.0f}));
-    EXPECT_EQ(q.codes, (std::vector<int32_t>{0, 1, 1, 3, 0, 0, 0, 0}));
+    EXPECT_EQ(q.codes, (std::vector<uint8_t>{0, 1, 1, 3, 0, 0, 0, 0}));
     ASSERT_EQ(q.scales.size(), 2u);
     EXPECT_FLOAT_EQ(q.scales[0], 1.0f);
     EXPECT_FLOAT_EQ(q.scales[1], 1e-5f / 3.0f); // the all-zero group: (max - min) clamped to 1e-5
@@ -38,7 +38,7 @@ TEST(AwqPseudoQuantize, AsymmetricZeroClampsAndCodesClamp) {
     pseudo_quantize(w.data(), 1, 4, opts(4, 4), false, &q);
     EXPECT_FLOAT_EQ(q.scales[0], 1.0f); // (16 - 1) / 15
     EXPECT_EQ(q.zeros[0], 0);
-    EXPECT_EQ(q.codes, (std::vector<int32_t>{1, 2, 4, 15})); // 2.5 -> 2 (half to even)
+    EXPECT_EQ(q.codes, (std::vector<uint8_t>{1, 2, 4, 15})); // 2.5 -> 2 (half to even)
     EXPECT_EQ(w, (std::vector<float>{1.0f, 2.0f, 4.0f, 15.0f}));
 }
 
@@ -48,7 +48,7 @@ TEST(AwqPseudoQuantize, SymmetricGroupByHand) {
     GroupQuant q;
     pseudo_quantize(w.data(), 1, 4, opts(4, 4, false), false, &q);
     EXPECT_EQ(w, (std::vector<float>{1.0f, -1.75f, 0.5f, 0.0f}));
-    EXPECT_EQ(q.codes, (std::vector<int32_t>{12, 1, 10, 8}));
+    EXPECT_EQ(q.codes, (std::vector<uint8_t>{12, 1, 10, 8}));
     EXPECT_EQ(q.zeros[0], 8);
     EXPECT_FLOAT_EQ(q.scales[0], 0.25f);
 }

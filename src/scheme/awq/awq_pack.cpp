@@ -122,7 +122,7 @@ Result<AwqLinear> unpack_gemm(std::span<const TensorRecord> records, int bits, i
     const auto scales = rs->values<uint16_t>();
     l.codes.resize(size_t(N * K));
     for (int64_t k = 0; k < K; ++k)
-        for (int64_t n = 0; n < N; ++n) l.codes[size_t(n * K + k)] = int32_t(unpack_column(&qweight[size_t(k * W)], n));
+        for (int64_t n = 0; n < N; ++n) l.codes[size_t(n * K + k)] = uint8_t(unpack_column(&qweight[size_t(k * W)], n));
     l.zeros.resize(size_t(N * G));
     l.scales.resize(size_t(N * G));
     for (int64_t gi = 0; gi < G; ++gi)

@@ -26,7 +26,7 @@ inline constexpr std::array<int, 8> kAwqReverseOrder = {0, 4, 1, 5, 2, 6, 3, 7};
 struct AwqLinear {
     int bits = 4;
     int64_t n_out = 0, n_in = 0, group_size = 128; // N, K, g (g divides K; -1 = one group of K, as AutoAWQ)
-    std::vector<int32_t> codes;                    // [N, K] in [0, 2^b)
+    std::vector<uint8_t> codes;                    // [N, K] in [0, 2^b)
     std::vector<float> scales;                     // [N, K/g]
     std::vector<int32_t> zeros;                    // [N, K/g] in [0, 2^b)
 };
