@@ -56,4 +56,19 @@ inline RunResult run_lowbit(const std::vector<std::string>& args, const std::str
     return r;
 }
 
+// A `--device cuda` run that did not succeed must fail clearly, never fall back to the CPU: exit 4 and "built
+// without CUDA" + the --device cpu hint on a CPU-only build, exit 1 and "--device cuda: no ..." on a CUDA build
+// without a usable GPU; and it writes no model into `out_dir`.
+inline void expect_clear_cuda_failure(const RunResult& r, const std::string& out_dir) {
+    if (r.exit_code == 4) {
+        EXPECT_NE(r.err.find("lowbit: error: --device cuda: this lowbit was built without CUDA"), std::string::npos)
+            << r.err;
+        EXPECT_NE(r.err.find("--device cpu"), std::string::npos) << r.err; // says what to do instead
+    } else {
+        EXPECT_EQ(r.exit_code, 1) << r.err; // CUDA build, no usable device: a device error, not a CPU run
+        EXPECT_NE(r.err.find("lowbit: error: --device cuda: no"), std::string::npos) << r.err;
+    }
+    EXPECT_FALSE(std::ifstream(out_dir + "/model.safetensors").good());
+}
+
 } // namespace lowbit::e2e

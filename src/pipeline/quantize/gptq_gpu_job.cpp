@@ -8,12 +8,11 @@
 #include "core/thread_pool.h"
 #include "kernel/cuda/calib_layer.h"
 #include "kernel/cuda/cuda_backend.h"
-#include "model/rope_freqs.h"
 #include "model/transformer.h"
 #include "pipeline/calibrate/calib_source.h"
 #include "pipeline/calibrate/layer_view_store.h"
+#include "pipeline/quantize/gpu_layer_host.h"
 #include "quantize/gptq/gptq_cuda.h"
-#include "scheme/scheme_list.h"
 
 #include <algorithm>
 #include <array>
@@ -46,33 +45,6 @@ const std::vector<std::vector<Slot>>& slot_groups(bool true_sequential) {
     return true_sequential ? seq : all;
 }
 
-// A tensor of the store as f32 (bf16/f16/f32 sources), converted in parallel chunks; `rows`/`cols` checked when > 0.
-Result<std::vector<float>> load_f32(const format::TensorStore& store, const std::string& name, int64_t rows,
-                                    int64_t cols) {
-    LOWBIT_ASSIGN_OR_RETURN(TensorView v, store.view(name));
-    const scheme::SchemeTraits* s = scheme::find_scheme(v.dtype);
-    if (!s || !s->dequantize_row || dtype_block_elems(v.dtype) != 1)
-        return make_error(ErrorCode::kUnsupported, "GPTQ needs f32/f16/bf16 weights; tensor '" + name + "' is " +
-                                                       std::string(dtype_name(v.dtype)));
-    const bool shape_ok = cols > 0 ? (v.shape.n_dims == 2 && v.shape[0] == rows && v.shape[1] == cols)
-                                   : (v.shape.n_dims == 1 && v.shape[0] == rows);
-    if (!shape_ok)
-        return make_error(ErrorCode::kBadInput, "tensor '" + name + "' has shape " + v.shape.to_string() +
-                                                    ", the config implies [" + std::to_string(rows) +
-                                                    (cols > 0 ? ", " + std::to_string(cols) : "") + "]");
-    const int64_t n = v.n_elems(), elem_bytes = dtype_block_bytes(v.dtype);
-    std::vector<float> out(static_cast<size_t>(n));
-    const auto* src = static_cast<const uint8_t*>(v.data);
-    constexpr int64_t kChunk = 1 << 16;
-    ThreadPool::global().parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1, int) {
-        for (int64_t c = c0; c < c1; ++c) {
-            const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
-            s->dequantize_row(src + b * elem_bytes, out.data() + b, e - b);
-        }
-    });
-    return out;
-}
-
 Status check_options(const GptqJobOptions& o, const format::ModelConfig& c) {
     if (o.bits != 2 && o.bits != 3 && o.bits != 4 && o.bits != 8)
         return make_error(ErrorCode::kUsage, "--bits for gptq must be 2, 3, 4 or 8, got " + std::to_string(o.bits));
@@ -92,30 +64,6 @@ uint64_t gpu_used_now() {
     return used.ok() ? *used : 0;
 }
 
-// One layer's float tensors on the host: linears [out, in], biases (empty when absent), the two norms.
-struct HostLayer {
-    std::array<std::vector<float>, kernel::cuda::kNumSlots> w, b;
-    std::vector<float> attn_norm, ffn_norm;
-};
-
-// Reads layer `li` from the (mmap'd) store as f32. Runs on a helper thread for the next layer while the GPU works.
-Result<HostLayer> read_layer(const format::TensorStore& store, int64_t li, int64_t hidden,
-                             const std::array<int64_t, kernel::cuda::kNumSlots>& n_out,
-                             const std::array<int64_t, kernel::cuda::kNumSlots>& n_in) {
-    HostLayer h;
-    const std::string prefix = hf_layer_prefix(li);
-    for (int s = 0; s < kernel::cuda::kNumSlots; ++s) {
-        const std::string module = prefix + model::linear_hf_name(linear_id(Slot(s)));
-        LOWBIT_ASSIGN_OR_RETURN(h.w[size_t(s)], load_f32(store, module + ".weight", n_out[size_t(s)], n_in[size_t(s)]));
-        if (store.find(module + ".bias")) {
-            LOWBIT_ASSIGN_OR_RETURN(h.b[size_t(s)], load_f32(store, module + ".bias", n_out[size_t(s)], 0));
-        }
-    }
-    LOWBIT_ASSIGN_OR_RETURN(h.attn_norm, load_f32(store, prefix + "input_layernorm.weight", hidden, 0));
-    LOWBIT_ASSIGN_OR_RETURN(h.ffn_norm, load_f32(store, prefix + "post_attention_layernorm.weight", hidden, 0));
-    return h;
-}
-
 // The per-layer state of the job: the device layer, one Hessian per input group, the solver.
 struct GpuRun {
     std::shared_ptr<const format::TensorStore> store;
@@ -126,7 +74,7 @@ struct GpuRun {
     std::array<std::unique_ptr<DeviceHessian>, kernel::cuda::kNumSlots> hess; // at the first slot of each group
     std::unique_ptr<quantize::gptq::GptqCudaSolver> solver;
     HostLayer host; // the current layer's float weights (linears dropped after upload when propagating Ŵ)
-    std::array<int64_t, kernel::cuda::kNumSlots> n_out{}, n_in{};
+    SlotSizes n_out{}, n_in{};
     uint64_t peak_gpu = 0;
     double seconds_emit = 0; // host: f16 scales, validation, emit_linear (sink or map)
 
@@ -200,22 +148,13 @@ Result<GptqModelResult> gptq_quantize_model_gpu(std::shared_ptr<const format::Te
     for (const auto& s : samples)
         if (int64_t(s.size()) != seqlen) return make_error(ErrorCode::kUsage, "calibration samples differ in length");
     const auto t0 = Clock::now();
-    kernel::cuda::LayerDims dims;
-    dims.hidden = config.hidden_size, dims.n_heads = config.n_heads;
-    dims.n_kv_heads = config.n_kv_heads > 0 ? config.n_kv_heads : config.n_heads;
-    dims.head_dim = config.head_dim > 0 ? config.head_dim : config.hidden_size / config.n_heads;
-    dims.ff = config.intermediate_size, dims.rms_eps = config.rms_norm_eps;
-    format::ModelConfig rope_config = config; // compute_inv_freq reads head_dim, which configs may leave implied
-    rope_config.head_dim = dims.head_dim;
-    LOWBIT_ASSIGN_OR_RETURN(dims.rope_inv_freq, model::compute_inv_freq(rope_config, {}));
+    LOWBIT_ASSIGN_OR_RETURN(const kernel::cuda::LayerDims dims, layer_dims(config));
 
     GpuRun run;
     run.store = store, run.config = &config, run.o = &o;
     run.gopt.bits = o.bits, run.gopt.group_size = o.group_size, run.gopt.sym = o.sym, run.gopt.desc_act = o.desc_act;
     run.gopt.static_groups = o.static_groups, run.gopt.damp_percent = o.damp_percent;
-    const int64_t q_out = dims.n_heads * dims.head_dim, kv_out = dims.n_kv_heads * dims.head_dim;
-    run.n_out = {q_out, kv_out, kv_out, dims.hidden, dims.ff, dims.ff, dims.hidden};
-    run.n_in = {dims.hidden, dims.hidden, dims.hidden, q_out, dims.hidden, dims.hidden, dims.ff};
+    run.n_out = slot_n_out(dims), run.n_in = slot_n_in(dims);
     LOWBIT_ASSIGN_OR_RETURN(
         run.layer, CalibLayer::create(dims, n_samples, seqlen,
                                       gpu.tf32 ? kernel::cuda::Precision::kTF32 : kernel::cuda::Precision::kF32));
@@ -237,8 +176,9 @@ Result<GptqModelResult> gptq_quantize_model_gpu(std::shared_ptr<const format::Te
     } // the host copy is released: from here the hidden states live on the device only
     double t_gptq = 0, t_load = 0;
     auto read_async = [&](int64_t li) {
-        return std::async(std::launch::async,
-                          [&, li] { return read_layer(*store, li, config.hidden_size, run.n_out, run.n_in); });
+        return std::async(std::launch::async, [&, li] {
+            return read_host_layer(*store, li, config.hidden_size, run.n_out, run.n_in, "GPTQ");
+        });
     };
     std::future<Result<HostLayer>> next = read_async(0);
     for (int64_t li = 0; li < config.n_layers; ++li) {
@@ -294,13 +234,8 @@ Result<GptqModelResult> gptq_quantize_model_on(const std::string& device,
                                                std::shared_ptr<const format::TensorStore> store,
                                                const format::ModelConfig& config, const CalibSamples& samples,
                                                const GptqJobOptions& options, ThreadPool* pool) {
-    bool cuda = device == "cuda";
-    if (device == "auto") {
-        auto n = kernel::cuda::device_count();
-        cuda = kernel::cuda::compiled_with_cuda() && n.ok() && *n > 0 && !options.quantize_linear;
-    } else if (device != "cpu" && device != "cuda") {
-        return make_error(ErrorCode::kUsage, "--device must be auto, cpu or cuda, got '" + device + "'");
-    }
+    LOWBIT_ASSIGN_OR_RETURN(const bool cuda, resolve_calib_device(device, "GPTQ", !options.quantize_linear,
+                                                                  "GPTQ onto GGUF grids runs on the CPU only"));
     log_info("gptq: solving on the {}", cuda ? "GPU (cuda)" : "CPU");
     if (cuda) return gptq_quantize_model_gpu(std::move(store), config, samples, options);
     return gptq_quantize_model(std::move(store), config, samples, options, pool);

@@ -7,6 +7,7 @@
 #include "kernel/cuda/cuda_backend.h"
 #include "model/arch/arch_list.h"
 #include "model/memory_store.h"
+#include "pipeline/quantize/calib_testing.h"
 #include "pipeline/quantize/gptq_gpu_job.h"
 
 #include <chrono>
@@ -31,14 +32,7 @@ bool have_device(std::string& why) {
     return true;
 }
 
-CalibSamples random_samples(int64_t n, int64_t len, int64_t vocab, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int32_t> d(0, int32_t(vocab - 1));
-    CalibSamples out(static_cast<size_t>(n));
-    for (auto& s : out)
-        for (int64_t i = 0; i < len; ++i) s.push_back(d(rng));
-    return out;
-}
+using calib_testing::random_samples;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -10,6 +10,7 @@
 #include "pipeline/calibrate/calib_source.h"
 #include "pipeline/calibrate/layer_view_store.h"
 #include "pipeline/quantize/gptq_gpu_job.h" // --device dispatch
+#include "pipeline/quantize/gpu_layer_host.h"
 #include "quantize/gptq/gptq.h"
 #include "runtime/session.h"
 #include "scheme/scheme_list.h"
@@ -186,9 +187,12 @@ Result<QuantizeJobReport> quantize_gptq_to_hf(const QuantizeJobOptions& job, con
     if (job.symmetric) o.sym = *job.symmetric;
     if (job.input.empty()) return make_error(ErrorCode::kUsage, "quantize needs an input model (-m)");
     if (job.output.empty()) return make_error(ErrorCode::kUsage, "quantize needs an output directory (-o)");
-    LOWBIT_ASSIGN_OR_RETURN(CalibratedSource src,
-                            open_calibrated_source(job.input, "gptq", o.calib, job.n_threads,
-                                                   [&](const format::ModelConfig& c) { return check_options(o, c); }));
+    LOWBIT_ASSIGN_OR_RETURN(
+        CalibratedSource src,
+        open_calibrated_source(job.input, "gptq", o.calib, job.n_threads, [&](const format::ModelConfig& c) -> Status {
+            LOWBIT_TRY(check_options(o, c));
+            return check_calib_device(job.device, "GPTQ"); // --device errors before calibration work
+        }));
     // The output is laid out now and every linear written as it finishes: the packed model is never in memory.
     LOWBIT_ASSIGN_OR_RETURN(auto out, GptqCheckpointStream::create(job.output, job.input, *src.store, src.config, o));
     o.sink = [&out](const std::string& module, scheme::gptq::GptqLinear&& lin) {

@@ -8,6 +8,7 @@
 #include "model/memory_store.h"
 #include "model/transformer.h"
 #include "pipeline/calibrate/layer_view_store.h"
+#include "pipeline/quantize/calib_testing.h"
 #include "pipeline/quantize/gptq_job.h"
 
 #include <cmath>
@@ -37,14 +38,7 @@ std::shared_ptr<model::MemoryStore> tiny_store(const format::ModelConfig& c) {
     return *s;
 }
 
-CalibSamples random_samples(int64_t n, int64_t len, int64_t vocab, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int32_t> d(0, int32_t(vocab - 1));
-    CalibSamples out(static_cast<size_t>(n));
-    for (auto& s : out)
-        for (int64_t i = 0; i < len; ++i) s.push_back(d(rng));
-    return out;
-}
+using calib_testing::random_samples;
 
 std::string module_name(int64_t layer, LinearId id) {
     return hf_layer_prefix(layer) + model::linear_hf_name(id);

@@ -5,6 +5,7 @@
 #include "format/safetensors/safetensors_reader.h"
 #include "model/arch/arch_list.h"
 #include "model/memory_store.h"
+#include "pipeline/quantize/calib_testing.h"
 #include "pipeline/quantize/gptq_job.h"
 #include "pipeline/quantize/hf_checkpoint_stream.h"
 
@@ -30,14 +31,7 @@ format::ModelConfig tiny_config() {
     return c;
 }
 
-CalibSamples token_samples(int64_t n, int64_t len, int64_t vocab, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int32_t> d(0, int32_t(vocab - 1));
-    CalibSamples out(static_cast<size_t>(n));
-    for (auto& s : out)
-        for (int64_t i = 0; i < len; ++i) s.push_back(d(rng));
-    return out;
-}
+using calib_testing::random_samples;
 
 std::map<std::string, std::string> read_dir(const fs::path& dir) {
     std::map<std::string, std::string> files;
@@ -62,7 +56,7 @@ class GptqStreamTest : public ::testing::Test {
         fs::create_directories(dir_ / "src");
         std::ofstream(dir_ / "src" / "config.json") << R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 64})";
         std::ofstream(dir_ / "src" / "tokenizer.json") << R"({"model": {}})";
-        samples_ = token_samples(2, 16, config_.vocab_size, 5);
+        samples_ = random_samples(2, 16, config_.vocab_size, 5);
     }
     void TearDown() override { fs::remove_all(dir_); }
 
