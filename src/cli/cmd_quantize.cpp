@@ -52,7 +52,7 @@ CommandAction setup_quantize(CLI::App& sub) {
     add_threads_flag(sub, a->o.n_threads);
     sub.add_flag("--no-progress", a->no_progress, "Do not draw the progress bar");
     sub.add_option("--device", a->o.device,
-                   "hqq/gptq: where the solver runs: auto (cuda when built with CUDA and a GPU is present), cpu, "
+                   "hqq/gptq/awq: where the solver runs: auto (cuda when built with CUDA and a GPU is present), cpu, "
                    "cuda");
     return [a]() -> Status {
         if (a->sym && a->asym) return make_error(ErrorCode::kUsage, "--sym and --asym exclude each other");

@@ -102,5 +102,23 @@ TEST_F(AwqCli, Errors) {
     EXPECT_EQ(r.signal, 0);
 }
 
+TEST_F(AwqCli, DeviceCudaRunsOrFailsClearly) {
+    const RunResult cpu = quantize(tmp_ + "dev_cpu", {"--device", "cpu"});
+    ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+    EXPECT_NE(cpu.err.find("awq: searching on the CPU"), std::string::npos) << cpu.err;
+    const RunResult r = quantize(tmp_ + "dev_cuda", {"--device", "cuda"});
+    if (r.exit_code == 0) { // a CUDA build with a GPU: the GPU job ran and its model is as good
+        EXPECT_NE(r.err.find("awq: searching on the GPU (cuda)"), std::string::npos) << r.err;
+        const double p_cpu = ppl(tmp_ + "dev_cpu"), p_gpu = ppl(tmp_ + "dev_cuda");
+        EXPECT_LT(std::abs(p_gpu / p_cpu - 1.0), 0.02) << "ppl gpu " << p_gpu << " cpu " << p_cpu;
+    } else {
+        expect_clear_cuda_failure(r, tmp_ + "dev_cuda");
+    }
+    const RunResult bad = quantize(tmp_ + "dev_bad", {"--device", "gpu"});
+    EXPECT_EQ(bad.exit_code, 2) << bad.err;
+    EXPECT_NE(bad.err.find("--device must be auto, cpu or cuda, got 'gpu'"), std::string::npos) << bad.err;
+    EXPECT_EQ(bad.signal, 0);
+}
+
 } // namespace
 } // namespace lowbit::e2e

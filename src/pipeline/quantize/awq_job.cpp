@@ -10,7 +10,9 @@
 #include "pipeline/calibrate/calib_source.h"
 #include "pipeline/calibrate/layer_view_store.h"
 #include "pipeline/quantize/awq_export.h"
+#include "pipeline/quantize/awq_gpu_job.h"
 #include "pipeline/quantize/gptq_job.h"
+#include "pipeline/quantize/gpu_layer_host.h"
 #include "runtime/session.h"
 #include "scheme/scheme_list.h"
 
@@ -436,6 +438,10 @@ Status clip_layer(LayerState& st, Captured& cap, const qa::AwqOptions& a) {
 
 } // namespace
 
+Status check_awq_options(const AwqJobOptions& o, const format::ModelConfig& c) {
+    return check_options(o, c);
+}
+
 qa::AwqOptions awq_options(const AwqJobOptions& o) {
     qa::AwqOptions a;
     a.bits = o.bits, a.group_size = o.group_size, a.zero_point = o.zero_point, a.n_grid = o.n_grid;
@@ -540,7 +546,9 @@ Status write_as_gptq(const QuantizeJobOptions& job, const AwqJobOptions& o,
         const int64_t gs = lin.group_size < 0 ? lin.n_in : lin.group_size;
         scheme::gptq::GptqLinear q;
         q.bits = lin.bits, q.n_out = lin.n_out, q.n_in = lin.n_in, q.n_groups = lin.n_in / gs;
-        q.codes = std::move(lin.codes), q.scales = std::move(lin.scales), q.zeros = std::move(lin.zeros);
+        q.codes.assign(lin.codes.begin(), lin.codes.end());
+        lin.codes = {};
+        q.scales = std::move(lin.scales), q.zeros = std::move(lin.zeros);
         q.g_idx.resize(size_t(lin.n_in));
         for (int64_t k = 0; k < lin.n_in; ++k) q.g_idx[size_t(k)] = int32_t(k / gs);
         LOWBIT_TRY(scheme::gptq::validate(q));
@@ -568,11 +576,14 @@ Result<QuantizeJobReport> quantize_awq_to_hf(const QuantizeJobOptions& job, cons
     if (layout == AwqLayout::kAwqGemm && o.bits != 4)
         return make_error(ErrorCode::kUnsupported,
                           "the AWQ GEMM layout packs 4-bit weights only, got --bits " + std::to_string(o.bits));
-    LOWBIT_ASSIGN_OR_RETURN(CalibratedSource src,
-                            open_calibrated_source(job.input, "awq", o.calib, job.n_threads,
-                                                   [&](const format::ModelConfig& c) { return check_options(o, c); }));
-    LOWBIT_ASSIGN_OR_RETURN(AwqModelResult r,
-                            awq_quantize_model(src.store, src.config, src.samples, o, &src.session->pool()));
+    LOWBIT_ASSIGN_OR_RETURN(
+        CalibratedSource src,
+        open_calibrated_source(job.input, "awq", o.calib, job.n_threads, [&](const format::ModelConfig& c) -> Status {
+            LOWBIT_TRY(check_options(o, c));
+            return check_calib_device(job.device, "AWQ"); // --device errors before calibration work
+        }));
+    LOWBIT_ASSIGN_OR_RETURN(AwqModelResult r, awq_quantize_model_on(job.device, src.store, src.config, src.samples, o,
+                                                                    &src.session->pool()));
     log_info("awq: activations {:.1f} MiB, layer weights {:.1f} MiB; forward {:.2f} s, scale search {:.2f} s, "
              "clip {:.2f} s",
              double(r.activation_bytes) / (1 << 20), double(r.peak_layer_bytes) / (1 << 20), r.seconds_forward,

@@ -76,6 +76,9 @@ struct AwqModelResult {
     double seconds_forward = 0, seconds_search = 0, seconds_clip = 0;
 };
 
+// kUsage / kBadInput when the options do not fit the model (bits, group size vs every in_features, grid).
+Status check_awq_options(const AwqJobOptions& options, const format::ModelConfig& config);
+
 // The quantize::awq options of a job.
 quantize::awq::AwqOptions awq_options(const AwqJobOptions& options);
 

@@ -7,6 +7,7 @@
 #include "model/transformer.h"
 #include "pipeline/calibrate/layer_view_store.h"
 #include "pipeline/quantize/awq_job.h"
+#include "pipeline/quantize/calib_testing.h"
 
 #include <cmath>
 #include <gtest/gtest.h>
@@ -16,12 +17,7 @@ namespace lowbit::pipeline {
 namespace {
 
 format::ModelConfig tiny_config(int64_t n_kv_heads) {
-    format::ModelConfig c;
-    c.arch = "llama";
-    c.hf_architecture = "LlamaForCausalLM";
-    c.vocab_size = 61, c.hidden_size = 64, c.intermediate_size = 128, c.n_layers = 2;
-    c.n_heads = 4, c.n_kv_heads = n_kv_heads, c.max_position_embeddings = 128, c.rope_theta = 10000.0f;
-    return c;
+    return calib_testing::tiny_llama_config(64, 128, n_kv_heads);
 }
 
 // A seeded synthetic model whose norm weights make a few hidden channels ~12x larger (AWQ's salient channels).
@@ -40,14 +36,7 @@ std::shared_ptr<model::MemoryStore> tiny_store(const format::ModelConfig& c, boo
     return *s;
 }
 
-CalibSamples random_samples(int64_t n, int64_t len, int64_t vocab, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int32_t> d(0, int32_t(vocab - 1));
-    CalibSamples out(static_cast<size_t>(n));
-    for (auto& s : out)
-        for (int64_t i = 0; i < len; ++i) s.push_back(d(rng));
-    return out;
-}
+using calib_testing::random_samples;
 
 std::vector<float> logits(std::shared_ptr<const format::TensorStore> store, const format::ModelConfig& c,
                           const CalibSamples& samples) {
@@ -130,7 +119,7 @@ TEST(AwqJob, QuantizedModelBeatsRtnAndRoundTripsCodes) {
         EXPECT_EQ(lin.bits, 3);
         EXPECT_EQ(lin.codes.size(), size_t(lin.n_out * lin.n_in));
         EXPECT_EQ(lin.scales.size(), size_t(lin.n_out * lin.n_in / 32));
-        for (int32_t q : lin.codes) ASSERT_TRUE(q >= 0 && q < 8) << module;
+        for (int q : lin.codes) ASSERT_TRUE(q >= 0 && q < 8) << module;
     }
     // RTN reference: every linear pseudo-quantized as is (same bits, group, asymmetric).
     std::map<std::string, std::vector<float>> rtn_values;

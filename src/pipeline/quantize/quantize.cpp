@@ -47,9 +47,9 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
     if (o.input.empty()) return make_error(ErrorCode::kUsage, "quantize needs an input model (-m)");
     if (o.output.empty()) return make_error(ErrorCode::kUsage, "quantize needs an output path (-o)");
     const std::string method = lower(o.method);
-    if (o.device != "auto" && method != "hqq" && method != "gptq")
+    if (o.device != "auto" && method != "hqq" && method != "gptq" && method != "awq")
         return make_error(ErrorCode::kUsage,
-                          "--device applies to hqq and gptq (the solver's device), not '" + method + "'");
+                          "--device applies to hqq, gptq and awq (the solver's device), not '" + method + "'");
     const bool gguf = is_gguf_method(method);
     const bool gptq = method == "gptq", awq = method == "awq";
     const bool hf = gptq || awq || quantize::find_algo(method) != nullptr;
