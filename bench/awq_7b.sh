@@ -12,7 +12,8 @@
 #   wall 110.5 s (target 180 s: 0.61x; AutoAWQ 10-15 min: 0.18-0.12x), peak host RSS 22.4 GiB, peak GPU 17.7 GiB;
 #   AWQ driver 99.7 s = 3.1 s per layer: scale search 80.0 s (20 ratios x 4 groups, block GEMMs in TF32), weight reads +
 #   uploads 7.6 s, fold + clip + quantize + code download 5.2 s, capture + propagation passes 5.9 s; then packing and
-#   writing the 3.3 GiB AWQ checkpoint ~10 s. Model generation 13.09 GB in ~7 s (not counted).
+#   writing the 3.3 GiB AWQ checkpoint ~10 s. Model generation 13.09 GB in ~7 s (not counted). Final tree, same card:
+#   107.8 s (docs/device/final-tree-awq-gptq-h100.txt).
 set -euo pipefail
 
 METHOD=awq

@@ -12,7 +12,8 @@
 #   wall 157.4 s (target 300 s: 0.52x; gptq.py ~444 s: 0.35x), peak host RSS 16.4 GiB, peak GPU memory 13.7 GiB;
 #   4.6 s per layer: forward + Hessians 70.9 s, solver 75.2 s (factorizations 5.8 s, block kernels + SGEMMs 4.1 s,
 #   code downloads 19.0 s, host packing/streaming write through the sink 46.2 s), weight reads/uploads 6.0 s;
-#   model generation 13.09 GB in 8.9 s.
+#   model generation 13.09 GB in 8.9 s. Rerun 2026-11-27 on the final tree of that day (another H100 machine):
+#   135.7 s, peak host RSS 14.4 GiB, peak GPU 13.7 GiB (docs/device/final-tree-awq-gptq-h100.txt).
 set -euo pipefail
 
 METHOD=gptq
