@@ -124,7 +124,7 @@ Status AwqGpuRun::upload(HostLayer&& h) {
         const auto& w = host.w[size_t(s)];
         const auto& b = host.b[size_t(s)];
         LOWBIT_TRY(layer->set_linear(Slot(s), w.data(), b.empty() ? nullptr : b.data()));
-        LOWBIT_TRY(ops->to_device(f[size_t(s)].get(), w.data(), int64_t(w.size())));
+        LOWBIT_TRY(ops->copy(f[size_t(s)].get(), layer->device_weight(Slot(s)), int64_t(w.size()))); // on the device
         if (!b.empty()) LOWBIT_TRY(ops->to_device(f_bias[size_t(s)].get(), b.data(), int64_t(b.size())));
     }
     return layer->set_norms(host.attn_norm.data(), host.ffn_norm.data());
@@ -212,11 +212,9 @@ Status AwqGpuRun::search(ScaledGroup g, std::vector<ScaledGroup>& out, AwqModelR
             best.scales = std::move(s);
         }
     }
-    if (g.linears[0] == Slot::kQ) // the runner gets its float q/k/v back
-        for (Slot sl : g.linears) {
-            const auto& b = host.b[size_t(sl)];
-            LOWBIT_TRY(layer->set_linear(sl, host.w[size_t(sl)].data(), b.empty() ? nullptr : b.data()));
-        }
+    if (g.linears[0] == Slot::kQ) // the runner gets its float q/k/v back (f is still float: folding comes later)
+        for (Slot sl : g.linears)
+            LOWBIT_TRY(ops->copy(layer->device_weight(sl), f[size_t(sl)].get(), n_out[size_t(sl)] * k));
     if (best.best_index < 0)
         return make_error(ErrorCode::kBadInput, "awq scale search: every candidate gave a non-finite loss "
                                                 "(non-finite weights or activations?)");
