@@ -22,6 +22,9 @@ struct DeviceInfo {
 bool compiled_with_cuda();
 // Number of visible devices; kUnsupported without CUDA, kDevice when the driver is missing or fails.
 Result<int> device_count();
+// Why no CUDA device can be used here ("built without CUDA", "no CUDA device: …"); empty when one can (GPU tests
+// skip with this text).
+std::string cuda_unavailable_reason();
 Result<DeviceInfo> device_info(int index);
 // Trivial device kernel used as a smoke test of the toolchain and the driver: x[i] = alpha * x[i] + beta
 // for n floats of host memory (copied to the device and back). Errors name the kernel and the size.

@@ -2,6 +2,8 @@
 // LayerViewStore: one decoder layer of an HF TensorStore renamed to layer 0, with f32 overrides.
 #include "pipeline/calibrate/layer_view_store.h"
 
+#include <cstring>
+
 namespace lowbit::pipeline {
 
 std::string hf_layer_prefix(int64_t layer) {
@@ -69,6 +71,30 @@ Result<TensorView> LayerViewStore::view(const std::string& name) const {
         return TensorView::contiguous(const_cast<float*>(o->second.data()), DType::kF32, info->shape);
     }
     return base_->view(it->second);
+}
+
+LayerPass::LayerPass(const format::ModelConfig& config, ThreadPool* p, int64_t len)
+    : config1(config), pool(p), seqlen(len) {
+    config1.n_layers = 1;
+}
+
+Status LayerPass::pass(std::vector<float>& hidden, int64_t n_samples, bool in_place,
+                       const model::LinearObserver& observer, const std::function<void(int64_t)>& after) {
+    LOWBIT_ASSIGN_OR_RETURN(auto t, model::Transformer::create(view, config1, model::SourceFormat::kHf));
+    t->set_linear_observer(observer);
+    auto cache = t->make_cache(seqlen);
+    const int64_t hsz = config1.hidden_size;
+    std::vector<float> scratch(in_place ? 0 : size_t(seqlen * hsz));
+    for (int64_t s = 0; s < n_samples; ++s) {
+        float* x = hidden.data() + s * seqlen * hsz;
+        if (!in_place) {
+            std::memcpy(scratch.data(), x, scratch.size() * sizeof(float));
+            x = scratch.data();
+        }
+        t->run_layer(0, x, seqlen, 0, cache, pool);
+        if (after) after(s);
+    }
+    return {};
 }
 
 } // namespace lowbit::pipeline

@@ -7,8 +7,12 @@
 // This is how true-sequential GPTQ re-runs a layer with its already-quantized linears without a model hook.
 #pragma once
 
+#include "core/thread_pool.h"
+#include "format/hf/config.h"
 #include "format/tensor_store.h"
+#include "model/transformer.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,5 +44,20 @@ class LayerViewStore final : public format::TensorStore {
 
 // "model.layers.<layer>." — the HF prefix of a decoder layer.
 std::string hf_layer_prefix(int64_t layer);
+
+// The CPU calibration drivers' forward step (GPTQ, AWQ): every sample through the one layer of `view` (set per
+// layer by the driver) with a one-layer Transformer; hidden [n_samples * seqlen, hidden] f32.
+struct LayerPass {
+    std::shared_ptr<LayerViewStore> view;
+    format::ModelConfig config1; // the model's config with n_layers = 1
+    ThreadPool* pool = nullptr;
+    int64_t seqlen = 0;
+
+    LayerPass(const format::ModelConfig& config, ThreadPool* pool, int64_t seqlen);
+    // in_place: `hidden` becomes the layer's output; else each sample runs on a copy (statistics only). The observer
+    // sees every linear's input; `after(s)` runs after sample s.
+    Status pass(std::vector<float>& hidden, int64_t n_samples, bool in_place, const model::LinearObserver& observer,
+                const std::function<void(int64_t)>& after = {});
+};
 
 } // namespace lowbit::pipeline

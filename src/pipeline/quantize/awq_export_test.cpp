@@ -9,6 +9,7 @@
 #include "model/memory_store.h"
 #include "model/quantized/quant_loader.h"
 #include "pipeline/quantize/awq_export.h"
+#include "pipeline/quantize/calib_testing.h"
 
 #include <algorithm>
 #include <cmath>
@@ -26,12 +27,7 @@ namespace fs = std::filesystem;
 using scheme::awq::AwqLinear;
 
 format::ModelConfig tiny_config() {
-    format::ModelConfig c;
-    c.arch = "llama";
-    c.hf_architecture = "LlamaForCausalLM";
-    c.vocab_size = 61, c.hidden_size = 64, c.intermediate_size = 128, c.n_layers = 2;
-    c.n_heads = 4, c.n_kv_heads = 2, c.max_position_embeddings = 128, c.rope_theta = 10000.0f;
-    return c;
+    return calib_testing::tiny_llama_config(64, 128, 2);
 }
 
 // AutoAWQ's pseudo_quantize_tensor (zero_point): scale = (max - min) / 15 (>= 1e-5), zero = clamp(-round(min /

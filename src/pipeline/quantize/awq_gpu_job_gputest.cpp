@@ -19,13 +19,6 @@
 namespace lowbit::pipeline {
 namespace {
 
-bool have_device(std::string& why) {
-    if (!kernel::cuda::compiled_with_cuda()) return why = "built without CUDA", false;
-    auto n = kernel::cuda::device_count();
-    if (!n.ok() || *n == 0) return why = "no CUDA device", false;
-    return true;
-}
-
 format::ModelConfig tiny_config(int64_t n_kv_heads) {
     return calib_testing::tiny_llama_config(128, 256, n_kv_heads);
 }
@@ -128,8 +121,7 @@ AwqJobOptions options(int64_t group) {
 }
 
 TEST(AwqGpuJob, TinyModelMatchesCpuJob) {
-    std::string why;
-    if (!have_device(why)) GTEST_SKIP() << why;
+    if (const std::string why = kernel::cuda::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     for (int64_t kv : {int64_t(4), int64_t(2)}) { // MHA: four groups; GQA: three (no v -> o)
         const format::ModelConfig c = tiny_config(kv);
         auto store = tiny_store(c);
@@ -166,8 +158,7 @@ struct Tiny {
 };
 
 TEST(AwqGpuJob, VariantsMatchCpuJob) {
-    std::string why;
-    if (!have_device(why)) GTEST_SKIP() << why;
+    if (const std::string why = kernel::cuda::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     const Tiny t(4, 40, 9);
     const format::ModelConfig& c = t.c;
     const CalibSamples& samples = t.samples;
@@ -191,8 +182,7 @@ TEST(AwqGpuJob, VariantsMatchCpuJob) {
 }
 
 TEST(AwqGpuJob, RefusesWhatItCannotDo) {
-    std::string why;
-    if (!have_device(why)) GTEST_SKIP() << why;
+    if (const std::string why = kernel::cuda::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     const Tiny t(2, 16, 1);
     const format::ModelConfig& c = t.c;
     const CalibSamples& samples = t.samples;

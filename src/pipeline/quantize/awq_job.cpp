@@ -147,28 +147,8 @@ struct Captured {
     std::vector<float> attn, o, mlp, down; // inputs of q/k/v, o, gate/up, down
 };
 
-struct LayerRun {
-    std::shared_ptr<LayerViewStore> view;
-    format::ModelConfig config1; // n_layers = 1
-    ThreadPool* pool = nullptr;
-    int64_t seqlen = 0;
-
-    // Every sample through the layer (on a copy unless `in_place`); `after(s)` runs after sample s.
-    Status pass(std::vector<float>& hidden, int64_t n_samples, bool in_place, const model::LinearObserver& observer,
-                const std::function<void(int64_t)>& after = {}) {
-        LOWBIT_ASSIGN_OR_RETURN(auto t, model::Transformer::create(view, config1, model::SourceFormat::kHf));
-        t->set_linear_observer(observer);
-        auto cache = t->make_cache(seqlen);
-        const int64_t hsz = config1.hidden_size;
-        std::vector<float> scratch(in_place ? 0 : size_t(seqlen * hsz));
-        for (int64_t s = 0; s < n_samples; ++s) {
-            float* x = hidden.data() + s * seqlen * hsz;
-            if (!in_place) x = static_cast<float*>(std::memcpy(scratch.data(), x, scratch.size() * sizeof(float)));
-            t->run_layer(0, x, seqlen, 0, cache, pool);
-            if (after) after(s);
-        }
-        return {};
-    }
+struct LayerRun : LayerPass {
+    using LayerPass::LayerPass;
 
     Status capture(std::vector<float>& hidden, int64_t n_samples, Captured& cap) {
         auto observer = [&](int64_t, LinearId id, const float* x, int64_t n, int64_t n_cols) {
@@ -502,11 +482,7 @@ Result<AwqModelResult> awq_quantize_model(std::shared_ptr<const format::TensorSt
     const int64_t n_samples = int64_t(samples.size()), seqlen = int64_t(samples[0].size());
     const int64_t hsz = config.hidden_size, n_tokens = n_samples * seqlen;
     AwqModelResult result;
-    LayerRun run;
-    run.config1 = config;
-    run.config1.n_layers = 1;
-    run.pool = pool;
-    run.seqlen = seqlen;
+    LayerRun run(config, pool, seqlen);
     double t_search = 0;
     for (int64_t layer = 0; layer < config.n_layers; ++layer) {
         run.view = std::make_shared<LayerViewStore>(store, layer);

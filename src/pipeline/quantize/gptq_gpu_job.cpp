@@ -45,17 +45,11 @@ const std::vector<std::vector<Slot>>& slot_groups(bool true_sequential) {
     return true_sequential ? seq : all;
 }
 
+// The CPU driver's checks plus what the device cannot do (geometry is checked by layer_dims).
 Status check_options(const GptqJobOptions& o, const format::ModelConfig& c) {
-    if (o.bits != 2 && o.bits != 3 && o.bits != 4 && o.bits != 8)
-        return make_error(ErrorCode::kUsage, "--bits for gptq must be 2, 3, 4 or 8, got " + std::to_string(o.bits));
-    if (o.group_size != -1 && o.group_size < 1)
-        return make_error(ErrorCode::kUsage, "--group-size must be -1 or >= 1, got " + std::to_string(o.group_size));
-    if (!(o.damp_percent > 0.0 && o.damp_percent <= 1.0))
-        return make_error(ErrorCode::kUsage, "--damp must be in (0, 1], got " + std::to_string(o.damp_percent));
+    LOWBIT_TRY(check_gptq_options(o, c));
     if (o.quantize_linear)
         return make_error(ErrorCode::kUnsupported, "GPTQ onto GGUF grids runs on the CPU only (use --device cpu)");
-    if (c.n_layers < 1 || c.hidden_size < 1 || c.n_heads < 1 || c.intermediate_size < 1)
-        return make_error(ErrorCode::kBadInput, "model config has no layers, heads or hidden/intermediate size");
     return {};
 }
 

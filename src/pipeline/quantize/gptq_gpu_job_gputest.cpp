@@ -24,14 +24,6 @@
 namespace lowbit::pipeline {
 namespace {
 
-bool have_device(std::string& why) {
-    if (!kernel::cuda::compiled_with_cuda()) return why = "built without CUDA", false;
-    auto n = kernel::cuda::device_count();
-    if (!n.ok() || *n == 0)
-        return why = "no CUDA device: " + (n.ok() ? std::string("0 devices") : n.error().message), false;
-    return true;
-}
-
 using calib_testing::random_samples;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -138,8 +130,7 @@ format::ModelConfig tiny_config() {
 }
 
 TEST(GptqGpuJob, TinyModelMatchesCpuJob) {
-    std::string why;
-    if (!have_device(why)) GTEST_SKIP() << why;
+    if (const std::string why = kernel::cuda::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     const format::ModelConfig c = tiny_config();
     auto store = model::make_synthetic_model(c, *model::find_arch("llama"), model::SourceFormat::kHf, DType::kF32, 7);
     ASSERT_TRUE(store.ok()) << store.error().message;
@@ -247,8 +238,8 @@ void report(const char* label, const Agreement& a) {
 TEST(GptqGpuJob, RefModelMatchesCpuJob) {
     const char* gpu_dump = std::getenv("LOWBIT_GPTQ_GPU_CODES");
     const char* dump_to = std::getenv("LOWBIT_GPTQ_DUMP");
-    std::string why;
-    if (!gpu_dump && !have_device(why)) GTEST_SKIP() << why;
+    const std::string why = kernel::cuda::cuda_unavailable_reason();
+    if (!gpu_dump && !why.empty()) GTEST_SKIP() << why;
     const std::string dir = ref_model_dir();
     if (!std::filesystem::exists(dir + "/config.json")) GTEST_SKIP() << "reference model not found at " << dir;
     auto m = hf::open_hf_model(dir);

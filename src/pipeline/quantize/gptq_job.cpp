@@ -53,7 +53,9 @@ Result<std::vector<float>> load_f32(const format::TensorStore& store, const std:
     return out;
 }
 
-Status check_options(const GptqJobOptions& o, const format::ModelConfig& c) {
+} // namespace
+
+Status check_gptq_options(const GptqJobOptions& o, const format::ModelConfig& c) {
     if (o.bits != 2 && o.bits != 3 && o.bits != 4 && o.bits != 8)
         return make_error(ErrorCode::kUsage, "--bits for gptq must be 2, 3, 4 or 8, got " + std::to_string(o.bits));
     if (o.group_size != -1 && o.group_size < 1)
@@ -67,33 +69,6 @@ Status check_options(const GptqJobOptions& o, const format::ModelConfig& c) {
     return {};
 }
 
-struct LayerRun {
-    std::shared_ptr<LayerViewStore> view;
-    format::ModelConfig config1; // n_layers = 1
-    ThreadPool* pool = nullptr;
-    int64_t seqlen = 0;
-
-    // One pass of every sample through the layer; `hidden` is updated in place when `in_place`, else a copy runs.
-    Status pass(std::vector<float>& hidden, int64_t n_samples, bool in_place, const model::LinearObserver& observer) {
-        LOWBIT_ASSIGN_OR_RETURN(auto t, model::Transformer::create(view, config1, model::SourceFormat::kHf));
-        t->set_linear_observer(observer);
-        auto cache = t->make_cache(seqlen);
-        const int64_t hsz = config1.hidden_size;
-        std::vector<float> scratch(in_place ? 0 : size_t(seqlen * hsz));
-        for (int64_t s = 0; s < n_samples; ++s) {
-            float* x = hidden.data() + s * seqlen * hsz;
-            if (!in_place) {
-                std::memcpy(scratch.data(), x, scratch.size() * sizeof(float));
-                x = scratch.data();
-            }
-            t->run_layer(0, x, seqlen, 0, cache, pool);
-        }
-        return {};
-    }
-};
-
-} // namespace
-
 Status emit_linear(GptqModelResult& result, const GptqJobOptions& options, const std::string& module,
                    scheme::gptq::GptqLinear&& linear) {
     if (options.sink) return options.sink(module, std::move(linear));
@@ -104,18 +79,14 @@ Status emit_linear(GptqModelResult& result, const GptqJobOptions& options, const
 Result<GptqModelResult> gptq_quantize_model(std::shared_ptr<const format::TensorStore> store,
                                             const format::ModelConfig& config, const CalibSamples& samples,
                                             const GptqJobOptions& o, ThreadPool* pool) {
-    LOWBIT_TRY(check_options(o, config));
+    LOWBIT_TRY(check_gptq_options(o, config));
     const auto t0 = Clock::now();
     LOWBIT_ASSIGN_OR_RETURN(std::vector<float> hidden, embed_samples(store, config, samples, "GPTQ")); // [N*L, hidden]
     const int64_t n_samples = int64_t(samples.size()), seqlen = int64_t(samples[0].size());
     GptqModelResult result;
     result.activation_bytes = hidden.size() * sizeof(float);
 
-    LayerRun run;
-    run.config1 = config;
-    run.config1.n_layers = 1;
-    run.pool = pool;
-    run.seqlen = seqlen;
+    LayerPass run(config, pool, seqlen);
     quantize::gptq::GptqOptions gopt;
     gopt.bits = o.bits, gopt.group_size = o.group_size, gopt.sym = o.sym, gopt.desc_act = o.desc_act;
     gopt.static_groups = o.static_groups, gopt.damp_percent = o.damp_percent;
@@ -190,7 +161,7 @@ Result<QuantizeJobReport> quantize_gptq_to_hf(const QuantizeJobOptions& job, con
     LOWBIT_ASSIGN_OR_RETURN(
         CalibratedSource src,
         open_calibrated_source(job.input, "gptq", o.calib, job.n_threads, [&](const format::ModelConfig& c) -> Status {
-            LOWBIT_TRY(check_options(o, c));
+            LOWBIT_TRY(check_gptq_options(o, c));
             return check_calib_device(job.device, "GPTQ"); // --device errors before calibration work
         }));
     // The output is laid out now and every linear written as it finishes: the packed model is never in memory.

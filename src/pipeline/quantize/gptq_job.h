@@ -58,6 +58,10 @@ struct GptqModelResult {
     double seconds_forward = 0, seconds_gptq = 0;
 };
 
+// kUsage for bits / group size / damping out of range, kBadInput for a config without layers; warns when
+// --static-groups has no effect. Every GPTQ driver checks this first.
+Status check_gptq_options(const GptqJobOptions& options, const format::ModelConfig& config);
+
 // Hands a finished linear to options.sink when set, else stores it in result.linears. Every driver (CPU, GPU)
 // emits through this.
 Status emit_linear(GptqModelResult& result, const GptqJobOptions& options, const std::string& module,

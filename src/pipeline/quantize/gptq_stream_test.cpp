@@ -23,12 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 
 format::ModelConfig tiny_config() {
-    format::ModelConfig c;
-    c.arch = "llama";
-    c.hf_architecture = "LlamaForCausalLM";
-    c.vocab_size = 61, c.hidden_size = 64, c.intermediate_size = 128, c.n_layers = 2;
-    c.n_heads = 4, c.n_kv_heads = 2, c.max_position_embeddings = 128, c.rope_theta = 10000.0f;
-    return c;
+    return calib_testing::tiny_llama_config(64, 128, 2);
 }
 
 using calib_testing::random_samples;

@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 namespace lowbit::pipeline {
@@ -67,35 +66,6 @@ Status pwrite_all(int fd, const uint8_t* p, uint64_t n, uint64_t offset, const s
             return make_error(ErrorCode::kIo, fmt::format("cannot write {} bytes at offset {} of '{}': {}", n, offset,
                                                           path, std::strerror(errno)));
         p += w, n -= uint64_t(w), offset += uint64_t(w);
-    }
-    return ok_status();
-}
-
-Status write_text(const std::string& path, const std::string& text) {
-    LOWBIT_ASSIGN_OR_RETURN(auto w, AtomicWriter::create(path));
-    LOWBIT_TRY(w->write(text));
-    return w->commit();
-}
-
-// config.json (the source's + quantization_config), side files, tokenizer files: as write_hf_quantized_checkpoint.
-Status write_side_files(const std::string& out_dir, const std::string& src_dir, const HfQuantizedCheckpoint& c) {
-    LOWBIT_ASSIGN_OR_RETURN(std::string cfg_text, read_file_to_string(src_dir + "/config.json"));
-    nlohmann::ordered_json cfg;
-    try {
-        cfg = nlohmann::ordered_json::parse(cfg_text);
-        cfg["quantization_config"] = nlohmann::ordered_json::parse(c.quantization_config_json);
-    } catch (const nlohmann::json::exception& e) {
-        return make_error(ErrorCode::kBadInput, "'" + src_dir + "/config.json' is not valid JSON: " + e.what());
-    }
-    LOWBIT_TRY(write_text(out_dir + "/config.json", cfg.dump(2) + "\n"));
-    for (const auto& [name, text] : c.side_files) LOWBIT_TRY(write_text(out_dir + "/" + name, text));
-    std::error_code ec;
-    for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-                          "generation_config.json"}) {
-        const fs::path src = fs::path(src_dir) / f;
-        if (!fs::exists(src, ec)) continue;
-        fs::copy_file(src, fs::path(out_dir) / f, fs::copy_options::overwrite_existing, ec);
-        if (ec) return make_error(ErrorCode::kIo, "cannot copy '" + src.string() + "': " + ec.message());
     }
     return ok_status();
 }
@@ -239,7 +209,7 @@ Status HfCheckpointStream::finish(QuantizeJobReport& report) {
         return make_error(ErrorCode::kIo,
                           "cannot rename '" + m.partial_path + "' to '" + final_path + "': " + std::strerror(errno));
     m.finished = true;
-    LOWBIT_TRY(write_side_files(m.out_dir, m.src_dir, m.meta));
+    LOWBIT_TRY(write_hf_side_files(m.out_dir, m.src_dir, m.meta));
     for (const auto& r : m.report.rows) {
         auto& row = row_for(report, r.type);
         row.n_tensors += r.n_tensors, row.n_elems += r.n_elems, row.n_bytes += r.n_bytes;

@@ -71,7 +71,11 @@ Status write_config(const std::string& out_dir, const std::string& src_dir, cons
     return write_text(out_dir + "/config.json", cfg.dump(2) + "\n");
 }
 
-Status copy_tokenizer_files(const std::string& out_dir, const std::string& src_dir) {
+} // namespace
+
+Status write_hf_side_files(const std::string& out_dir, const std::string& src_dir, const HfQuantizedCheckpoint& c) {
+    LOWBIT_TRY(write_config(out_dir, src_dir, c.quantization_config_json));
+    for (const auto& [name, text] : c.side_files) LOWBIT_TRY(write_text(out_dir + "/" + name, text));
     std::error_code ec;
     for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                           "generation_config.json"}) {
@@ -82,8 +86,6 @@ Status copy_tokenizer_files(const std::string& out_dir, const std::string& src_d
     }
     return ok_status();
 }
-
-} // namespace
 
 Result<std::vector<uint8_t>> encode_f32_as(DType dtype, std::span<const float> values, const std::string& name) {
     std::vector<uint8_t> out;
@@ -139,9 +141,7 @@ Status write_hf_quantized_checkpoint(const std::string& out_dir, const std::stri
     wo.metadata["format"] = "pt";
     wo.metadata["quantizer"] = c.quantizer;
     LOWBIT_TRY(safetensors::write_safetensors(out_dir + "/model.safetensors", tensors, wo));
-    LOWBIT_TRY(write_config(out_dir, src_dir, c.quantization_config_json));
-    for (const auto& [name, text] : c.side_files) LOWBIT_TRY(write_text(out_dir + "/" + name, text));
-    LOWBIT_TRY(copy_tokenizer_files(out_dir, src_dir));
+    LOWBIT_TRY(write_hf_side_files(out_dir, src_dir, c));
     report.file_bytes = 0;
     for (const auto& entry : fs::directory_iterator(out_dir, ec))
         if (entry.is_regular_file()) report.file_bytes += entry.file_size();

@@ -39,6 +39,11 @@ Status write_hf_quantized_checkpoint(const std::string& out_dir, const std::stri
                                      const format::TensorStore& store, const HfQuantizedCheckpoint& checkpoint,
                                      QuantizeJobReport& report);
 
+// The files beside model.safetensors: config.json (the source's + quantization_config), c.side_files, and the
+// source's tokenizer / generation files copied (the writer and HfCheckpointStream both finish with this).
+// kBadInput when src_dir/config.json is not JSON, kIo.
+Status write_hf_side_files(const std::string& out_dir, const std::string& src_dir, const HfQuantizedCheckpoint& c);
+
 // `values` encoded as dtype (F32, F16 or BF16, round to nearest even): what a replaced tensor's bytes are made of.
 // kUnsupported for other dtypes (names the dtype and `name`).
 Result<std::vector<uint8_t>> encode_f32_as(DType dtype, std::span<const float> values, const std::string& name);

@@ -18,13 +18,6 @@ namespace {
 
 namespace kc = kernel::cuda;
 
-bool have_device(std::string& why) {
-    if (!kc::compiled_with_cuda()) return why = "built without CUDA", false;
-    auto n = kc::device_count();
-    if (!n.ok() || *n == 0) return why = "no CUDA device", false;
-    return true;
-}
-
 // Heavy-tailed weights (Student-t, 3 dof) with a few large columns, like real LLM linears.
 std::vector<float> student(int64_t n, uint32_t seed, float scale = 0.02f) {
     std::mt19937 rng(seed);
@@ -62,8 +55,7 @@ const Case kCases[] = {{64, 256, 128, 4, true}, {96, 512, 32, 3, true},    {40, 
                        {33, 256, -1, 8, true},  {128, 1024, 64, 4, false}, {17, 96, 16, 4, true}};
 
 TEST(AwqCuda, PseudoQuantizeIsBitIdenticalToTheCpu) {
-    std::string why;
-    if (!have_device(why)) GTEST_SKIP() << why;
+    if (const std::string why = kernel::cuda::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     auto ops = AwqCuda::create(nullptr, false);
     ASSERT_TRUE(ops.ok()) << ops.error().message;
     for (const Case& c : kCases) {
@@ -98,8 +90,7 @@ TEST(AwqCuda, PseudoQuantizeIsBitIdenticalToTheCpu) {
 }
 
 TEST(AwqCuda, MeansLossAndScalingMatchTheCpu) {
-    std::string why;
-    if (!have_device(why)) GTEST_SKIP() << why;
+    if (const std::string why = kernel::cuda::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     auto ops = AwqCuda::create(nullptr, true);
     ASSERT_TRUE(ops.ok()) << ops.error().message;
     const int64_t n = 3000, k = 640; // rows not a multiple of the 256-row chunks
@@ -155,8 +146,7 @@ TEST(AwqCuda, MeansLossAndScalingMatchTheCpu) {
 }
 
 TEST(AwqCuda, ClipSearchMatchesTheCpu) {
-    std::string why;
-    if (!have_device(why)) GTEST_SKIP() << why;
+    if (const std::string why = kernel::cuda::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     auto ops = AwqCuda::create(nullptr, false);
     ASSERT_TRUE(ops.ok()) << ops.error().message;
     struct ClipCase {
@@ -190,8 +180,7 @@ TEST(AwqCuda, ClipSearchMatchesTheCpu) {
 }
 
 TEST(AwqCuda, BadOptionsAreErrors) {
-    std::string why;
-    if (!have_device(why)) GTEST_SKIP() << why;
+    if (const std::string why = kernel::cuda::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     auto ops = AwqCuda::create(nullptr, true);
     ASSERT_TRUE(ops.ok());
     AwqOptions o;

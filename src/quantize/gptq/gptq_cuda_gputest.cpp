@@ -18,14 +18,6 @@
 namespace lowbit::quantize::gptq {
 namespace {
 
-bool have_device(std::string& why) {
-    if (!kernel::cuda::compiled_with_cuda()) return why = "built without CUDA", false;
-    auto n = kernel::cuda::device_count();
-    if (!n.ok() || *n == 0)
-        return why = "no CUDA device: " + (n.ok() ? std::string("0 devices") : n.error().message), false;
-    return true;
-}
-
 struct Problem {
     std::vector<float> w;  // [n, k]
     std::vector<double> h; // [k, k] = 2 XᵀX / t
@@ -118,8 +110,7 @@ void compare(const Case& c, const Problem& p) {
 }
 
 TEST(GptqCuda, MatchesCpuAcrossConfigs) {
-    std::string why;
-    if (!have_device(why)) GTEST_SKIP() << why;
+    if (const std::string why = kernel::cuda::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     const Case cases[] = {
         {"b4 g128 sym", 300, 512, opts(4, 128, true, false, false), 0},
         {"b4 g128 asym dead", 257, 384, opts(4, 128, false, false, false), 5},
@@ -139,8 +130,7 @@ TEST(GptqCuda, MatchesCpuAcrossConfigs) {
 
 // Damping auto-increase: an indefinite H fails with 1 % and succeeds with a larger damping, as on the CPU.
 TEST(GptqCuda, DampingGrowsLikeCpu) {
-    std::string why;
-    if (!have_device(why)) GTEST_SKIP() << why;
+    if (const std::string why = kernel::cuda::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     const int64_t n = 64, k = 128;
     Problem p = make_problem(n, k, 99, 0);
     double mean = 0.0;
@@ -167,8 +157,7 @@ TEST(GptqCuda, DampingGrowsLikeCpu) {
 
 // Ŵ rebuilt from f16-rounded scales (what the job propagates, = scheme::gptq::dequantize of the checkpoint).
 TEST(GptqCuda, F16ScaleDequant) {
-    std::string why;
-    if (!have_device(why)) GTEST_SKIP() << why;
+    if (const std::string why = kernel::cuda::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     const int64_t n = 96, k = 256;
     Problem a = make_problem(n, k, 5, 1);
     const GptqOptions o = opts(4, 64, false, true, false);
