@@ -33,12 +33,7 @@ class AwqCli : public ::testing::Test {
         if (!made_) GTEST_SKIP() << "python3 with numpy and tokenizers is needed to build the tiny model";
         ASSERT_TRUE(ok_) << "make_tiny_llama.py failed";
     }
-    static double ppl(const std::string& dir) {
-        auto r = run_lowbit(
-            {"perplexity", "-m", dir, "-f", tmp_ + "text.txt", "-c", "64", "--chunks", "4", "--json", "-t", "2"});
-        EXPECT_EQ(r.exit_code, 0) << dir << ": " << r.err;
-        return r.exit_code == 0 ? nlohmann::json::parse(r.out)["ppl"].get<double>() : -1.0;
-    }
+    static double ppl(const std::string& dir) { return tiny_ppl(dir, tmp_ + "text.txt", 4); }
     static RunResult quantize(const std::string& out, const std::vector<std::string>& extra) {
         std::vector<std::string> args = {
             "quantize",        "-m",         tmp_ + "f32", "-o",       out,  "--method",      "awq", "--calib",

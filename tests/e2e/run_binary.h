@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 // run_lowbit(args): spawns the built `lowbit` binary, returns its exit code, stdout and stderr.
-// Used by the e2e tests to assert messages and exit codes (and that no signal killed it).
+// Used by the e2e tests to assert messages and exit codes (and that no signal killed it); tiny_ppl, the quick
+// perplexity check of the suites.
 #pragma once
 
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
@@ -69,6 +71,15 @@ inline void expect_clear_cuda_failure(const RunResult& r, const std::string& out
         EXPECT_NE(r.err.find("lowbit: error: --device cuda: no"), std::string::npos) << r.err;
     }
     EXPECT_FALSE(std::ifstream(out_dir + "/model.safetensors").good());
+}
+
+// `lowbit perplexity -m model -f text -c 64 --chunks N --json -t 2`: the PPL, or -1 after an EXPECT failure
+// naming the model (the quick quality check of the e2e suites).
+inline double tiny_ppl(const std::string& model, const std::string& text, int chunks) {
+    auto r = run_lowbit(
+        {"perplexity", "-m", model, "-f", text, "-c", "64", "--chunks", std::to_string(chunks), "--json", "-t", "2"});
+    EXPECT_EQ(r.exit_code, 0) << model << ": " << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out)["ppl"].get<double>() : -1.0;
 }
 
 } // namespace lowbit::e2e

@@ -39,12 +39,7 @@ class RunQuantizedCli : public ::testing::Test {
         if (!made_) GTEST_SKIP() << "python3 with numpy and tokenizers is needed to build the tiny model";
         ASSERT_TRUE(ok_) << "make_tiny_llama.py failed";
     }
-    static double ppl(const std::string& dir) {
-        auto r = run_lowbit(
-            {"perplexity", "-m", dir, "-f", tmp_ + "text.txt", "-c", "64", "--chunks", "3", "--json", "-t", "2"});
-        EXPECT_EQ(r.exit_code, 0) << dir << ": " << r.err;
-        return r.exit_code == 0 ? nlohmann::json::parse(r.out)["ppl"].get<double>() : -1.0;
-    }
+    static double ppl(const std::string& dir) { return tiny_ppl(dir, tmp_ + "text.txt", 3); }
     static inline std::string tmp_;
     static inline bool made_ = false, ok_ = false;
 };

@@ -176,13 +176,7 @@ class RunQuantized : public ::testing::Test {
         if (!made_) GTEST_SKIP() << "python3 with numpy and tokenizers is needed to build the tiny model";
         ASSERT_TRUE(ok_) << "building the quantized directories failed";
     }
-    static double ppl(const std::string& dir) {
-        auto r = run_lowbit({"perplexity", "-m", tmp_ + dir, "-f", tmp_ + "text.txt", "-c", "64", "--chunks", "3",
-                             "--json", "-t", "2"});
-        EXPECT_EQ(r.exit_code, 0) << dir << ": " << r.err;
-        if (r.exit_code != 0) return -1;
-        return json::parse(r.out)["ppl"].get<double>();
-    }
+    static double ppl(const std::string& dir) { return tiny_ppl(tmp_ + dir, tmp_ + "text.txt", 3); }
     static std::string greedy(const std::string& dir) {
         auto r = run_lowbit({"run", "-m", tmp_ + dir, "-p", "Hello world", "-n", "12", "--temp", "0",
                              "--no-display-prompt", "-t", "1"});

@@ -5,6 +5,7 @@
 // X [T, K] gives H = 2 XᵀX / T. Writes OUT_PREFIX.gguf_bytes (N rows of TYPE blocks) and OUT_PREFIX.deq.f32 [N, K].
 #include "pipeline/quantize/gptq_gguf.h"
 #include "quantize/gptq/gptq.h"
+#include "raw_io.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -12,21 +13,7 @@
 #include <vector>
 
 namespace {
-template <class T> std::vector<T> read_raw(const std::string& path, size_t n) {
-    std::vector<T> v(n);
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f || std::fread(v.data(), sizeof(T), n, f) != n) {
-        std::fprintf(stderr, "gptq_gguf_tool: cannot read %zu values from %s\n", n, path.c_str());
-        std::exit(1);
-    }
-    std::fclose(f);
-    return v;
-}
-template <class T> void write_raw(const std::string& path, const std::vector<T>& v) {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f || std::fwrite(v.data(), sizeof(T), v.size(), f) != v.size()) std::exit(1);
-    std::fclose(f);
-}
+constexpr char kTool[] = "gptq_gguf_tool";
 } // namespace
 
 int main(int argc, char** argv) {
@@ -36,8 +23,8 @@ int main(int argc, char** argv) {
     }
     using namespace lowbit;
     const int64_t n = std::atoll(argv[2]), k = std::atoll(argv[3]), t = std::atoll(argv[5]);
-    const auto w = read_raw<float>(argv[1], static_cast<size_t>(n * k));
-    const auto x = read_raw<float>(argv[4], static_cast<size_t>(t * k));
+    const auto w = lowbit::tools::read_raw<float>(kTool, argv[1], static_cast<size_t>(n * k));
+    const auto x = lowbit::tools::read_raw<float>(kTool, argv[4], static_cast<size_t>(t * k));
     const std::optional<DType> type = dtype_from_name(argv[6]);
     if (!type) {
         std::fprintf(stderr, "gptq_gguf_tool: unknown type %s\n", argv[6]);
@@ -54,8 +41,8 @@ int main(int argc, char** argv) {
         return 3;
     }
     const std::string out = argv[7];
-    write_raw(out + ".gguf_bytes", *bytes);
-    write_raw(out + ".deq.f32", deq);
+    lowbit::tools::write_raw(kTool, out + ".gguf_bytes", *bytes);
+    lowbit::tools::write_raw(kTool, out + ".deq.f32", deq);
     std::printf("loss %.6f\n", loss);
     return 0;
 }

@@ -4,6 +4,7 @@
 //   gptq_tool W.f32 N K X.f32 T BITS GROUP SYM DESC_ACT STATIC OUT_PREFIX
 // Writes OUT_PREFIX.codes.i32 [N,K], .deq.f32 [N,K], .gidx.i32 [K], .scales.f32 [N,G], .zeros.i32 [N,G].
 #include "quantize/gptq/gptq.h"
+#include "raw_io.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -11,21 +12,7 @@
 #include <vector>
 
 namespace {
-template <class T> std::vector<T> read_raw(const std::string& path, size_t n) {
-    std::vector<T> v(n);
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f || std::fread(v.data(), sizeof(T), n, f) != n) {
-        std::fprintf(stderr, "gptq_tool: cannot read %zu values from %s\n", n, path.c_str());
-        std::exit(1);
-    }
-    std::fclose(f);
-    return v;
-}
-template <class T> void write_raw(const std::string& path, const std::vector<T>& v) {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f || std::fwrite(v.data(), sizeof(T), v.size(), f) != v.size()) std::exit(1);
-    std::fclose(f);
-}
+constexpr char kTool[] = "gptq_tool";
 } // namespace
 
 int main(int argc, char** argv) {
@@ -35,8 +22,8 @@ int main(int argc, char** argv) {
     }
     using namespace lowbit::quantize::gptq;
     const int64_t n = std::atoll(argv[2]), k = std::atoll(argv[3]), t = std::atoll(argv[5]);
-    auto w = read_raw<float>(argv[1], size_t(n * k));
-    auto x = read_raw<float>(argv[4], size_t(t * k));
+    auto w = lowbit::tools::read_raw<float>(kTool, argv[1], size_t(n * k));
+    auto x = lowbit::tools::read_raw<float>(kTool, argv[4], size_t(t * k));
     GptqOptions opt;
     opt.bits = std::atoi(argv[6]);
     opt.group_size = std::atoll(argv[7]);
@@ -51,11 +38,11 @@ int main(int argc, char** argv) {
         return 3;
     }
     const std::string out = argv[11];
-    write_raw(out + ".codes.i32", r->codes);
-    write_raw(out + ".deq.f32", r->dequant);
-    write_raw(out + ".gidx.i32", r->g_idx);
-    write_raw(out + ".scales.f32", r->scales);
-    write_raw(out + ".zeros.i32", r->zeros);
+    lowbit::tools::write_raw(kTool, out + ".codes.i32", r->codes);
+    lowbit::tools::write_raw(kTool, out + ".deq.f32", r->dequant);
+    lowbit::tools::write_raw(kTool, out + ".gidx.i32", r->g_idx);
+    lowbit::tools::write_raw(kTool, out + ".scales.f32", r->scales);
+    lowbit::tools::write_raw(kTool, out + ".zeros.i32", r->zeros);
     std::printf("loss %.6f damp %.6g\n", r->loss, r->damp_used);
     return 0;
 }
