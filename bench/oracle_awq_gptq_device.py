@@ -34,26 +34,13 @@ import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "oracle"))
+from oracle_util import load_arrays as read_safetensors  # noqa: E402
+
 MODES = ["awq", "gptq-v1", "gptq-v2", "gptq-v1-asym", "gptq-v2-asym"]
 GROUP = 32
 
 
-def read_safetensors(path):  # name -> numpy array (bf16 as f32); no dependency on the safetensors package
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    header = json.loads(b[8:8 + n])
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        s, e = v["data_offsets"]
-        raw = b[8 + n + s:8 + n + e]
-        if v["dtype"] == "BF16":
-            a = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
-        else:
-            a = np.frombuffer(raw, {"F32": np.float32, "F16": np.float16, "I32": np.int32}[v["dtype"]])
-        out[k] = a.reshape(v["shape"])
-    return out
 
 
 def write_safetensors(path, tensors):

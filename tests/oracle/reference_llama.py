@@ -10,30 +10,15 @@ code with lowbit. Usage as a library: `logits = forward(load(dir), tokens)` -> [
 import json
 import math
 import os
-import struct
+import sys
 
 import numpy as np
 
-_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": None, "F64": np.float64}
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oracle_util import load_arrays  # noqa: E402
 
 def _read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        lo, hi = e["data_offsets"]
-        raw = data[lo:hi]
-        if e["dtype"] == "BF16":
-            a = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
-        else:
-            a = np.frombuffer(raw, dtype=_DTYPES[e["dtype"]])
-        out[name] = a.astype(np.float64).reshape(e["shape"])
-    return out
+    return {k: a.astype(np.float64) for k, a in load_arrays(path).items()}
 
 
 def load(model_dir):

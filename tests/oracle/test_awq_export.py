@@ -19,12 +19,14 @@ Skips (77) when the tool or the tiny-model fixture is unavailable.
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oracle_util import load_raw  # noqa: E402
 
 BIN = os.environ.get("LOWBIT_BIN")
 TOOLS = os.environ.get("LOWBIT_TOOLS_DIR")
@@ -44,22 +46,6 @@ def check(cond, msg):
         print("FAIL:", msg)
 
 
-def load_raw(path):  # safetensors by hand (numpy has no bf16): name -> (array, raw bytes, dtype); bf16 -> f32
-    out = {}
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    header = json.loads(b[8:8 + n])
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        s, e = v["data_offsets"]
-        raw = b[8 + n + s:8 + n + e]
-        if v["dtype"] == "BF16":
-            a = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
-        else:
-            a = np.frombuffer(raw, {"F32": np.float32, "F16": np.float16, "I32": np.int32}[v["dtype"]])
-        out[k] = (a.reshape(v["shape"]), raw, v["dtype"])
-    return out
 
 
 def to_bf16_bits(x):  # round to nearest even, as torch does

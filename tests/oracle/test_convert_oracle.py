@@ -23,10 +23,14 @@ import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oracle_util import load_hf_f32, permute  # noqa: E402
+
+
 try:
     import gguf
     from gguf import GGUFReader
-    from safetensors import deserialize
+    from safetensors import deserialize  # noqa: F401  (load_hf_f32 reads with it; skip early when missing)
 except ImportError as e:  # pragma: no cover
     print("skip:", e)
     sys.exit(77)
@@ -63,28 +67,6 @@ def run(args, expect=0):
 def bf16_bits(a):
     u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
     return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
-
-
-def load_hf(d):
-    """HF tensors as float32 numpy arrays (bf16 widened), via safetensors.deserialize."""
-    files = [f for f in os.listdir(d) if f.endswith(".safetensors")]
-    out = {}
-    for f in files:
-        with open(os.path.join(d, f), "rb") as fh:
-            for name, t in deserialize(fh.read()):
-                raw = bytes(t["data"])
-                if t["dtype"] in ("bfloat16", "BF16"):
-                    a = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
-                elif t["dtype"] in ("float16", "F16"):
-                    a = np.frombuffer(raw, np.float16).astype(np.float32)
-                else:
-                    a = np.frombuffer(raw, np.float32)
-                out[name] = a.reshape(t["shape"])
-    return out
-
-
-def permute(w, n_head):  # llama.cpp convert_hf_to_gguf.py LlamaModel.permute
-    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 def rope_factors(cfg):  # llama.cpp LlamaModel.generate_extra_tensors
@@ -150,7 +132,7 @@ def check_gguf(case, d, out, typ):
     check(abs(field(r, f"{arch}.rope.freq_base") - cfg["rope_theta"]) < 1e-3, f"{tag}: rope.freq_base")
     check(abs(field(r, f"{arch}.attention.layer_norm_rms_epsilon") - cfg["rms_norm_eps"]) < 1e-9, f"{tag}: rms eps")
 
-    hf = load_hf(d)
+    hf = load_hf_f32(d)
     tensors = {t.name: t for t in r.tensors}
     expected = {gguf_name(n) for n in hf}
     if cfg.get("rope_scaling"):

@@ -12,12 +12,14 @@ Skips (77) while the binary does not offer the gptq method.
 """
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oracle_util import load_raw  # noqa: E402
 
 BIN = os.environ.get("LOWBIT_BIN")
 SRC = os.environ.get("LOWBIT_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -34,22 +36,6 @@ def check(cond, msg):
         print("FAIL:", msg)
 
 
-def load_raw(path):  # safetensors by hand (numpy has no bf16): name -> (array, raw bytes); bf16 -> f32
-    out = {}
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    header = json.loads(b[8:8 + n])
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        s, e = v["data_offsets"]
-        raw = b[8 + n + s:8 + n + e]
-        if v["dtype"] == "BF16":
-            a = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
-        else:
-            a = np.frombuffer(raw, {"F32": np.float32, "F16": np.float16, "I32": np.int32}[v["dtype"]])
-        out[k] = (a.reshape(v["shape"]), raw)
-    return out
 
 
 def unpack_autogptq(q, name, bits, v1):
@@ -120,7 +106,7 @@ def main():
                     check(sorted(np.bincount(gi).tolist()) == [32] * (K // 32), f"{m}: act-order group sizes")
                 else:
                     check(np.array_equal(gi, np.arange(K) // 32), f"{m}: g_idx")
-            for k, (a, raw) in orig.items():
+            for k, (a, raw, _) in orig.items():
                 if k[:-len(".weight")] in modules:
                     continue
                 check(k in q_raw and q_raw[k][1] == raw, f"{tag}: {k} not copied bit for bit")

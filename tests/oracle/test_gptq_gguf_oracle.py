@@ -17,6 +17,10 @@ import tempfile
 
 try:
     import numpy as np
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from oracle_util import load_hf_f32, permute
+
     import gguf
     from gguf import GGMLQuantizationType as QT
 except ImportError as e:
@@ -79,30 +83,6 @@ def layer_checks(tool):
                     check(np.array_equal(raw_i, ref), f"{qt.name}: H = I gives gguf.quants.quantize's bytes")
 
 
-def load_hf(d):
-    """HF tensors as float32 (bf16/f16 widened exactly)."""
-    from safetensors import deserialize
-    out = {}
-    for f in sorted(os.listdir(d)):
-        if not f.endswith(".safetensors"):
-            continue
-        with open(os.path.join(d, f), "rb") as fh:
-            for name, t in deserialize(fh.read()):
-                raw = bytes(t["data"])
-                if t["dtype"] in ("bfloat16", "BF16"):
-                    a = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
-                elif t["dtype"] in ("float16", "F16"):
-                    a = np.frombuffer(raw, np.float16).astype(np.float32)
-                else:
-                    a = np.frombuffer(raw, np.float32)
-                out[name] = a.reshape(t["shape"])
-    return out
-
-
-def permute(w, n_head):  # convert_hf_to_gguf.py LlamaModel.permute
-    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
-
 def cli_checks():
     import json
     shared = os.environ.get("LOWBIT_SHARED")
@@ -110,7 +90,7 @@ def cli_checks():
     if not calib or not os.path.exists(calib):
         calib = "self"
     cfg = json.load(open(os.path.join(MODEL, "config.json")))
-    hf = load_hf(MODEL)
+    hf = load_hf_f32(MODEL)
     linears = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
                "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
                "ffn_down": "mlp.down_proj"}

@@ -18,8 +18,12 @@ import tempfile
 
 try:
     import numpy as np
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from oracle_util import load_hf_f32, permute
+
     import gguf
-    from safetensors import deserialize
+    from safetensors import deserialize  # noqa: F401  (load_hf_f32 reads with it; skip early when missing)
     from tokenizers import Tokenizer
 except ImportError as e:
     print("skip:", e)
@@ -42,29 +46,6 @@ def run(args, expect=0):
     if expect is not None and r.returncode != expect:
         raise SystemExit(f"{args} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
     return r
-
-
-def load_hf(d):
-    """HF tensors as float32 (bf16/f16 widened exactly)."""
-    out = {}
-    for f in sorted(os.listdir(d)):
-        if not f.endswith(".safetensors"):
-            continue
-        with open(os.path.join(d, f), "rb") as fh:
-            for name, t in deserialize(fh.read()):
-                raw = bytes(t["data"])
-                if t["dtype"] in ("bfloat16", "BF16"):
-                    a = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
-                elif t["dtype"] in ("float16", "F16"):
-                    a = np.frombuffer(raw, np.float16).astype(np.float32)
-                else:
-                    a = np.frombuffer(raw, np.float32)
-                out[name] = a.reshape(t["shape"])
-    return out
-
-
-def permute(w, n_head):  # convert_hf_to_gguf.py LlamaModel.permute
-    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 HF2GGUF = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
@@ -171,7 +152,7 @@ def main():
         return 77
     import json
     cfg = json.load(open(os.path.join(MODEL, "config.json")))
-    hf = load_hf(MODEL)
+    hf = load_hf_f32(MODEL)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "q4km.gguf")
         run([BIN, "quantize", "-m", MODEL, "-o", out, "--method", "q4_k_m", "--no-progress"])
