@@ -9,6 +9,8 @@
 #   safetensors_*: the first 64 KiB of every *.safetensors under models/, plus a tiny one written here
 # Usage: scripts/fuzz.sh [SECONDS]
 set -euo pipefail
+source "$(dirname "$0")/lib/shared_env.sh"
+lowbit_resolve_shared # before the cd: a relative path is relative to the caller
 cd "$(dirname "$0")/.."
 SECS="${1:-20}"
 BUILD=build/fuzz

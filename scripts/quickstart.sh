@@ -3,6 +3,8 @@
 # quantize it to GGUF Q4_K_M, generate from the quantized file, and (when LOWBIT_SHARED points at the
 # shared data) compare wikitext-2 perplexity of the source and the quantized model.
 set -euo pipefail
+source "$(dirname "$0")/lib/shared_env.sh"
+lowbit_resolve_shared # before the cd: a relative path is relative to the caller
 cd "$(dirname "$0")/.."
 cmake --workflow --preset release
 B=build/release

@@ -12,9 +12,17 @@
 
 namespace lowbit::testing_support {
 
+// $LOWBIT_SHARED, or nullptr when unset. A relative value (README's `LOWBIT_SHARED=../shared`) is taken relative to
+// the repository root, where README's commands run: ctest runs each test in the build directory, where the same
+// relative path would point nowhere (scripts/test.sh makes it absolute first; this covers a bare ctest run).
 inline const char* shared_root() {
-    const char* s = std::getenv("LOWBIT_SHARED");
-    return (s && *s) ? s : nullptr;
+    static const std::string root = [] {
+        const char* s = std::getenv("LOWBIT_SHARED");
+        if (!s || !*s) return std::string();
+        if (s[0] == '/') return std::string(s);
+        return std::string(LOWBIT_SOURCE_DIR) + "/" + s;
+    }();
+    return root.empty() ? nullptr : root.c_str();
 }
 
 inline bool path_exists(const std::string& p) {

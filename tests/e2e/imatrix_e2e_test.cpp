@@ -79,7 +79,7 @@ TEST_F(ImatrixCli, WritesLlamaCppLayoutAndQuantizesWithIt) {
     EXPECT_EQ(g.find("blk.0.ffn_down.weight.counts")->shape, (Shape{1}));
 
     // The same layout as llama.cpp's golden imatrix (keys and per-entry shapes).
-    if (const char* shared = std::getenv("LOWBIT_SHARED")) {
+    if (const char* shared = testing_support::shared_root()) {
         auto gold = gguf::File::open(std::string(shared) + "/data/golden/llamacpp/golden-imatrix.gguf");
         ASSERT_TRUE(gold.ok()) << gold.error().message;
         for (const auto& kv : (*gold)->kvs()) {
