@@ -4,6 +4,7 @@
 
 #include "core/file.h"
 #include "model/quantized/load_rows.h"
+#include "model/weights.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -24,6 +25,32 @@ const QuantLoader kLoaders[] = {
     {"gptq", "", matches_gptq, load_gptq},
     {"awq", "gemm", matches_awq, load_awq},
 };
+
+// Name endings of the quantized-layout records the loader rows consume (bitsandbytes, GPTQ/AWQ, HQQ, lowbit RTN).
+// A file that still presents one of them was not read as the layout it is in.
+constexpr const char* kRecordMarkers[] = {".weight.absmax",
+                                          ".weight.quant_map",
+                                          ".SCB",
+                                          ".qweight",
+                                          ".qzeros",
+                                          ".g_idx",
+                                          ".W_q",
+                                          ".nested_absmax",
+                                          ".quant_state.bitsandbytes__nf4",
+                                          ".quant_state.bitsandbytes__fp4"};
+
+// The first tensor named like a quantized-layout record. After loading, ".SCB" is LLM.int8's kept row scale
+// (model/weights.h), not a leftover: `loaded` skips it.
+const format::TensorInfo* first_quant_record(const format::TensorStore& store, bool loaded = false) {
+    for (const auto& info : store.tensors())
+        for (const char* marker : kRecordMarkers) {
+            const std::string m(marker);
+            if (loaded && m == std::string(".") + kInt8ScaleSuffix) continue;
+            if (info.name.size() > m.size() && info.name.compare(info.name.size() - m.size(), m.size(), m) == 0)
+                return &info;
+        }
+    return nullptr;
+}
 
 } // namespace
 
@@ -54,7 +81,15 @@ Result<std::shared_ptr<const format::TensorStore>> wrap_quantized(std::shared_pt
                                                                   const std::string& config_json,
                                                                   const format::ModelConfig& config) {
     LOWBIT_ASSIGN_OR_RETURN(bool quantized, has_quantization_config(config_json));
-    if (!quantized) return base;
+    if (!quantized) {
+        if (const format::TensorInfo* r = first_quant_record(*base))
+            return make_error(ErrorCode::kBadInput,
+                              fmt::format("tensor '{}' is part of a quantized layout (bitsandbytes, GPTQ, AWQ, HQQ or "
+                                          "lowbit RTN) but config.json has no quantization_config: the config is "
+                                          "missing or does not belong to these weights (supported: {})",
+                                          r->name, supported_quant_methods()));
+        return base;
+    }
     const auto qc = nlohmann::json::parse(config_json, nullptr, false).at("quantization_config");
     const auto method = qc.find("quant_method");
     if (method == qc.end() || !method->is_string())
@@ -86,6 +121,11 @@ Result<std::shared_ptr<const format::TensorStore>> wrap_quantized(std::shared_pt
     auto store = std::make_shared<QuantizedStore>(std::move(base));
     LOWBIT_TRY(row->load(ctx, *store));
     store->finalize();
+    if (const format::TensorInfo* r = first_quant_record(*store, /*loaded=*/true))
+        return make_error(ErrorCode::kBadInput,
+                          fmt::format("tensor '{}' is a quantized-layout record that config.json's quantization_config "
+                                      "(quant_method '{}') does not read: the config does not match the tensors",
+                                      r->name, method->get<std::string>()));
     return std::shared_ptr<const format::TensorStore>(std::move(store));
 }
 

@@ -368,5 +368,59 @@ TEST(QuantLoader, ShapeMismatchIsBadInput) {
     fs::remove_all(b.dir);
 }
 
+// A quantized directory whose config.json lost its quantization_config: the error says so (not a shape error).
+TEST(QuantLoader, DeletedQuantizationConfigIsNamed) {
+    auto b = build_dir("nf4noconf", kNf4Config, nf4_fn(scheme::nf4::QuantType::kNf4, true));
+    std::ofstream(b.dir + "/config.json") << config_json("");
+    auto t = open_dir(b.dir);
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.error().code, ErrorCode::kBadInput);
+    EXPECT_NE(t.error().message.find("no quantization_config"), std::string::npos) << t.error().message;
+    EXPECT_NE(t.error().message.find("absmax"), std::string::npos) << t.error().message;
+    fs::remove_all(b.dir);
+}
+
+// A config of another method than the tensors': the records it does not read are named.
+TEST(QuantLoader, ConfigOfAnotherMethodIsNamed) {
+    auto b = build_dir("rtnasnf4", kNf4Config, rtn_fn({4, 32, false}));
+    auto t = open_dir(b.dir);
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.error().code, ErrorCode::kBadInput);
+    EXPECT_NE(t.error().message.find("does not match"), std::string::npos) << t.error().message;
+    fs::remove_all(b.dir);
+}
+
+// A quant-state tensor reshaped to another shape of the same byte count ([n] -> [n/2, 2]) is refused.
+TEST(QuantLoader, ReshapedQuantStateIsRefused) {
+    const std::string p = "model.layers.0.mlp.up_proj";
+    struct Case {
+        const char* tag;
+        std::string qc;
+        QuantizeFn fn;
+        std::string suffix;
+    };
+    const std::vector<Case> cases = {
+        {"nf4abs", kNf4Config, nf4_fn(scheme::nf4::QuantType::kNf4, false), ".weight.absmax"},
+        {"nf4dq", kNf4Config, nf4_fn(scheme::nf4::QuantType::kNf4, true), ".weight.nested_quant_map"},
+        {"int8scb", int8_config(6.0f), int8_fn(), ".SCB"},
+        {"rtnsc", kRtnConfig, rtn_fn({4, 32, false}), ".scales"},
+    };
+    for (const auto& c : cases) {
+        auto b = build_dir(c.tag, c.qc, c.fn, false, [&](auto& files) {
+            for (auto& x : files)
+                if (x.name == p + c.suffix) {
+                    const int64_t n = x.shape.n_elems(); // 1-D -> [n/2, 2]; 2-D -> flat [n]: same bytes
+                    x.shape = x.shape.n_dims == 1 ? Shape{n / 2, 2} : Shape{n};
+                }
+        });
+        auto t = open_dir(b.dir);
+        ASSERT_FALSE(t.ok()) << c.tag;
+        EXPECT_EQ(t.error().code, ErrorCode::kBadInput) << c.tag;
+        EXPECT_NE(t.error().message.find(c.suffix.substr(1)), std::string::npos) << c.tag << ": " << t.error().message;
+        EXPECT_NE(t.error().message.find(p), std::string::npos) << c.tag << ": " << t.error().message;
+        fs::remove_all(b.dir);
+    }
+}
+
 } // namespace
 } // namespace lowbit::model::quantized

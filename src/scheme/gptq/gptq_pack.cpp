@@ -129,9 +129,10 @@ Result<GptqLinear> unpack(std::span<const TensorRecord> records, GptqFormat form
         return make_error(ErrorCode::kBadInput,
                           "GPTQ record 'scales' must have shape [n_groups, " + std::to_string(N) + "]");
     const int64_t G = rs->shape[0];
-    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* rq, require_record(records, "qweight", DType::kI32, K * b / 32 * N));
-    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* rz, require_record(records, "qzeros", DType::kI32, G * zw));
-    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* rg, require_record(records, "g_idx", DType::kI32, K));
+    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* rq,
+                            require_record(records, "qweight", DType::kI32, Shape{K * b / 32, N}));
+    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* rz, require_record(records, "qzeros", DType::kI32, Shape{G, zw}));
+    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* rg, require_record(records, "g_idx", DType::kI32, Shape{K}));
     GptqLinear l;
     l.bits = b, l.n_out = N, l.n_in = K, l.n_groups = G;
     const auto qweight = rq->values<uint32_t>();

@@ -50,13 +50,14 @@ Result<std::string> read_string(std::span<const TensorRecord> recs, const char* 
     LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* r, require_record(recs, suffix, DType::kU8, -1));
     return std::string(r->bytes.begin(), r->bytes.end());
 }
-Result<std::vector<float>> read_meta(std::span<const TensorRecord> recs, const char* suffix, int64_t n, DType* dtype) {
+Result<std::vector<float>> read_meta(std::span<const TensorRecord> recs, const char* suffix, const Shape& shape,
+                                     DType* dtype) {
     const TensorRecord* r = find_record(recs, suffix);
     if (!r) return bad(fmt::format("tensor '{}' is missing", suffix));
     if (r->dtype != DType::kF16 && r->dtype != DType::kF32)
         return bad(fmt::format("tensor '{}' should be f16 or f32 but is {}", suffix, dtype_name(r->dtype)));
     *dtype = r->dtype;
-    LOWBIT_ASSIGN_OR_RETURN(r, require_record(recs, suffix, r->dtype, n));
+    LOWBIT_ASSIGN_OR_RETURN(r, require_record(recs, suffix, r->dtype, shape));
     if (r->dtype == DType::kF32) return r->values<float>();
     const auto h = r->values<uint16_t>();
     std::vector<float> v(h.size());
@@ -250,14 +251,13 @@ Result<HqqTensor> from_records(std::span<const TensorRecord> recs) {
         return bad(
             fmt::format("tensor 'packing' says '{}' but nbits {} needs '{}'", packing, p.nbits, packing_name(p.nbits)));
     const GroupedShape gs = grouped_shape(p, t.shape);
-    const int64_t n_groups = p.axis == 1 ? gs.n_rows : gs.n_cols;
-    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* wq,
-                            require_record(recs, "W_q", p.nbits == 3 ? DType::kI32 : DType::kU8,
-                                           packed_shape(p.nbits, gs.n_rows, gs.n_cols).n_elems()));
+    const Shape meta_shape = p.axis == 1 ? Shape{gs.n_rows, 1} : Shape{1, gs.n_cols}; // hqq's keepdim layout
+    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* wq, require_record(recs, "W_q", p.nbits == 3 ? DType::kI32 : DType::kU8,
+                                                                   packed_shape(p.nbits, gs.n_rows, gs.n_cols)));
     t.w_q = wq->bytes;
     DType scale_dtype = DType::kF32, zero_dtype = DType::kF32;
-    LOWBIT_ASSIGN_OR_RETURN(t.scale, read_meta(recs, "scale", n_groups, &scale_dtype));
-    LOWBIT_ASSIGN_OR_RETURN(t.zero, read_meta(recs, "zero", n_groups, &zero_dtype));
+    LOWBIT_ASSIGN_OR_RETURN(t.scale, read_meta(recs, "scale", meta_shape, &scale_dtype));
+    LOWBIT_ASSIGN_OR_RETURN(t.zero, read_meta(recs, "zero", meta_shape, &zero_dtype));
     if (scale_dtype != zero_dtype)
         return bad(fmt::format("tensors 'scale' ({}) and 'zero' ({}) differ in dtype", dtype_name(scale_dtype),
                                dtype_name(zero_dtype)));

@@ -151,14 +151,14 @@ Result<IntGroupTensor> from_records(std::span<const TensorRecord> records, const
     t.n_rows = n_rows;
     t.n_cols = n_cols;
     LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* q,
-                            require_record(records, "qweight", DType::kI32, n_rows * t.words_per_row()));
+                            require_record(records, "qweight", DType::kI32, Shape{n_rows, t.words_per_row()}));
     t.qweight = q->values<uint32_t>();
     LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* s,
-                            require_record(records, "scales", DType::kF16, n_rows * t.n_groups()));
+                            require_record(records, "scales", DType::kF16, Shape{n_rows, t.n_groups()}));
     t.scales = s->values<uint16_t>();
     if (!p.symmetric) {
         LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* z,
-                                require_record(records, "zeros", DType::kU8, n_rows * t.n_groups()));
+                                require_record(records, "zeros", DType::kU8, Shape{n_rows, t.n_groups()}));
         t.zeros = z->values<uint8_t>();
     }
     return t;

@@ -29,6 +29,15 @@ Result<const TensorRecord*> require_record(std::span<const TensorRecord> records
     return r;
 }
 
+Result<const TensorRecord*> require_record(std::span<const TensorRecord> records, std::string_view suffix, DType dtype,
+                                           const Shape& shape) {
+    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* r, require_record(records, suffix, dtype, shape.n_elems()));
+    if (r->shape != shape)
+        return make_error(ErrorCode::kBadInput, fmt::format("tensor '{}' should have shape {} but has {}", suffix,
+                                                            shape.to_string(), r->shape.to_string()));
+    return r;
+}
+
 uint64_t records_bytes(std::span<const TensorRecord> records) {
     uint64_t n = 0;
     for (const TensorRecord& r : records) n += r.bytes.size();

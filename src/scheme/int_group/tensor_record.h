@@ -45,6 +45,10 @@ const TensorRecord* find_record(std::span<const TensorRecord> records, std::stri
 // kBadInput names the record, the expectation and what was found.
 Result<const TensorRecord*> require_record(std::span<const TensorRecord> records, std::string_view suffix, DType dtype,
                                            int64_t n_elems);
+// The same, checked to have exactly `shape` (the layout the writing library uses): a tensor reshaped to another
+// shape of the same byte count is a different layout and is refused, not read by its bytes.
+Result<const TensorRecord*> require_record(std::span<const TensorRecord> records, std::string_view suffix, DType dtype,
+                                           const Shape& shape);
 
 // Total payload bytes of all records.
 uint64_t records_bytes(std::span<const TensorRecord> records);

@@ -60,7 +60,7 @@ Result<Int8Tensor> from_records(std::span<const TensorRecord> records) {
     t.n_rows = w->shape[0];
     t.n_cols = w->shape[1];
     t.weight = w->values<int8_t>();
-    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* scb, require_record(records, "SCB", DType::kF32, t.n_rows));
+    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* scb, require_record(records, "SCB", DType::kF32, Shape{t.n_rows}));
     t.scb = scb->values<float>();
     if (const TensorRecord* f = find_record(records, "weight_format")) {
         if (f->dtype != DType::kU8 || f->bytes.size() != 1)

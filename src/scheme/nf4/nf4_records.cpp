@@ -146,24 +146,31 @@ Result<Nf4Tensor> from_records(std::span<const TensorRecord> records) {
     LOWBIT_TRY(parse_state(*state, type, t));
     const int64_t n = t.n_elems();
     const int64_t n_blocks = t.n_blocks();
+    // bitsandbytes stores the packed weight as [(n + 1) / 2, 1] (Params4bit); a flat [(n + 1) / 2] is accepted too.
     LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* w, require_record(records, "weight", DType::kU8, (n + 1) / 2));
+    if (w->shape != Shape{(n + 1) / 2, 1} && w->shape != Shape{(n + 1) / 2})
+        return bad(fmt::format("'weight' should have shape [{}, 1] (packed 4-bit) but has {}", (n + 1) / 2,
+                               w->shape.to_string()));
     t.packed = w->values<uint8_t>();
-    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* qmap, require_record(records, "weight.quant_map", DType::kF32, 16));
+    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* qmap,
+                            require_record(records, "weight.quant_map", DType::kF32, Shape{16}));
     const auto code = qmap->values<float>();
     std::copy(code.begin(), code.end(), t.code.begin());
     if (!t.params.double_quant) {
-        LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* a, require_record(records, "weight.absmax", DType::kF32, n_blocks));
+        LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* a,
+                                require_record(records, "weight.absmax", DType::kF32, Shape{n_blocks}));
         t.absmax = a->values<float>();
         return t;
     }
-    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* aq, require_record(records, "weight.absmax", DType::kU8, n_blocks));
+    LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* aq,
+                            require_record(records, "weight.absmax", DType::kU8, Shape{n_blocks}));
     t.absmax_q = aq->values<uint8_t>();
     const int64_t n_nested = (n_blocks + kNestedBlockSize - 1) / kNestedBlockSize;
     LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* na,
-                            require_record(records, "weight.nested_absmax", DType::kF32, n_nested));
+                            require_record(records, "weight.nested_absmax", DType::kF32, Shape{n_nested}));
     t.nested_absmax = na->values<float>();
     LOWBIT_ASSIGN_OR_RETURN(const TensorRecord* nq,
-                            require_record(records, "weight.nested_quant_map", DType::kF32, 256));
+                            require_record(records, "weight.nested_quant_map", DType::kF32, Shape{256}));
     const auto ncode = nq->values<float>();
     std::copy(ncode.begin(), ncode.end(), t.nested_code.begin());
     return t;
