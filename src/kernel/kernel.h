@@ -57,6 +57,35 @@ struct AttentionArgs {
     float scale = 1.0f; // usually 1/sqrt(head_dim)
 };
 
+// Attention of a batch of tokens that may belong to several sequences, over a KV cache of slots (the runtime
+// shape; see model/kv_cache.h). Token t belongs to slot seq[t], sits at position pos[t] and sees rows
+// [0, pos[t]] of its slot (written before the call, its own row included). Causal, grouped-query as above.
+// The cache stores rows of kv_dim = n_kv_heads * head_dim elements of kv_dtype: kF32, kF16, or kQ8_0 (head_dim
+// a multiple of 32). Results for a kF32 cache are bit-identical with `attention` on the same rows.
+struct KvAttentionArgs {
+    const float* q = nullptr;     // [n_tokens, n_heads, head_dim]
+    float* out = nullptr;         // [n_tokens, n_heads, head_dim]
+    const int32_t* seq = nullptr; // [n_tokens] slot of each token, in [0, n_seq)
+    const int32_t* pos = nullptr; // [n_tokens] position of each token, in [0, n_ctx)
+    int64_t n_tokens = 0;
+    const void* k = nullptr; // [n_seq, n_ctx, kv_dim] of kv_dtype: one layer of the cache
+    const void* v = nullptr; // [n_seq, n_ctx, kv_dim]
+    DType kv_dtype = DType::kF32;
+    int64_t n_ctx = 0; // rows per slot
+    int64_t n_heads = 0;
+    int64_t n_kv_heads = 0;
+    int64_t head_dim = 0;
+    float scale = 1.0f;
+
+    uint64_t row_bytes() const; // bytes of one cache row (kv_dim elements of kv_dtype)
+    const uint8_t* k_row(int64_t s, int64_t p) const {
+        return static_cast<const uint8_t*>(k) + (uint64_t(s) * uint64_t(n_ctx) + uint64_t(p)) * row_bytes();
+    }
+    const uint8_t* v_row(int64_t s, int64_t p) const {
+        return static_cast<const uint8_t*>(v) + (uint64_t(s) * uint64_t(n_ctx) + uint64_t(p)) * row_bytes();
+    }
+};
+
 // ---- op signatures (what every back end implements) ----
 // y[m, N] = x[m, K] · W[N, K]^T (+ bias[N] when non-null). W.n_cols == K.
 using MatmulFn = void (*)(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
@@ -72,6 +101,7 @@ using SoftmaxFn = void (*)(float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)); out may alias gate or up.
 using SiluMulFn = void (*)(const float* gate, const float* up, float* out, int64_t n);
 using AttentionFn = void (*)(const AttentionArgs& args, ThreadPool* pool);
+using KvAttentionFn = void (*)(const KvAttentionArgs& args, ThreadPool* pool);
 
 // ---- dispatching entry points (kernel_list.cpp): the best registered kernel for `backend`, else ref ----
 struct Exec {
@@ -89,6 +119,10 @@ void rope(const Exec& ex, float* x, int64_t n_tokens, int64_t row_stride, int64_
 void softmax(const Exec& ex, float* x, int64_t n);
 void silu_mul(const Exec& ex, const float* gate, const float* up, float* out, int64_t n);
 void attention(const Exec& ex, const AttentionArgs& args);
+// The row is picked by args.kv_dtype (an exact row, else the back end's any-dtype row, else ref).
+void kv_attention(const Exec& ex, const KvAttentionArgs& args);
+// True when kv_attention accepts a cache of `dtype` (kF32, kF16, kQ8_0).
+bool can_cache(DType dtype);
 
 // Dequantizes row `r` of `w` into dst[0..w.n_cols) (embedding lookup). dtype must satisfy can_matmul.
 void dequantize_row(const WeightView& w, int64_t r, float* dst);

@@ -23,6 +23,7 @@ const KernelRow kKernels[] = {
     {Op::kSoftmax, Backend::kRef, kAnyDType, "ref::softmax", SoftmaxFn{ref::softmax}},
     {Op::kSiluMul, Backend::kRef, kAnyDType, "ref::silu_mul", SiluMulFn{ref::silu_mul}},
     {Op::kAttention, Backend::kRef, kAnyDType, "ref::attention", AttentionFn{ref::attention}},
+    {Op::kKvAttention, Backend::kRef, kAnyDType, "ref::kv_attention", KvAttentionFn{ref::kv_attention}},
     // cpu/: BLAS-backed matmul (f32 direct, every other scheme via dequantized tiles) and f32 element ops.
     {Op::kMatmul, Backend::kCpu, DType::kF32, "cpu::matmul_f32", MatmulFn{cpu::matmul_f32}},
     {Op::kMatmul, Backend::kCpu, DType::kF16, "cpu::matmul_f16", MatmulFn{cpu::matmul_f16}},
@@ -32,6 +33,7 @@ const KernelRow kKernels[] = {
     {Op::kRope, Backend::kCpu, kAnyDType, "cpu::rope", RopeFn{cpu::rope}},
     {Op::kSiluMul, Backend::kCpu, kAnyDType, "cpu::silu_mul", SiluMulFn{cpu::silu_mul}},
     {Op::kAttention, Backend::kCpu, kAnyDType, "cpu::attention", AttentionFn{cpu::attention}},
+    {Op::kKvAttention, Backend::kCpu, kAnyDType, "cpu::kv_attention", KvAttentionFn{cpu::kv_attention}},
 };
 
 bool accepts(const KernelRow& row, DType dtype) {
@@ -80,6 +82,8 @@ const char* op_name(Op op) {
         return "silu_mul";
     case Op::kAttention:
         return "attention";
+    case Op::kKvAttention:
+        return "kv_attention";
     }
     return "?";
 }
@@ -126,6 +130,20 @@ void silu_mul(const Exec& ex, const float* gate, const float* up, float* out, in
 
 void attention(const Exec& ex, const AttentionArgs& args) {
     pick<AttentionFn>(Op::kAttention, DType::kF32, ex.backend)(args, ex.pool);
+}
+
+void kv_attention(const Exec& ex, const KvAttentionArgs& args) {
+    pick<KvAttentionFn>(Op::kKvAttention, args.kv_dtype, ex.backend)(args, ex.pool);
+}
+
+bool can_cache(DType dtype) {
+    return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kQ8_0;
+}
+
+uint64_t KvAttentionArgs::row_bytes() const {
+    const auto b = dtype_row_bytes(kv_dtype, uint64_t(n_kv_heads * head_dim));
+    LOWBIT_CHECK(b.has_value());
+    return *b;
 }
 
 void dequantize_row(const WeightView& w, int64_t r, float* dst) {

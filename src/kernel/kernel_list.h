@@ -11,14 +11,14 @@
 
 namespace lowbit::kernel {
 
-enum class Op : uint8_t { kMatmul, kRmsNorm, kRope, kSoftmax, kSiluMul, kAttention };
+enum class Op : uint8_t { kMatmul, kRmsNorm, kRope, kSoftmax, kSiluMul, kAttention, kKvAttention };
 const char* op_name(Op op);
 
 // DType::kCount in a row means "any dtype": for matmul, any dtype with a scheme row; for the other ops the
 // dtype is f32 activations and is ignored.
 inline constexpr DType kAnyDType = DType::kCount;
 
-using KernelFn = std::variant<MatmulFn, RmsNormFn, RopeFn, SoftmaxFn, SiluMulFn, AttentionFn>;
+using KernelFn = std::variant<MatmulFn, RmsNormFn, RopeFn, SoftmaxFn, SiluMulFn, AttentionFn, KvAttentionFn>;
 
 struct KernelRow {
     Op op;

@@ -176,7 +176,8 @@ TEST(KernelParity, OtherOpsEveryBackend) {
             break;
         }
         case Op::kMatmul:
-            break;
+        case Op::kKvAttention: // kv_attention_test.cpp: every cache type, slots, against ref and attention
+            continue;
         }
         EXPECT_LT(nmse(got, want), 1e-10) << row.name;
     }

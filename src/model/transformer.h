@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Transformer: the Llama-family forward pass over bound weights, with an f32 KV cache.
+// Transformer: the Llama-family forward pass over bound weights and a slotted KV cache (kv_cache.h).
 //   embed -> per layer [RMSNorm -> Q,K,V (+bias) -> RoPE -> causal GQA attention over the cache -> o_proj ->
 //   residual -> RMSNorm -> SwiGLU MLP -> residual] -> final RMSNorm -> LM head.
-// A whole chunk of tokens goes through at once ([n_tokens, hidden] activations, matmuls as GEMM).
+// A step is a Batch (batch.h): tokens of one or several sequences go through at once ([n_tokens, hidden]
+// activations, matmuls as GEMM over all of them); only attention looks at each token's own slot.
 // Thread-safety: one forward at a time per instance (scratch buffers are members).
 #pragma once
 
@@ -12,6 +13,8 @@
 #include "format/tensor_store.h"
 #include "kernel/kernel.h"
 #include "model/arch/arch.h"
+#include "model/batch.h"
+#include "model/kv_cache.h"
 #include "model/weights.h"
 
 #include <functional>
@@ -20,15 +23,6 @@
 #include <vector>
 
 namespace lowbit::model {
-
-// Keys and values of every layer for positions [0, n_ctx).
-struct KvCache {
-    int64_t n_ctx = 0, n_layers = 0, kv_dim = 0; // kv_dim = n_kv_heads * head_dim
-    std::vector<float> k, v;                     // [n_layers, n_ctx, kv_dim], f32
-
-    float* k_at(int64_t layer, int64_t pos) { return k.data() + (layer * n_ctx + pos) * kv_dim; }
-    float* v_at(int64_t layer, int64_t pos) { return v.data() + (layer * n_ctx + pos) * kv_dim; }
-};
 
 // The linear layers of a decoder block (+ the LM head), for calibration observers.
 enum class LinearId : uint8_t { kQ, kK, kV, kO, kGate, kUp, kDown, kOutput };
@@ -56,11 +50,19 @@ class Transformer {
     const ModelWeights& weights() const { return weights_; }
     const std::vector<float>& inv_freq() const { return inv_freq_; } // [head_dim / 2]
 
+    // A cache sized for this model (errors: see KvCache::create).
+    Result<KvCache> make_cache(const KvCacheOptions& options) const;
+    // One f32 slot of n_ctx positions (calibration and tests; the size is trusted: aborts if it cannot be made).
     KvCache make_cache(int64_t n_ctx) const;
 
-    // Runs tokens at positions [n_past, n_past + n) and appends their K/V to the cache. logits: [n, n_vocab] when
-    // all_logits, else [1, n_vocab] (last token). Preconditions (the caller checks them; see runtime::Session):
-    // 0 <= id < n_vocab, n_past + n <= cache.n_ctx, n >= 1.
+    // kUsage when `batch` breaks a rule of batch.h for this model and cache (message names the token index).
+    Status validate_batch(const Batch& batch, const KvCache& cache) const;
+    // One step: writes every token's K/V into its slot at its position, sets each slot's length to its last
+    // position + 1, and fills logits [batch.n_logits(), n_vocab] (rows in batch order). Precondition:
+    // validate_batch(batch, cache) is ok and batch.size() >= 1.
+    void forward(const Batch& batch, KvCache& cache, float* logits, ThreadPool* pool);
+    // Single-sequence form (slot 0): tokens at positions [n_past, n_past + n). logits: [n, n_vocab] when
+    // all_logits, else [1, n_vocab] (last token). Preconditions: 0 <= id < n_vocab, n_past + n <= n_ctx, n >= 1.
     void forward(std::span<const int32_t> tokens, int64_t n_past, KvCache& cache, bool all_logits, float* logits,
                  ThreadPool* pool);
 
@@ -77,8 +79,11 @@ class Transformer {
   private:
     Transformer() = default;
     kernel::Exec exec(ThreadPool* pool) const { return kernel::Exec{backend_, pool}; }
-    void attention_block(const LayerWeights& l, int64_t il, float* hidden, int64_t n, int64_t n_past, KvCache& cache,
-                         ThreadPool* pool);
+    // Token t of the n is in slot seq[t] at position pos[t].
+    void attention_block(const LayerWeights& l, int64_t il, float* hidden, int64_t n, const int32_t* seq,
+                         const int32_t* pos, KvCache& cache, ThreadPool* pool);
+    void layer_step(int64_t il, float* hidden, int64_t n, const int32_t* seq, const int32_t* pos, KvCache& cache,
+                    ThreadPool* pool);
     void mlp_block(const LayerWeights& l, int64_t il, float* hidden, int64_t n, ThreadPool* pool);
     void observe(int64_t layer, LinearId id, const float* x, int64_t n, int64_t n_cols) const {
         if (observer_) observer_(layer, id, x, n, n_cols);
@@ -92,8 +97,9 @@ class Transformer {
     kernel::RopeStyle rope_style_ = kernel::RopeStyle::kNeox;
     ModelWeights weights_;
     std::vector<float> inv_freq_;
-    // Scratch, grown on demand: [n, hidden] x2, [n, q_dim] x2, [n, n_ff] x2.
-    std::vector<float> hidden_, norm_, q_, attn_, gate_, up_;
+    // Scratch, grown on demand: [n, hidden] x2, [n, q_dim] x2, [n, kv_dim] x2, [n, n_ff] x2, [n_logits, hidden].
+    std::vector<float> hidden_, norm_, q_, attn_, k_, v_, gate_, up_, picked_;
+    std::vector<int32_t> seq_scratch_, pos_scratch_; // the single-sequence forms' slot 0 / positions
     LinearObserver observer_;
 };
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <map>
 #include <sys/stat.h>
 
 namespace lowbit::runtime {
@@ -40,10 +41,22 @@ Result<std::unique_ptr<Session>> Session::build(std::shared_ptr<const format::Te
                                                 const format::ModelConfig& config, model::SourceFormat source,
                                                 const SessionOptions& o) {
     std::unique_ptr<Session> s(new Session());
+    std::map<DType, uint64_t> by_dtype;
+    for (const auto& t : store->tensors()) {
+        s->model_bytes_ += t.n_bytes;
+        s->n_params_ += t.shape.n_elems();
+        if (t.shape.n_dims == 2) by_dtype[t.dtype] += t.n_bytes;
+    }
+    for (const auto& [dtype, bytes] : by_dtype)
+        if (bytes > by_dtype[s->main_dtype_]) s->main_dtype_ = dtype;
     LOWBIT_ASSIGN_OR_RETURN(s->model_, model::Transformer::create(std::move(store), config, source, o.backend));
     const int64_t max_pos = s->model_->config().max_position_embeddings;
     const int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : (max_pos > 0 ? std::min<int64_t>(max_pos, 4096) : 2048);
-    s->cache_ = s->model_->make_cache(n_ctx);
+    model::KvCacheOptions co;
+    co.n_ctx = n_ctx, co.n_seq = o.n_seq, co.type = o.cache_type;
+    LOWBIT_ASSIGN_OR_RETURN(s->cache_, s->model_->make_cache(co));
+    log_debug("KV cache: {} x {} positions of {}, {:.1f} MiB", co.n_seq, n_ctx, dtype_name(co.type),
+              double(s->cache_.bytes()) / double(1 << 20));
     s->pool_ = std::make_unique<ThreadPool>(o.n_threads);
     kernel::set_blas_threads(s->pool_->n_threads());
     s->n_batch_ = std::max<int64_t>(o.n_batch, 1);
@@ -92,16 +105,25 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& path, const Se
 
 void Session::truncate(int64_t n_past) {
     n_past_ = std::clamp<int64_t>(n_past, 0, n_past_);
+    cache_.truncate(0, n_past_);
+}
+
+Status Session::decode(const model::Batch& batch, std::vector<float>& logits) {
+    LOWBIT_TRY(model_->validate_batch(batch, cache_));
+    logits.resize(size_t(batch.n_logits() * model_->config().vocab_size));
+    model_->forward(batch, cache_, logits.data(), pool_.get());
+    n_past_ = cache_.seq_len(0);
+    return ok_status();
 }
 
 Status Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
     const int64_t n = int64_t(tokens.size()), n_vocab = model_->config().vocab_size;
     if (n == 0) return make_error(ErrorCode::kUsage, "eval: no tokens given");
-    if (n_past_ + n > cache_.n_ctx)
+    if (n_past_ + n > cache_.n_ctx())
         return make_error(ErrorCode::kUsage,
                           fmt::format("eval: {} tokens after {} cached ones exceed the context of {} positions "
                                       "(raise --ctx-size or truncate)",
-                                      n, n_past_, cache_.n_ctx));
+                                      n, n_past_, cache_.n_ctx()));
     for (int64_t i = 0; i < n; ++i)
         if (tokens[size_t(i)] < 0 || tokens[size_t(i)] >= n_vocab)
             return make_error(ErrorCode::kUsage, fmt::format("eval: token id {} at index {} is outside the "

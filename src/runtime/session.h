@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: MIT
 // Session: a loaded Llama-family model ready to run — config, mmapped weights bound to kernels, KV cache,
 // thread pool and (when the model ships one) the tokenizer. Implements runtime::LanguageModel.
-// Goals: one entry point for an HF directory (config.json + safetensors) or a .gguf file. Non-goals: several
-// sequences per session (one KV cache), sampling (runtime/sampler), batching across requests.
-// Thread-safety: one eval at a time per session.
+// Goals: one entry point for an HF directory (config.json + safetensors) or a .gguf file; a KV cache of n_seq
+// slots so that several sequences advance in one forward step (decode(Batch), the server's continuous
+// batching). The LanguageModel interface (eval/truncate) is the single-sequence special case on slot 0.
+// Non-goals: sampling (runtime/sampler), scheduling requests onto slots (the server's job).
+// Thread-safety: one eval/decode at a time per session.
 #pragma once
 
 #include "core/thread_pool.h"
 #include "format/hf/config.h"
 #include "format/tensor_store.h"
 #include "kernel/kernel.h"
+#include "model/batch.h"
+#include "model/kv_cache.h"
 #include "model/transformer.h"
 #include "runtime/language_model.h"
 #include "runtime/tokenizer/tokenizer.h"
@@ -19,10 +23,14 @@
 
 namespace lowbit::runtime {
 
+using model::parse_cache_type; // "f16" | "f32" | "q8_0" -> the KvCache row type
+
 struct SessionOptions {
-    int n_threads = 0;     // worker threads (<= 0: all cores); also the OpenBLAS thread count
-    int64_t n_ctx = 0;     // KV cache positions (<= 0: min(max_position_embeddings, 4096), or 2048 if unknown)
-    int64_t n_batch = 512; // tokens per forward chunk (bounds activation memory for long prompts)
+    int n_threads = 0;              // worker threads (<= 0: all cores); also the OpenBLAS thread count
+    int64_t n_ctx = 0;              // KV cache positions (<= 0: min(max_position_embeddings, 4096), or 2048 if unknown)
+    int64_t n_batch = 512;          // tokens per forward chunk (bounds activation memory for long prompts)
+    int64_t n_seq = 1;              // KV cache slots (sequences decoded together)
+    DType cache_type = DType::kF16; // KV cache rows: kF16 (default, as llama.cpp), kF32 (exact), kQ8_0
     kernel::Backend backend = kernel::Backend::kCpu;
     bool load_tokenizer = true; // a tokenizer that fails to load is a warning, not an error
 };
@@ -40,15 +48,24 @@ class Session final : public LanguageModel {
 
     // LanguageModel.
     int64_t n_vocab() const override { return model_->config().vocab_size; }
-    int64_t n_ctx() const override { return cache_.n_ctx; }
+    int64_t n_ctx() const override { return cache_.n_ctx(); }
     int64_t n_past() const override { return n_past_; }
     void truncate(int64_t n_past) override;
     Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) override;
 
+    // One step over several sequences: logits [batch.n_logits(), n_vocab] in batch order. kUsage when the batch
+    // breaks a rule of model/batch.h. Slot 0's length is what eval()/n_past() use.
+    Status decode(const model::Batch& batch, std::vector<float>& logits);
+    int64_t n_seq() const { return cache_.n_seq(); }
     // Null when the model has no (loadable) tokenizer.
     const tokenizer::Tokenizer* tokenizer() const { return tokenizer_.get(); }
     const format::ModelConfig& config() const { return model_->config(); }
     const std::string& path() const { return path_; }
+    // Tensor bytes and element count of the weights as the session holds them (llama-bench's model_size and
+    // model_n_params; a quantized HF directory dequantized at load counts its dense bytes).
+    uint64_t model_bytes() const { return model_bytes_; }
+    int64_t n_params() const { return n_params_; }
+    DType main_dtype() const { return main_dtype_; } // the weight dtype holding the most bytes
     // Calibration access: the transformer (embed / run_layer / head), its cache and the pool.
     model::Transformer& transformer() { return *model_; }
     model::KvCache& kv_cache() { return cache_; }
@@ -67,6 +84,9 @@ class Session final : public LanguageModel {
     std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
     int64_t n_past_ = 0;
     int64_t n_batch_ = 512;
+    uint64_t model_bytes_ = 0;
+    int64_t n_params_ = 0;
+    DType main_dtype_ = DType::kF32;
 };
 
 } // namespace lowbit::runtime

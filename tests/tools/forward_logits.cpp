@@ -2,7 +2,9 @@
 // forward_logits: runs a model (HF directory or .gguf) on given token ids and writes the logits as raw
 // little-endian f32, [n_tokens, n_vocab] row-major — the C++ side of tests/oracle/test_forward_oracle.py.
 // Usage: forward_logits MODEL OUT.f32 --tokens 1,2,3 [--threads N] [--n-batch N] [--decode] [--backend ref|cpu]
+//                       [--cache-type f32|f16|q8_0]
 //   --decode: one eval per token (KV-cache path) instead of one batched eval.
+//   --cache-type: KV cache rows; f32 by default here (the oracles compare the exact forward with float64 numpy).
 #include "runtime/session.h"
 
 #include <cstdio>
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
                     "[--decode] [--backend ref|cpu]");
     const std::string model = argv[1], out_path = argv[2];
     runtime::SessionOptions o;
+    o.cache_type = DType::kF32;
     std::vector<int32_t> tokens;
     bool decode = false;
     for (int i = 3; i < argc; ++i) {
@@ -52,7 +55,11 @@ int main(int argc, char** argv) {
             o.n_batch = std::atoll(argv[++i]);
         else if (a == "--backend" && has_value)
             o.backend = std::strcmp(argv[++i], "ref") == 0 ? kernel::Backend::kRef : kernel::Backend::kCpu;
-        else if (a == "--decode")
+        else if (a == "--cache-type" && has_value) {
+            auto t = runtime::parse_cache_type(argv[++i]);
+            if (!t.ok()) return fail(t.error().message);
+            o.cache_type = *t;
+        } else if (a == "--decode")
             decode = true;
         else
             return fail("unknown argument " + a);

@@ -30,6 +30,9 @@ void rope(float* x, int64_t n_tokens, int64_t row_stride, int64_t n_heads, int64
           const float* inv_freq, RopeStyle style);
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 void attention(const AttentionArgs& args, ThreadPool* pool);
+// Threaded over (token, kv head): each cache row is converted to f32 once for the whole query group; the
+// arithmetic per head is cpu::attention's, so an f32 cache gives bit-identical results.
+void kv_attention(const KvAttentionArgs& args, ThreadPool* pool);
 
 // Dot product of two f32 vectors with independent partial sums (vectorizes without -ffast-math).
 float dot_f32(const float* a, const float* b, int64_t n);

@@ -14,5 +14,6 @@ void rope(float* x, int64_t n_tokens, int64_t row_stride, int64_t n_heads, int64
 void softmax(float* x, int64_t n);
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 void attention(const AttentionArgs& args, ThreadPool* pool);
+void kv_attention(const KvAttentionArgs& args, ThreadPool* pool);
 
 } // namespace lowbit::kernel::ref

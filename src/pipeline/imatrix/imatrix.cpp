@@ -83,6 +83,7 @@ Result<ImatrixReport> compute_imatrix(const ImatrixOptions& o) {
     so.n_threads = o.n_threads;
     so.n_ctx = o.n_ctx;
     so.n_batch = o.n_batch;
+    so.cache_type = DType::kF32; // statistics of exact activations (quantized outputs stay as they were)
     LOWBIT_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> session, runtime::Session::open(o.model, so));
     const tokenizer::Tokenizer* tok = session->tokenizer();
     if (!tok)

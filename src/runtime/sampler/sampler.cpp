@@ -24,6 +24,7 @@ Status validate(const SamplerOptions& o) {
     if (!(o.min_p >= 0.0f && o.min_p <= 1.0f)) return bad("--min-p must be in [0, 1], got " + std::to_string(o.min_p));
     if (!(o.repeat_penalty > 0.0f) || !std::isfinite(o.repeat_penalty))
         return bad("--repeat-penalty must be > 0, got " + std::to_string(o.repeat_penalty));
+    if (o.top_k < 0) return bad("--top-k must be >= 0 (0 = off), got " + std::to_string(o.top_k));
     if (o.repeat_last_n < -1)
         return bad("--repeat-last-n must be >= -1 (-1 = whole context), got " + std::to_string(o.repeat_last_n));
     return ok_status();

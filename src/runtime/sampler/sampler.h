@@ -17,7 +17,7 @@ namespace lowbit::runtime {
 
 struct SamplerOptions {
     float temp = 0.8f;           // <= 0: greedy (argmax after the repeat penalty)
-    int32_t top_k = 40;          // <= 0: disabled
+    int32_t top_k = 40;          // 0: disabled (negative: a usage error)
     float top_p = 0.95f;         // >= 1: disabled
     float min_p = 0.05f;         // <= 0: disabled
     float repeat_penalty = 1.0f; // 1: disabled
