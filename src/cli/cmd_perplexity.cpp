@@ -31,6 +31,7 @@ struct PerplexityArgs {
     std::string model, file, kld_base;
     int64_t n_ctx = 512, n_batch = 512, n_chunks = -1, stride = 0;
     int n_threads = 0;
+    std::string cache_type;
     bool json = false, kld = false;
 };
 
@@ -62,6 +63,7 @@ Result<Loaded> load(const PerplexityArgs& a, int64_t n_ctx) {
     so.n_threads = a.n_threads;
     so.n_ctx = n_ctx;
     so.n_batch = a.n_batch;
+    LOWBIT_ASSIGN_OR_RETURN(so.cache_type, cache_type_of(a.cache_type));
     Loaded l;
     LOWBIT_ASSIGN_OR_RETURN(l.session, runtime::Session::open(a.model, so));
     l.tok = l.session->tokenizer();
@@ -257,7 +259,9 @@ CommandAction setup_perplexity(CLI::App& sub) {
     sub.add_option("-f,--file", a->file, "Text file to score (e.g. wikitext-2 wiki.test.raw)");
     CLI::Option* ctx =
         sub.add_option("-c,--ctx-size", a->n_ctx, "Tokens per chunk (window with --stride)")->capture_default_str();
-    sub.add_option("--chunks", a->n_chunks, "Score at most this many chunks (-1: all)")->capture_default_str();
+    sub.add_option("--chunks", a->n_chunks, "Score at most this many chunks (-1: all)")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t(-1), int64_t(1) << 40));
     sub.add_option("-b,--batch-size", a->n_batch, "Tokens per forward pass")
         ->capture_default_str()
         ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
@@ -270,6 +274,7 @@ CommandAction setup_perplexity(CLI::App& sub) {
                    "File of base-model log-probabilities: written by a plain run, read with --kl-divergence");
     sub.add_flag("--kl-divergence", a->kld, "Compare this model with --kl-divergence-base FILE (KLD, top-1, Δp)");
     add_threads_flag(sub, a->n_threads);
+    add_cache_type_flag(sub, a->cache_type);
     return [a, ctx] { return a->kld ? run_kld(*a, ctx->count() > 0) : run_ppl(*a); };
 }
 

@@ -33,6 +33,7 @@ struct RunArgs {
     int64_t n_batch = 512;
     int64_t seed = -1;
     int n_threads = 0;
+    std::string cache_type;
     bool no_bos = false;
     bool no_display_prompt = false;
     runtime::SamplerOptions sampling;
@@ -76,6 +77,7 @@ Status run_run(RunArgs a, bool has_prompt, bool has_file) {
     so.n_threads = a.n_threads;
     so.n_ctx = a.n_ctx;
     so.n_batch = a.n_batch;
+    LOWBIT_ASSIGN_OR_RETURN(so.cache_type, cache_type_of(a.cache_type));
     LOWBIT_ASSIGN_OR_RETURN(auto session, runtime::Session::open(a.model, so));
     const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (const int64_t n_train = session->config().max_position_embeddings; n_train > 0 && session->n_ctx() > n_train)
@@ -97,8 +99,10 @@ Status run_run(RunArgs a, bool has_prompt, bool has_file) {
     go.n_batch = a.n_batch;
     LOWBIT_ASSIGN_OR_RETURN(const auto result, runtime::generate(*session, *tok, prompt, sampler, go, write_out));
     if (a.n_predict != 0 || !a.no_display_prompt) write_out("\n");
-    std::fprintf(stderr, "\nstop: %s, %zu tokens generated, context %lld\n", runtime::stop_reason_name(result.stop),
-                 result.tokens.size(), static_cast<long long>(session->n_ctx()));
+    std::fprintf(stderr, "\nstop: %s, %zu tokens generated, context %lld, KV cache %s %.1f MiB\n",
+                 runtime::stop_reason_name(result.stop), result.tokens.size(), static_cast<long long>(session->n_ctx()),
+                 std::string(dtype_name(session->kv_cache().type())).c_str(),
+                 double(session->kv_cache().bytes()) / double(1 << 20));
     const std::string timings = runtime::format_timings(result.timings, load_ms);
     std::fputs(timings.c_str(), stderr);
     return ok_status();
@@ -128,6 +132,7 @@ CommandAction setup_run(CLI::App& sub) {
         ->capture_default_str();
     sub.add_option("-b,--batch-size", a->n_batch, "Prompt tokens per forward pass")->capture_default_str();
     add_threads_flag(sub, a->n_threads);
+    add_cache_type_flag(sub, a->cache_type);
     sub.add_flag("--no-bos", a->no_bos, "Do not add BOS even if the vocabulary asks for it");
     sub.add_flag("--no-display-prompt", a->no_display_prompt, "Print only the generated text");
     return [a, prompt, file] { return run_run(*a, prompt->count() > 0, file->count() > 0); };

@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 
 #include "core/thread_pool.h"
+#include "runtime/session.h"
 
 #include <cstdio>
 #include <map>
@@ -20,6 +21,7 @@ CommandAction setup_inspect(CLI::App& sub);
 CommandAction setup_tokenize(CLI::App& sub);
 CommandAction setup_quantize(CLI::App& sub);
 CommandAction setup_imatrix(CLI::App& sub);
+CommandAction setup_bench(CLI::App& sub);
 
 namespace {
 
@@ -34,6 +36,7 @@ const Command kCommands[] = {
     {"quantize", "Quantize a model: GGUF types and mixes (q4_k_m, ...) or HF-style schemes (nf4, hqq, ...)",
      setup_quantize},
     {"imatrix", "Compute an importance matrix (llama.cpp GGUF imatrix) from a calibration text", setup_imatrix},
+    {"bench", "Prompt-processing and generation throughput, like llama-bench (table or --json lines)", setup_bench},
 };
 
 int fail(const Error& e) {
@@ -46,6 +49,15 @@ int fail(const Error& e) {
 void add_threads_flag(CLI::App& sub, int& n_threads) {
     n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     sub.add_option("-t,--threads", n_threads, "Number of CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
+}
+
+void add_cache_type_flag(CLI::App& sub, std::string& cache_type) {
+    cache_type = "f16";
+    sub.add_option("--cache-type", cache_type, "KV cache type: f16, f32 (exact) or q8_0")->capture_default_str();
+}
+
+Result<DType> cache_type_of(const std::string& cache_type) {
+    return runtime::parse_cache_type(cache_type);
 }
 
 int run_main(int argc, char** argv) {

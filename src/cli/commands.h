@@ -4,6 +4,7 @@
 // 4 unsupported (core/error.h). Errors print "lowbit: error: <message>" on stderr.
 #pragma once
 
+#include "core/dtype.h"
 #include "core/error.h"
 
 #include <CLI/CLI.hpp>
@@ -25,5 +26,8 @@ int run_main(int argc, char** argv);
 
 // Shared flag helpers.
 void add_threads_flag(CLI::App& sub, int& n_threads); // -t/--threads, default = cores
+// --cache-type f16|f32|q8_0 (KV cache rows; default f16 as llama.cpp's), parsed by cache_type_of.
+void add_cache_type_flag(CLI::App& sub, std::string& cache_type);
+Result<DType> cache_type_of(const std::string& cache_type);
 
 } // namespace lowbit::cli

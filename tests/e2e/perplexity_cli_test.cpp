@@ -9,6 +9,7 @@
 #include "e2e/run_binary.h"
 // clang-format on
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -146,6 +147,28 @@ TEST_F(PerplexityCli, BadTextInputs) {
     EXPECT_EQ(r.exit_code, 2) << r.err;
     r = run_lowbit({"perplexity", "-m", m("m0"), "-f", m("text.txt"), "-c", "32", "--stride", "64"});
     EXPECT_EQ(r.exit_code, 2) << r.err;
+    r = run_lowbit({"perplexity", "-m", m("m0"), "-f", m("text.txt"), "--chunks", "-5"});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("--chunks"), std::string::npos) << r.err;
+}
+
+// The default f16 KV cache against the exact f32 one: perplexity within 0.1 %.
+TEST_F(PerplexityCli, F16CacheWithinATenthOfAPercentOfF32) {
+    auto ppl_of = [&](const char* type) {
+        const auto r =
+            run_lowbit({"perplexity", "-m", m("m0"), "-f", m("text.txt"), "-c", "32", "--json", "--cache-type", type});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        const auto at = r.out.find("\"ppl\":");
+        EXPECT_NE(at, std::string::npos) << r.out;
+        return at == std::string::npos ? 0.0 : std::stod(r.out.substr(at + 6));
+    };
+    const double f32 = ppl_of("f32"), f16 = ppl_of("f16");
+    EXPECT_GT(f32, 1.0);
+    EXPECT_LT(std::abs(f16 / f32 - 1), 1e-3) << f16 << " vs " << f32;
+    // q8_0 rows need head_dim % 32 == 0; this model's is 16: a clear refusal (exit 4).
+    const auto r = run_lowbit({"perplexity", "-m", m("m0"), "-f", m("text.txt"), "-c", "32", "--cache-type", "q8_0"});
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_NE(r.err.find("head_dim a multiple of 32"), std::string::npos) << r.err;
 }
 
 } // namespace

@@ -109,6 +109,20 @@ TEST_F(RunCli, BadFlagsAndMissingModel) {
     r = run_lowbit({"run", "-m", dir_, "-p", "x", "--top-p", "2"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("--top-p"), std::string::npos) << r.err;
+    r = run_lowbit({"run", "-m", dir_, "-p", "x", "--top-k", "-5"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--top-k must be >= 0"), std::string::npos) << r.err;
+    r = run_lowbit({"run", "-m", dir_, "-p", "x", "--cache-type", "q4_0"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--cache-type 'q4_0'"), std::string::npos) << r.err;
+    r = run_lowbit({"run", "-m", dir_, "-p", "x", "-c", "1099511627776", "-n", "1"}); // 2^40 positions
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(r.signal, 0);
+    EXPECT_NE(r.err.find("KV cache needs"), std::string::npos) << r.err;
+    r = run_lowbit({"run", "-m", dir_, "-p", "x", "-c", "4611686018427387904", "-n", "1"}); // 2^62: overflows
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(r.signal, 0);
+    EXPECT_NE(r.err.find("KV cache"), std::string::npos) << r.err;
     r = run_lowbit({"run", "-m", dir_ + "/does-not-exist", "-p", "x"});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_EQ(r.signal, 0);
