@@ -5,6 +5,7 @@
 #include "runtime/tokenizer/unicode.h"
 
 #include <cctype>
+#include <iterator>
 #include <string>
 
 namespace lowbit::tokenizer {
@@ -17,9 +18,20 @@ bool Regex::CharClass::matches(uint32_t cpt, uint8_t flags) const {
 }
 
 namespace {
-// \w of Unicode regex engines (Oniguruma, PCRE2 with UCP): letters, marks, Nd, Nl and connector punctuation.
+// \w (and so \b) as Oniguruma - the engine of Hugging Face tokenizers - has it: letters, marks, Nd, Nl and
+// connector punctuation, plus the Latin-1 digits-like No characters and the Other_Alphabetic So letters
+// (circled/squared/negative letters), measured against `tokenizers` over every code point.
 constexpr uint8_t kWordFlags = kCptLetter | kCptMark;
 constexpr uint16_t kWordSubFlags = kCptNd | kCptNl | kCptPc;
+constexpr std::pair<uint32_t, uint32_t> kWordExtraRanges[] = {{0xB2, 0xB3},      {0xB9, 0xB9},       {0xBC, 0xBE},
+                                                              {0x24B6, 0x24E9},  {0x1F130, 0x1F149}, {0x1F150, 0x1F169},
+                                                              {0x1F170, 0x1F189}};
+bool is_word_cpt(uint32_t cpt, uint8_t flags) {
+    if ((flags & kWordFlags) != 0 || (cpt_sub_flags(cpt) & kWordSubFlags) != 0) return true;
+    for (const auto& [lo, hi] : kWordExtraRanges)
+        if (cpt >= lo && cpt <= hi) return true;
+    return false;
+}
 } // namespace
 
 class RegexParser {
@@ -222,6 +234,7 @@ class RegexParser {
             if (c == 'w') {
                 cls.flag_mask |= kWordFlags;
                 cls.sub_mask |= kWordSubFlags;
+                cls.ranges.insert(cls.ranges.end(), std::begin(kWordExtraRanges), std::end(kWordExtraRanges));
                 return ok_status();
             }
             if (c == 's' || c == 'S') {
@@ -334,7 +347,7 @@ bool Regex::repeat_group(const Input& in, const Node& node, uint32_t count, cons
 }
 
 bool Regex::is_word(const Input& in, size_t pos) const {
-    return (in.flags[pos] & kWordFlags) != 0 || (cpt_sub_flags(in.cpts[pos]) & kWordSubFlags) != 0;
+    return is_word_cpt(in.cpts[pos], in.flags[pos]);
 }
 
 size_t Regex::match_at(const uint32_t* cpts, const uint8_t* flags, size_t begin, size_t pos, size_t end) const {

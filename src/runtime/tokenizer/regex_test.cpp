@@ -77,6 +77,9 @@ TEST(Regex, LetterCasesHanAndIntersection) {
     EXPECT_EQ(split("[\\p{L}&&[^\\p{Han}]]+", "ab中文cdかな"), (V{"ab", "中文", "cdかな"}));
     EXPECT_EQ(split("\\d+", "a12٣٤²b"), (V{"a", "12٣٤", "²b"}));
     EXPECT_EQ(split("\\w+", "a_b-c"), (V{"a_b", "-", "c"}));
+    // Oniguruma's \w also has ² ½ and circled letters, but not other No/So characters; \b follows.
+    EXPECT_EQ(split("\\w+", "x²½ⓐ⅓☃"), (V{"x²½ⓐ", "⅓☃"}));
+    EXPECT_EQ(split("\\d\\b", "  ١½١ ٢"), (V{"  ١½", "١", " ", "٢"}));
 }
 
 TEST(Regex, PossessiveQuantifiers) {
