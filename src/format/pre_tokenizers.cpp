@@ -242,10 +242,15 @@ const PreTokenizerRow* find_pre_tokenizer(std::string_view name) {
 }
 
 const PreTokenizerRow* find_pre_tokenizer_by_regexes(const std::vector<std::string>& regexes) {
-    std::vector<std::string> spelled = regexes;
-    for (std::string& re : spelled)
+    std::vector<std::string> spelled;
+    for (const std::string& re : regexes) {
+        // Control characters written as themselves (tokenizer.json "[\r\n]" decodes to CR LF) -> escapes.
+        std::string escaped;
+        for (char c : re) escaped += c == '\r' ? "\\r" : c == '\n' ? "\\n" : c == '\t' ? "\\t" : std::string(1, c);
         for (const auto& [hf, ours] : kHfSpellings)
-            if (re == hf) re = ours;
+            if (escaped == hf) escaped = ours;
+        spelled.push_back(std::move(escaped));
+    }
     for (const PreTokenizerRow& row : pre_tokenizer_rows())
         if (row.regexes == spelled) return &row;
     return nullptr;

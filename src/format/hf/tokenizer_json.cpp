@@ -49,9 +49,9 @@ constexpr const char* kByteLevelRegex =
     R"re('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)re";
 
 // "pre" name and whether the pre-tokenizer is byte-level. The splitting steps of the pre_tokenizer (Split
-// regexes, Digits, ByteLevel's own regex), in order, are looked up in the pre-tokenizer table; a row with the
-// model's ignore_merges is preferred among rows with the same regexes.
-std::string detect_pre(const json& root, bool ignore_merges, bool& byte_level) {
+// regexes, Digits, ByteLevel's own regex), in order, are looked up in the pre-tokenizer table; when the model
+// says ignore_merges, the first row with that flag is preferred among rows with the same regexes.
+std::string detect_pre(const json& root, const json& model, bool& byte_level) {
     byte_level = false;
     if (!root.contains("pre_tokenizer") || root["pre_tokenizer"].is_null()) return "default";
     std::vector<std::string> steps;
@@ -74,9 +74,14 @@ std::string detect_pre(const json& root, bool ignore_merges, bool& byte_level) {
         }
     });
     const format::PreTokenizerRow* row = unknown_step ? nullptr : format::find_pre_tokenizer_by_regexes(steps);
-    if (row && row->ignore_merges != ignore_merges) {
-        for (const format::PreTokenizerRow& r : format::pre_tokenizer_rows())
-            if (r.regexes == row->regexes && r.ignore_merges == ignore_merges) row = &r;
+    if (row && model.contains("ignore_merges") && model["ignore_merges"].is_boolean()) {
+        const bool ignore_merges = model["ignore_merges"].get<bool>();
+        for (const format::PreTokenizerRow& r : format::pre_tokenizer_rows()) {
+            if (r.regexes == row->regexes && r.ignore_merges == ignore_merges) {
+                row = &r;
+                break;
+            }
+        }
     }
     if (!row) {
         log_warn("tokenizer.json: unknown pre-tokenizer; using tokenizer.ggml.pre = \"default\"");
@@ -240,7 +245,7 @@ Result<format::VocabData> parse_tokenizer_json(const std::string& tokenizer_json
     format::VocabData v;
     LOWBIT_TRY(fill_tokens(root, model, n_vocab_min, v));
     bool byte_level = false;
-    const std::string pre = detect_pre(root, model.value("ignore_merges", false) == true, byte_level);
+    const std::string pre = detect_pre(root, model, byte_level);
     const bool byte_fallback = model.value("byte_fallback", false) == true;
     if (byte_fallback || !byte_level) {
         // SentencePiece-style BPE: llama.cpp scores by rank; merges are implied by the scores.
