@@ -166,6 +166,32 @@ TEST(TokenizerJsonTest, PreDetectionAndSentencePieceStyle) {
         "");
     ASSERT_TRUE(other.ok());
     EXPECT_EQ(other->pre, "default");
+    // Multi-step sequences: Digits steps and ByteLevel's own regex count as steps.
+    auto starcoder = parse_tokenizer_json(
+        R"({"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Digits","individual_digits":true},{"type":"ByteLevel","use_regex":true}]},
+            "model":{"type":"BPE","vocab":{"a":0},"merges":[]}})",
+        "");
+    ASSERT_TRUE(starcoder.ok());
+    EXPECT_EQ(starcoder->pre, "starcoder");
+    auto coder = parse_tokenizer_json(
+        R"({"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"[\r\n]"}},
+            {"type":"Split","pattern":{"Regex":"\\s?\\p{L}+"}},{"type":"Split","pattern":{"Regex":"\\s?\\p{P}+"}},
+            {"type":"Split","pattern":{"Regex":"[一-龥ࠀ-一가-퟿]+"}},{"type":"Digits","individual_digits":true},
+            {"type":"ByteLevel","use_regex":false}]},"model":{"type":"BPE","vocab":{"a":0},"merges":[]}})",
+        "");
+    ASSERT_TRUE(coder.ok());
+    EXPECT_EQ(coder->pre, "deepseek-coder");
+    // Same regex, the model's ignore_merges picks the row: Llama 3 ignores merges, DBRX does not.
+    for (const bool ignore : {true, false}) {
+        auto llama = parse_tokenizer_json(
+            std::string(R"({"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":)") +
+                R"("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},)" +
+                R"({"type":"ByteLevel","use_regex":false}]},"model":{"type":"BPE","ignore_merges":)" +
+                (ignore ? "true" : "false") + R"(,"vocab":{"a":0},"merges":[]}})",
+            "");
+        ASSERT_TRUE(llama.ok()) << llama.error().message;
+        EXPECT_EQ(llama->pre, ignore ? "llama-bpe" : "dbrx");
+    }
     auto spm = parse_tokenizer_json(
         R"({"normalizer":{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},{"type":"Replace"}]},
             "added_tokens":[{"id":1,"content":"<s>","special":true}],

@@ -4,6 +4,7 @@
 
 #include "core/file.h"
 #include "core/log.h"
+#include "format/pre_tokenizers.h"
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -14,12 +15,6 @@ namespace {
 
 using json = nlohmann::json;
 using format::TokenType;
-
-constexpr const char* kLlama3Regex =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-constexpr const char* kQwen2Regex =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-constexpr const char* kGpt2Regex = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 // nlohmann's messages quote the offending input; escape bytes that are not printable ASCII.
 std::string printable(const std::string& s) {
@@ -49,32 +44,50 @@ template <class F> void visit(const json& node, const char* list_key, F&& f) {
         for (const json& c : node[list_key]) visit(c, list_key, f);
 }
 
-// "pre" name and whether the pre-tokenizer is byte-level.
-std::string detect_pre(const json& root, bool& byte_level) {
-    std::string pre;
-    bool has_split = false;
+// The GPT-2 regex that Hugging Face's ByteLevel pre-tokenizer applies when use_regex is true.
+constexpr const char* kByteLevelRegex =
+    R"re('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)re";
+
+// "pre" name and whether the pre-tokenizer is byte-level. The splitting steps of the pre_tokenizer (Split
+// regexes, Digits, ByteLevel's own regex), in order, are looked up in the pre-tokenizer table; when the model
+// says ignore_merges, the first row with that flag is preferred among rows with the same regexes.
+std::string detect_pre(const json& root, const json& model, bool& byte_level) {
     byte_level = false;
-    if (!root.contains("pre_tokenizer")) return "default";
+    if (!root.contains("pre_tokenizer") || root["pre_tokenizer"].is_null()) return "default";
+    std::vector<std::string> steps;
+    bool unknown_step = false;
     visit(root["pre_tokenizer"], "pretokenizers", [&](const json& n) {
         const std::string type = n.value("type", "");
         if (type == "ByteLevel") {
             byte_level = true;
-            if (n.value("use_regex", true) && !has_split && pre.empty()) pre = "gpt-2";
+            if (n.value("use_regex", true)) steps.push_back(kByteLevelRegex);
         } else if (type == "Split" && n.contains("pattern") && n["pattern"].is_object()) {
             const json& p = n["pattern"];
-            const std::string re = p.contains("Regex") && p["Regex"].is_string()     ? p["Regex"].get<std::string>()
-                                   : p.contains("String") && p["String"].is_string() ? p["String"].get<std::string>()
-                                                                                     : "";
-            has_split = true;
-            const std::string name = pre_from_regex(re);
-            if (pre.empty() || pre == "gpt-2") pre = name.empty() ? "?" : name;
+            if (p.contains("Regex") && p["Regex"].is_string())
+                steps.push_back(p["Regex"].get<std::string>());
+            else
+                unknown_step = true; // a literal String pattern: no row spells one
+        } else if (type == "Digits") {
+            steps.push_back(n.value("individual_digits", false) ? "\\p{N}" : "\\p{N}+");
+        } else if (type != "Sequence") {
+            unknown_step = true;
         }
     });
-    if (pre.empty() || pre == "?") {
+    const format::PreTokenizerRow* row = unknown_step ? nullptr : format::find_pre_tokenizer_by_regexes(steps);
+    if (row && model.contains("ignore_merges") && model["ignore_merges"].is_boolean()) {
+        const bool ignore_merges = model["ignore_merges"].get<bool>();
+        for (const format::PreTokenizerRow& r : format::pre_tokenizer_rows()) {
+            if (r.regexes == row->regexes && r.ignore_merges == ignore_merges) {
+                row = &r;
+                break;
+            }
+        }
+    }
+    if (!row) {
         log_warn("tokenizer.json: unknown pre-tokenizer; using tokenizer.ggml.pre = \"default\"");
         return "default";
     }
-    return pre;
+    return row->names[0];
 }
 
 // A token name from tokenizer_config.json: a string or {"content": ...}.
@@ -212,10 +225,8 @@ Result<json> parse(const std::string& text, const char* what) {
 } // namespace
 
 std::string pre_from_regex(const std::string& regex) {
-    if (regex == kLlama3Regex) return "llama-bpe";
-    if (regex == kQwen2Regex) return "qwen2";
-    if (regex == kGpt2Regex) return "gpt-2";
-    return "";
+    const format::PreTokenizerRow* row = format::find_pre_tokenizer_by_regexes({regex});
+    return row ? row->names[0] : "";
 }
 
 Result<format::VocabData> parse_tokenizer_json(const std::string& tokenizer_json,
@@ -234,7 +245,7 @@ Result<format::VocabData> parse_tokenizer_json(const std::string& tokenizer_json
     format::VocabData v;
     LOWBIT_TRY(fill_tokens(root, model, n_vocab_min, v));
     bool byte_level = false;
-    const std::string pre = detect_pre(root, byte_level);
+    const std::string pre = detect_pre(root, model, byte_level);
     const bool byte_fallback = model.value("byte_fallback", false) == true;
     if (byte_fallback || !byte_level) {
         // SentencePiece-style BPE: llama.cpp scores by rank; merges are implied by the scores.

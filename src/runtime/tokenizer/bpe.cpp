@@ -27,7 +27,8 @@ struct Bigram {
 // Merges one byte-encoded word into symbols (pieces of `word`), appended to `out` in order.
 void merge_word(const Tokenizer::Impl& t, const std::string& word, std::vector<std::string>* out) {
     std::vector<Symbol> symbols;
-    if (t.ignore_merges && t.find(word) >= 0) {
+    const bool whole = t.ignore_merges || (t.whole_newline_words && word.find_first_not_of('\n') == std::string::npos);
+    if (whole && t.find(word) >= 0) {
         out->push_back(word);
         return;
     }
@@ -75,7 +76,7 @@ int Tokenizer::Impl::bpe_rank(const std::string& left, const std::string& right)
     return it == bpe_ranks.end() ? -1 : it->second;
 }
 
-std::vector<std::string> bpe_pre_tokenize(const std::vector<Regex>& regexes, std::string_view text) {
+std::vector<std::string> bpe_pre_tokenize(const std::vector<Regex>& regexes, std::string_view text, bool byte_encode) {
     const std::vector<uint32_t> cpts = utf8_to_cpts(text);
     std::vector<uint8_t> flags(cpts.size());
     for (size_t i = 0; i < cpts.size(); ++i) flags[i] = cpt_flags(cpts[i]);
@@ -87,7 +88,7 @@ std::vector<std::string> bpe_pre_tokenize(const std::vector<Regex>& regexes, std
     for (const size_t n : offsets) {
         std::string word;
         for (size_t i = start; i < start + n; ++i) append_utf8(cpts[i], &word);
-        words.push_back(byte_encode(word));
+        words.push_back(byte_encode ? tokenizer::byte_encode(word) : word);
         start += n;
     }
     return words;
@@ -95,7 +96,7 @@ std::vector<std::string> bpe_pre_tokenize(const std::vector<Regex>& regexes, std
 
 void bpe_tokenize(const Tokenizer::Impl& t, std::string_view text, std::vector<int32_t>* out) {
     std::vector<std::string> pieces;
-    for (const std::string& word : bpe_pre_tokenize(t.pre_regexes, text)) {
+    for (const std::string& word : bpe_pre_tokenize(t.pre_regexes, text, t.byte_encode)) {
         pieces.clear();
         merge_word(t, word, &pieces);
         for (const std::string& piece : pieces) {
@@ -104,9 +105,16 @@ void bpe_tokenize(const Tokenizer::Impl& t, std::string_view text, std::vector<i
                 out->push_back(id);
                 continue;
             }
-            // Not an entry (a vocabulary without all byte tokens): single bytes that are entries, as llama.cpp.
+            // Not an entry (a vocabulary without all byte tokens): single bytes that are entries, as llama.cpp;
+            // without byte encoding the byte tokens are spelled <0xXX>.
             for (char ch : piece) {
-                const int32_t byte_id = t.find(std::string(1, ch));
+                std::string byte_text(1, ch);
+                if (!t.byte_encode) {
+                    static const char* kHex = "0123456789ABCDEF";
+                    const auto b = static_cast<uint8_t>(ch);
+                    byte_text = std::string("<0x") + kHex[b >> 4] + kHex[b & 15] + ">";
+                }
+                const int32_t byte_id = t.find(byte_text);
                 if (byte_id >= 0) out->push_back(byte_id);
             }
         }

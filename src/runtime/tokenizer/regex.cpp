@@ -5,15 +5,34 @@
 #include "runtime/tokenizer/unicode.h"
 
 #include <cctype>
+#include <iterator>
 #include <string>
 
 namespace lowbit::tokenizer {
 
 bool Regex::CharClass::matches(uint32_t cpt, uint8_t flags) const {
-    bool in = (flags & flag_mask) != 0;
+    bool in = (flags & flag_mask) != 0 || (sub_mask != 0 && (cpt_sub_flags(cpt) & sub_mask) != 0);
     for (size_t i = 0; !in && i < ranges.size(); ++i) in = cpt >= ranges[i].first && cpt <= ranges[i].second;
+    for (size_t i = 0; in && i < intersect.size(); ++i) in = intersect[i].matches(cpt, flags);
     return in != negated;
 }
+
+namespace {
+// \w (and so \b) as Oniguruma - the engine of Hugging Face tokenizers - has it: letters, marks, Nd, Nl and
+// connector punctuation, plus the Latin-1 digits-like No characters and the Other_Alphabetic So letters
+// (circled/squared/negative letters), measured against `tokenizers` over every code point.
+constexpr uint8_t kWordFlags = kCptLetter | kCptMark;
+constexpr uint16_t kWordSubFlags = kCptNd | kCptNl | kCptPc;
+constexpr std::pair<uint32_t, uint32_t> kWordExtraRanges[] = {{0xB2, 0xB3},      {0xB9, 0xB9},       {0xBC, 0xBE},
+                                                              {0x24B6, 0x24E9},  {0x1F130, 0x1F149}, {0x1F150, 0x1F169},
+                                                              {0x1F170, 0x1F189}};
+bool is_word_cpt(uint32_t cpt, uint8_t flags) {
+    if ((flags & kWordFlags) != 0 || (cpt_sub_flags(cpt) & kWordSubFlags) != 0) return true;
+    for (const auto& [lo, hi] : kWordExtraRanges)
+        if (cpt >= lo && cpt <= hi) return true;
+    return false;
+}
+} // namespace
 
 class RegexParser {
   public:
@@ -57,12 +76,16 @@ class RegexParser {
             bool saved_icase = icase_;
             if (peek() == '?' && peek(1) == ':') {
                 node.kind = Regex::Node::Kind::kGroup, i_ += 2;
+            } else if (peek() == '?' && peek(1) == '=') {
+                node.kind = Regex::Node::Kind::kLookahead, i_ += 2;
             } else if (peek() == '?' && peek(1) == '!') {
                 node.kind = Regex::Node::Kind::kNegLookahead, i_ += 2;
             } else if (peek() == '?' && peek(1) == 'i' && peek(2) == ':') {
                 node.kind = Regex::Node::Kind::kGroup, i_ += 3, icase_ = true;
+            } else if (peek() == '?') {
+                return fail("only (...), (?:...), (?i:...), (?=...) and (?!...) groups are supported");
             } else {
-                return fail("only (?:...), (?i:...) and (?!...) groups are supported");
+                node.kind = Regex::Node::Kind::kGroup; // capturing group: nothing refers back to it
             }
             node.alt = re.alts_.size();
             re.alts_.emplace_back();
@@ -72,6 +95,8 @@ class RegexParser {
             icase_ = saved_icase;
         } else if (c == '$') {
             node.kind = Regex::Node::Kind::kEnd, ++i_;
+        } else if (c == '\\' && peek(1) == 'b') {
+            node.kind = Regex::Node::Kind::kWordBoundary, i_ += 2;
         } else if (c == '[') {
             ++i_;
             LOWBIT_TRY(parse_class(node.cls));
@@ -81,7 +106,8 @@ class RegexParser {
             LOWBIT_TRY(parse_atom(node.cls, /*in_class=*/false));
         }
         if (!at_end() && (peek() == '?' || peek() == '*' || peek() == '+' || peek() == '{')) {
-            if (node.kind != Regex::Node::Kind::kClass) return fail("quantified groups are not supported");
+            if (node.kind != Regex::Node::Kind::kClass && node.kind != Regex::Node::Kind::kGroup)
+                return fail("quantified lookaheads and anchors are not supported");
             LOWBIT_TRY(parse_quantifier(node));
         }
         return node;
@@ -102,7 +128,11 @@ class RegexParser {
             if (peek() != '}' || node.max < node.min) return fail("bad {m,n} quantifier");
             ++i_;
         }
-        if (peek() == '?' || peek() == '+') return fail("lazy/possessive quantifiers are not supported");
+        if (peek() == '+' && node.kind == Regex::Node::Kind::kClass) {
+            node.possessive = true, ++i_;
+        } else if (peek() == '?' || peek() == '+') {
+            return fail("lazy quantifiers and possessive groups are not supported");
+        }
         return ok_status();
     }
 
@@ -116,6 +146,34 @@ class RegexParser {
     Status parse_class(Regex::CharClass& cls) {
         if (peek() == '^') cls.negated = true, ++i_;
         while (!at_end() && peek() != ']') {
+            if (peek() == '&' && peek(1) == '&') { // intersection with the rest: [a&&[^b]] or [a&&b]
+                i_ += 2;
+                Regex::CharClass rest;
+                if (peek() == '[') {
+                    ++i_;
+                    LOWBIT_TRY(parse_class(rest));
+                    if (peek() != ']') return fail("expected ']' after a nested class");
+                } else {
+                    LOWBIT_TRY(parse_class_items(rest));
+                }
+                cls.intersect.push_back(std::move(rest));
+                continue;
+            }
+            LOWBIT_TRY(parse_class_item(cls));
+        }
+        if (at_end()) return fail("missing ']'");
+        ++i_;
+        return ok_status();
+    }
+
+    // Items up to (not including) the closing ']'.
+    Status parse_class_items(Regex::CharClass& cls) {
+        while (!at_end() && peek() != ']') LOWBIT_TRY(parse_class_item(cls));
+        return ok_status();
+    }
+
+    Status parse_class_item(Regex::CharClass& cls) {
+        {
             Regex::CharClass item;
             const size_t start = i_;
             LOWBIT_TRY(parse_atom(item, /*in_class=*/true));
@@ -124,18 +182,18 @@ class RegexParser {
                 return fail("negated escapes inside [...] are not supported");
             }
             cls.flag_mask |= item.flag_mask;
-            if (peek() == '-' && peek(1) != ']' && item.ranges.size() == 1 && item.flag_mask == 0) {
+            if (peek() == '-' && peek(1) != ']' && item.ranges.size() == 1 && item.flag_mask == 0 &&
+                item.sub_mask == 0) {
                 ++i_;
                 Regex::CharClass hi;
                 LOWBIT_TRY(parse_atom(hi, true));
-                if (hi.ranges.size() != 1 || hi.flag_mask) return fail("bad range in [...]");
+                if (hi.ranges.size() != 1 || hi.flag_mask || hi.sub_mask) return fail("bad range in [...]");
                 cls.ranges.emplace_back(item.ranges[0].first, hi.ranges[0].first);
             } else {
                 cls.ranges.insert(cls.ranges.end(), item.ranges.begin(), item.ranges.end());
             }
+            cls.sub_mask |= item.sub_mask;
         }
-        if (at_end()) return fail("missing ']'");
-        ++i_;
         return ok_status();
     }
 
@@ -146,19 +204,37 @@ class RegexParser {
             if (at_end()) return fail("trailing '\\'");
             c = p_[i_++];
             if (c == 'p') {
-                if (peek() != '{' || peek(2) != '}') return fail("expected \\p{X}");
-                const uint32_t cat = peek(1);
-                i_ += 3;
-                const uint8_t mask = cat == 'L'   ? kCptLetter
-                                     : cat == 'N' ? kCptNumber
-                                     : cat == 'P' ? kCptPunct
-                                     : cat == 'S' ? kCptSymbol
-                                     : cat == 'M' ? kCptMark
-                                     : cat == 'Z' ? kCptSeparator
-                                     : cat == 'C' ? kCptControl
-                                                  : 0;
-                if (!mask) return fail("unknown category \\p{" + std::string(1, static_cast<char>(cat)) + "}");
-                cls.flag_mask |= mask;
+                if (peek() != '{') return fail("expected \\p{X}");
+                std::string name;
+                for (++i_; !at_end() && peek() != '}' && name.size() < 8; ++i_)
+                    name.push_back(static_cast<char>(p_[i_]));
+                if (peek() != '}') return fail("expected \\p{X}");
+                ++i_;
+                static const struct {
+                    const char* name;
+                    uint8_t flags;
+                    uint16_t sub;
+                } kCategories[] = {{"L", kCptLetter, 0},  {"N", kCptNumber, 0}, {"P", kCptPunct, 0},
+                                   {"S", kCptSymbol, 0},  {"M", kCptMark, 0},   {"Z", kCptSeparator, 0},
+                                   {"C", kCptControl, 0}, {"Lu", 0, kCptLu},    {"Ll", 0, kCptLl},
+                                   {"Lt", 0, kCptLt},     {"Lm", 0, kCptLm},    {"Lo", 0, kCptLo},
+                                   {"Nd", 0, kCptNd},     {"Han", 0, kCptHan}};
+                for (const auto& cat : kCategories) {
+                    if (name != cat.name) continue;
+                    cls.flag_mask |= cat.flags;
+                    cls.sub_mask |= cat.sub;
+                    return ok_status();
+                }
+                return fail("unknown category \\p{" + name + "}");
+            }
+            if (c == 'd') {
+                cls.sub_mask |= kCptNd;
+                return ok_status();
+            }
+            if (c == 'w') {
+                cls.flag_mask |= kWordFlags;
+                cls.sub_mask |= kWordSubFlags;
+                cls.ranges.insert(cls.ranges.end(), std::begin(kWordExtraRanges), std::end(kWordExtraRanges));
                 return ok_status();
             }
             if (c == 's' || c == 'S') {
@@ -196,17 +272,26 @@ Result<Regex> Regex::compile(std::string_view pattern) {
 }
 
 // What remains to match after the current node: the rest of a sequence, then the enclosing continuation.
+// Or, when `rep` is set, the end of one iteration of the quantified group `*rep` (the `count`-th, which began
+// at `iter_start`), then `next`.
 struct Regex::Cont {
     const Seq* seq;
     size_t index;
     const Cont* next;
+    const Node* rep = nullptr;
+    uint32_t count = 0;
+    size_t iter_start = 0;
 };
 
 bool Regex::match_cont(const Input& in, const Cont* k, size_t pos, size_t* end) const {
-    while (k && k->index == k->seq->size()) k = k->next;
+    while (k && !k->rep && k->index == k->seq->size()) k = k->next;
     if (!k) {
         *end = pos;
         return true;
+    }
+    if (k->rep) {
+        if (pos == k->iter_start) return k->count >= k->rep->min && match_cont(in, k->next, pos, end);
+        return repeat_group(in, *k->rep, k->count, k->next, pos, end);
     }
     const Node& node = (*k->seq)[k->index];
     const Cont rest{k->seq, k->index + 1, k->next};
@@ -215,38 +300,64 @@ bool Regex::match_cont(const Input& in, const Cont* k, size_t pos, size_t* end) 
         size_t n = 0;
         while (n < node.max && pos + n < in.end && node.cls.matches(in.cpts[pos + n], in.flags[pos + n])) ++n;
         if (n < node.min) return false;
+        if (node.possessive) return match_cont(in, &rest, pos + n, end);
         for (size_t take = n + 1; take-- > node.min;) // greedy: longest first
             if (match_cont(in, &rest, pos + take, end)) return true;
         return false;
     }
     case Node::Kind::kGroup:
+        if (node.min != 1 || node.max != 1) return repeat_group(in, node, 0, &rest, pos, end);
         for (const Seq& seq : alts_[node.alt]) {
             const Cont inner{&seq, 0, &rest};
             if (match_cont(in, &inner, pos, end)) return true;
         }
         return false;
+    case Node::Kind::kLookahead:
     case Node::Kind::kNegLookahead: {
         size_t ignored;
-        for (const Seq& seq : alts_[node.alt]) {
-            const Cont inner{&seq, 0, nullptr};
-            if (match_cont(in, &inner, pos, &ignored)) return false;
+        bool found = false;
+        for (size_t i = 0; !found && i < alts_[node.alt].size(); ++i) {
+            const Cont inner{&alts_[node.alt][i], 0, nullptr};
+            found = match_cont(in, &inner, pos, &ignored);
         }
+        if (found != (node.kind == Node::Kind::kLookahead)) return false;
         return match_cont(in, &rest, pos, end);
     }
     case Node::Kind::kEnd:
         return pos == in.end && match_cont(in, &rest, pos, end);
+    case Node::Kind::kWordBoundary:
+        return (pos > in.begin && is_word(in, pos - 1)) != (pos < in.end && is_word(in, pos)) &&
+               match_cont(in, &rest, pos, end);
     }
     return false;
 }
 
-size_t Regex::match_at(const uint32_t* cpts, const uint8_t* flags, size_t pos, size_t end) const {
-    const Input in{cpts, flags, end};
+// `count` iterations of the quantified group `node` matched, the last one ending at `pos`; greedy: one more
+// iteration first, then the continuation `next`. An iteration that matches empty ends the loop.
+bool Regex::repeat_group(const Input& in, const Node& node, uint32_t count, const Cont* next, size_t pos,
+                         size_t* end) const {
+    if (count < node.max) {
+        for (const Seq& seq : alts_[node.alt]) {
+            const Cont after{nullptr, 0, next, &node, count + 1, pos};
+            const Cont inner{&seq, 0, &after};
+            if (match_cont(in, &inner, pos, end)) return true;
+        }
+    }
+    return count >= node.min && match_cont(in, next, pos, end);
+}
+
+bool Regex::is_word(const Input& in, size_t pos) const {
+    return is_word_cpt(in.cpts[pos], in.flags[pos]);
+}
+
+size_t Regex::match_at(const uint32_t* cpts, const uint8_t* flags, size_t begin, size_t pos, size_t end) const {
+    const Input in{cpts, flags, begin, end};
     for (const Seq& seq : alts_[0]) {
         const Cont k{&seq, 0, nullptr};
         size_t match_end;
         if (match_cont(in, &k, pos, &match_end)) return match_end - pos;
     }
-    return 0;
+    return kNoMatch;
 }
 
 std::vector<size_t> regex_split(const Regex& regex, const std::vector<uint32_t>& cpts,
@@ -258,15 +369,15 @@ std::vector<size_t> regex_split(const Regex& regex, const std::vector<uint32_t>&
         const size_t end = start + length;
         size_t gap_start = start;
         for (size_t pos = start; pos < end;) {
-            const size_t n = regex.match_at(cpts.data(), flags.data(), pos, end);
-            if (n == 0) {
+            const size_t n = regex.match_at(cpts.data(), flags.data(), start, pos, end);
+            if (n == Regex::kNoMatch) {
                 ++pos;
                 continue;
             }
             if (pos > gap_start) out.push_back(pos - gap_start);
-            out.push_back(n);
-            pos += n;
-            gap_start = pos;
+            if (n > 0) out.push_back(n);
+            gap_start = pos + n;
+            pos += n > 0 ? n : 1;
         }
         if (end > gap_start) out.push_back(end - gap_start);
         start = end;

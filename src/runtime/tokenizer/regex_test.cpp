@@ -45,14 +45,71 @@ TEST(Regex, AlternativesQuantifiersAndCase) {
     EXPECT_EQ(split("[\\p{P}\\$\\+<=>\\^~\\|`]+", "a+b=$c"), (V{"a", "+", "b", "=$", "c"}));
 }
 
+TEST(Regex, QuantifiedAndCapturingGroups) {
+    EXPECT_EQ(split("(?:ab)+", "ababxab"), (V{"abab", "x", "ab"}));
+    EXPECT_EQ(split("(?:ab){2}", "ababab"), (V{"abab", "ab"}));
+    // Chameleon's image-token pattern: capturing groups, a quantified alternation.
+    EXPECT_EQ(split("(IMGIMG)((A|B|C){1,4})Z", "xIMGIMGABZyIMGIMGABCAZIMGIMGABCABZ"),
+              (V{"x", "IMGIMGABZ", "y", "IMGIMGABCAZ", "IMGIMGABCABZ"})); // 5 letters: no match
+    // Nested quantified groups (EXAONE MoE): letter runs joined by single spaces.
+    EXPECT_EQ(split("(?:\\p{L}\\p{M}*(?: \\p{L}\\p{M}*)*)+", "ab cd  e\u0301f 1"),
+              (V{"ab cd", "  ", "e\u0301f", " 1"}));
+    // An iteration that matches empty ends the loop instead of spinning.
+    EXPECT_EQ(split("(?:a*)*b", "aab"), (V{"aab"}));
+}
+
+TEST(Regex, LookaheadWordBoundaryAndEmptyMatches) {
+    // Digit runs grouped by 3 from the right (AFMoE's digits).
+    EXPECT_EQ(split("\\p{N}{1,3}(?=(?:\\p{N}{3})*(?!\\p{N}))", "1234567 12"), (V{"1", "234", "567", " ", "12"}));
+    // Tiny Aya: the same up to a word boundary; digits glued to letters have none, so they stay unsplit.
+    EXPECT_EQ(split("\\d{1,3}(?=(?:\\d{3})*\\b)", "1234567 1234abc 12,345"),
+              (V{"1", "234", "567", " 1234abc ", "12", ",", "345"}));
+    // \b sees only the fragment: at its ends there is no word character outside.
+    EXPECT_EQ(split("\\b", "ab"), (V{"ab"}));
+    // SuperBPE: an empty match (lookahead only) splits without consuming.
+    EXPECT_EQ(split("(?=(\\d{3})+(?!\\d))", "1234567"), (V{"1", "234", "567"}));
+    EXPECT_EQ(split("(?=(\\d{3})+(?!\\d))", "12"), (V{"12"}));
+}
+
+TEST(Regex, LetterCasesHanAndIntersection) {
+    EXPECT_EQ(split("[\\p{Lu}\\p{Lt}]+", "abCDéÉǅf"), (V{"ab", "CD", "é", "Éǅ", "f"}));
+    EXPECT_EQ(split("\\p{Han}+", "ab中文cdかな"), (V{"ab", "中文", "cdかな"}));
+    EXPECT_EQ(split("[\\p{L}&&[^\\p{Han}]]+", "ab中文cdかな"), (V{"ab", "中文", "cdかな"}));
+    EXPECT_EQ(split("\\d+", "a12٣٤²b"), (V{"a", "12٣٤", "²b"}));
+    EXPECT_EQ(split("\\w+", "a_b-c"), (V{"a_b", "-", "c"}));
+    // Oniguruma's \w also has ² ½ and circled letters, but not other No/So characters; \b follows.
+    EXPECT_EQ(split("\\w+", "x²½ⓐ⅓☃"), (V{"x²½ⓐ", "⅓☃"}));
+    EXPECT_EQ(split("\\d\\b", "  ١½١ ٢"), (V{"  ١½", "١", " ", "٢"}));
+}
+
+TEST(Regex, PossessiveQuantifiers) {
+    // Greedy [a-z]* gives back the 'z'; possessive keeps it, so the first alternative fails.
+    EXPECT_EQ(split("x[a-z]*z|x", "xabz"), (V{"xabz"}));
+    EXPECT_EQ(split("x[a-z]*+z|x", "xabz"), (V{"x", "abz"}));
+}
+
 TEST(Regex, RejectsUnsupportedSyntax) {
-    for (const char* bad : {"(a)", "(?:ab)+", "a.b", "\\d", "[a", "(?:a", "a{3,1}", "*a", "a+?"}) {
+    for (const char* bad :
+         {"a.b", "[a", "(?:a", "a{3,1}", "*a", "a+?", "(?<=a)b", "(?:a)++", "\\p{Xx}", "(?=a)*", "[\\b]", "(?P<n>a)"}) {
         auto re = Regex::compile(bad);
         EXPECT_FALSE(re.ok()) << bad;
         if (!re.ok()) {
             EXPECT_EQ(re.error().code, ErrorCode::kUnsupported) << bad;
         }
     }
+}
+
+TEST(Unicode, SubCategories) {
+    EXPECT_EQ(cpt_sub_flags('A'), kCptLu);
+    EXPECT_EQ(cpt_sub_flags(0xE9), kCptLl);             // é
+    EXPECT_EQ(cpt_sub_flags(0x1C5), kCptLt);            // ǅ
+    EXPECT_EQ(cpt_sub_flags(0x4E2D), kCptLo | kCptHan); // 中
+    EXPECT_EQ(cpt_sub_flags(0x3042), kCptLo);           // あ: not Han
+    EXPECT_EQ(cpt_sub_flags(0x3005), kCptLm | kCptHan); // 々
+    EXPECT_EQ(cpt_sub_flags(0x663), kCptNd);            // ٣
+    EXPECT_EQ(cpt_sub_flags(0x2160), kCptNl);           // Ⅰ
+    EXPECT_EQ(cpt_sub_flags(0xB2), 0);                  // ²: No
+    EXPECT_EQ(cpt_sub_flags('_'), kCptPc);
 }
 
 TEST(Unicode, CategoriesAndWhitespace) {

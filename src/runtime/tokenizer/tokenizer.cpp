@@ -2,6 +2,7 @@
 // Tokenizer: vocabulary validation and tables, special-token partitioning, encode/decode, Detokenizer.
 #include "runtime/tokenizer/tokenizer.h"
 
+#include "format/pre_tokenizers.h"
 #include "runtime/tokenizer/tokenizer_impl.h"
 #include "runtime/tokenizer/unicode.h"
 
@@ -36,12 +37,18 @@ Result<int32_t> check_id(int64_t id, size_t n_vocab, const char* name) {
 }
 
 Status build_bpe(const format::VocabData& v, Tokenizer::Impl* t) {
-    std::vector<std::string> patterns;
-    if (!pre_tokenizer_regexes(v.pre, &patterns, &t->ignore_merges))
-        return make_error(ErrorCode::kUnsupported, "tokenizer: unknown pre-tokenizer '" + v.pre +
-                                                       "' (tokenizer.ggml.pre); supported: default, gpt-2, "
-                                                       "llama-bpe, qwen2, falcon, starcoder, deepseek-coder, ...");
-    for (const std::string& p : patterns) {
+    // llama.cpp: the "gemma4" model is BPE with the gemma4 pre-tokenizer whatever tokenizer.ggml.pre says.
+    const std::string pre = v.model == "gemma4" ? "gemma4" : v.pre;
+    const format::PreTokenizerRow* row = format::find_pre_tokenizer(pre);
+    if (!row)
+        return make_error(ErrorCode::kUnsupported,
+                          "tokenizer: unknown pre-tokenizer '" + pre +
+                              "' (tokenizer.ggml.pre); supported: " + format::pre_tokenizer_name_list());
+    t->ignore_merges = row->ignore_merges;
+    t->byte_encode = row->byte_encode;
+    t->escape_whitespace = row->escape_whitespace;
+    t->whole_newline_words = row->whole_newline_words;
+    for (const std::string& p : row->regexes) {
         LOWBIT_ASSIGN_OR_RETURN(Regex re, Regex::compile(p));
         t->pre_regexes.push_back(std::move(re));
     }
@@ -99,12 +106,13 @@ Result<Tokenizer> Tokenizer::create(const format::VocabData& v) {
     auto t = std::make_shared<Impl>();
     if (v.model == "llama") {
         t->kind = TokenizerKind::kSpm;
-    } else if (v.model == "gpt2") {
+    } else if (v.model == "gpt2" || v.model == "gemma4") {
         t->kind = TokenizerKind::kBpe;
     } else {
         return make_error(ErrorCode::kUnsupported, "tokenizer: model '" + v.model +
                                                        "' (tokenizer.ggml.model) is not supported; expected "
-                                                       "'llama' (SentencePiece) or 'gpt2' (byte-level BPE)");
+                                                       "'llama' (SentencePiece), 'gpt2' (BPE) or 'gemma4' (BPE on "
+                                                       "raw UTF-8)");
     }
     const size_t n = v.tokens.size();
     if (n == 0) return bad_vocab("no tokens");
@@ -159,7 +167,13 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
         }
         const std::string_view raw = text.substr(f.offset, f.length);
         if (t.kind == TokenizerKind::kBpe) {
-            bpe_tokenize(t, raw, &out);
+            if (!t.escape_whitespace) {
+                bpe_tokenize(t, raw, &out);
+                continue;
+            }
+            std::string escaped;
+            for (char ch : raw) escaped += ch == ' ' ? std::string("\xe2\x96\x81") : std::string(1, ch);
+            bpe_tokenize(t, escaped, &out);
             continue;
         }
         std::string escaped = (t.add_space_prefix && prev_special) ? "\xe2\x96\x81" : "";
@@ -182,7 +196,8 @@ std::string Tokenizer::token_to_piece(int32_t id, bool special) const {
     case TokenType::kUserDefined:
         return text;
     case TokenType::kByte:
-        if (t.kind == TokenizerKind::kSpm && text.size() == 6 && text.compare(0, 3, "<0x") == 0 && text[5] == '>') {
+        if ((t.kind == TokenizerKind::kSpm || !t.byte_encode) && text.size() == 6 && text.compare(0, 3, "<0x") == 0 &&
+            text[5] == '>') {
             const int hi = hex_digit(text[3]), lo = hex_digit(text[4]);
             if (hi >= 0 && lo >= 0) return std::string(1, static_cast<char>(hi * 16 + lo));
         }
@@ -193,7 +208,7 @@ std::string Tokenizer::token_to_piece(int32_t id, bool special) const {
         return "";
     }
     std::string piece;
-    if (t.kind == TokenizerKind::kSpm) {
+    if (t.kind == TokenizerKind::kSpm || !t.byte_encode) { // raw UTF-8 pieces, spaces as U+2581
         for (size_t i = 0; i < text.size(); ++i) {
             if (text.compare(i, 3, "\xe2\x96\x81") == 0) {
                 piece.push_back(' ');

@@ -22,6 +22,9 @@ struct Tokenizer::Impl {
     std::vector<int32_t> special_tokens;                  // control/user-defined/unknown ids, longest text first
     std::vector<Regex> pre_regexes;                       // BPE pre-tokenizer, applied one after another
     bool ignore_merges = false;                           // BPE: a pre-token that is a whole vocabulary entry is kept
+    bool byte_encode = true;                              // BPE: words are GPT-2 byte-encoded before merging
+    bool escape_whitespace = false;                       // BPE: ' ' -> U+2581 before pre-tokenizing (Gemma 4)
+    bool whole_newline_words = false;                     // BPE: an all-'\n' word that is an entry stays whole
     bool add_space_prefix = true;                         // SPM
     bool add_bos = false, add_eos = false;
     int32_t bos = -1, eos = -1, eot = -1, unk = -1;
@@ -37,9 +40,8 @@ struct Tokenizer::Impl {
 // The algorithms, on one raw-text fragment (special tokens already split out); they append to `out`.
 void spm_tokenize(const Tokenizer::Impl& t, const std::string& escaped_text, std::vector<int32_t>* out);
 void bpe_tokenize(const Tokenizer::Impl& t, std::string_view text, std::vector<int32_t>* out);
-// BPE pre-tokenizer: the words of `text`, byte-encoded (GPT-2 mapping).
-std::vector<std::string> bpe_pre_tokenize(const std::vector<Regex>& regexes, std::string_view text);
-// Regex list of llama.cpp for a tokenizer.ggml.pre name; false when the name is unknown.
-bool pre_tokenizer_regexes(const std::string& pre, std::vector<std::string>* regexes, bool* ignore_merges);
+// BPE pre-tokenizer: the words of `text`, byte-encoded (GPT-2 mapping) when `byte_encode`.
+std::vector<std::string> bpe_pre_tokenize(const std::vector<Regex>& regexes, std::string_view text,
+                                          bool byte_encode = true);
 
 } // namespace lowbit::tokenizer

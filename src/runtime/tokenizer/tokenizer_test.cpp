@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Unit tests on hand-made vocabularies whose results are worked out by hand in the comments.
+#include "format/pre_tokenizers.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/tokenizer/tokenizer_impl.h"
 #include "runtime/tokenizer/unicode.h"
@@ -122,12 +123,11 @@ TEST(BpeTokenizer, SpecialTokensLongestFirst) {
 }
 
 TEST(BpeTokenizer, PreTokenizerWords) {
-    std::vector<std::string> patterns;
-    bool ignore = false;
-    ASSERT_TRUE(pre_tokenizer_regexes("llama-bpe", &patterns, &ignore));
-    EXPECT_TRUE(ignore);
+    const format::PreTokenizerRow* row = format::find_pre_tokenizer("llama-bpe");
+    ASSERT_NE(row, nullptr);
+    EXPECT_TRUE(row->ignore_merges);
     std::vector<Regex> res;
-    for (const auto& p : patterns) res.push_back(std::move(Regex::compile(p).value()));
+    for (const auto& p : row->regexes) res.push_back(std::move(Regex::compile(p).value()));
     const std::string sp = byte_to_unicode_utf8(' '), nl = byte_to_unicode_utf8('\n');
     // Contractions, 3-digit groups (the space before digits stands alone), a space kept before punctuation, whitespace
     // before a word split off.

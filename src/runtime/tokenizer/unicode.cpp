@@ -16,6 +16,15 @@ uint8_t cpt_flags(uint32_t cpt) {
     return it == begin ? 0 : (it - 1)->flags;
 }
 
+uint16_t cpt_sub_flags(uint32_t cpt) {
+    if (cpt > 0x10FFFF) return 0;
+    const detail::CptSubRun* begin = detail::kCptSubRuns;
+    const detail::CptSubRun* end = begin + detail::kCptSubRunCount;
+    const detail::CptSubRun* it =
+        std::upper_bound(begin, end, cpt, [](uint32_t c, const detail::CptSubRun& r) { return c < r.start; });
+    return it == begin ? 0 : (it - 1)->flags;
+}
+
 const char* unicode_version() {
     return detail::kUnicodeVersion;
 }

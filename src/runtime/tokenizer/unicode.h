@@ -23,9 +23,24 @@ enum CptFlag : uint8_t {
     kCptWhitespace = 1 << 7, // \s: the White_Space property
 };
 
+// Finer classes (a second generated table), for \p{Lu} ... \p{Lo}, \d (Nd), \w / \b (L M Nd Nl Pc) and
+// \p{Han} (Script=Han).
+enum CptSubFlag : uint16_t {
+    kCptLu = 1 << 0,
+    kCptLl = 1 << 1,
+    kCptLt = 1 << 2,
+    kCptLm = 1 << 3,
+    kCptLo = 1 << 4,
+    kCptNd = 1 << 5,
+    kCptNl = 1 << 6,
+    kCptPc = 1 << 7,
+    kCptHan = 1 << 8,
+};
+
 // Flags of `cpt`; 0 for unassigned code points and for values past U+10FFFF. O(log n) over ~2k runs.
 uint8_t cpt_flags(uint32_t cpt);
-const char* unicode_version(); // version of the generated table, e.g. "14.0.0"
+uint16_t cpt_sub_flags(uint32_t cpt); // CptSubFlag bits; O(log n) over ~4k runs
+const char* unicode_version();        // version of the generated table, e.g. "14.0.0"
 
 // Byte length of the UTF-8 sequence that `lead` starts, from its high bits only (1 for continuation bytes),
 // as llama.cpp's unicode_len_utf8: SentencePiece splits text into "characters" this way.
@@ -58,8 +73,14 @@ struct CptRun {
     uint32_t start;
     uint8_t flags;
 };
+struct CptSubRun {
+    uint32_t start;
+    uint16_t flags;
+};
 extern const CptRun kCptRuns[];
 extern const size_t kCptRunCount;
+extern const CptSubRun kCptSubRuns[];
+extern const size_t kCptSubRunCount;
 extern const char* const kUnicodeVersion;
 } // namespace detail
 
