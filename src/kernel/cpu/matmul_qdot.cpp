@@ -8,6 +8,7 @@
 #include "kernel/cpu/qdot/qdot.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 namespace lowbit::kernel::cpu {
@@ -55,11 +56,12 @@ void rows_range(qdot::DotFn dot, const uint8_t* act, int64_t act_stride, int64_t
     }
 }
 
-// Activation rows from which the dequantize + OpenBLAS path beats the integer dots on this dtype (prefill);
-// measured with kernel_bench (tests/tools) on AVX2. INT64_MAX: qdot always wins.
+// Activation rows from which dequantize + OpenBLAS beats the integer dots (prefill). kernel_bench, m = 128, AVX2
+// (2-core EPYC, shared): the dots won only where dequantizing is expensive (Q6_K, Q2_K: 1.3-1.6x single-threaded);
+// for the rest SGEMM on dequantized tiles was 1.0-1.8x faster single-threaded (Q4_K/Q5_K/F16/BF16 the most).
 int64_t blas_min_rows(DType dtype) {
-    (void)dtype;
-    return INT64_MAX;
+    if (dtype == DType::kQ6_K || dtype == DType::kQ2_K) return INT64_MAX;
+    return 16;
 }
 
 } // namespace
