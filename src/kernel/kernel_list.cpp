@@ -24,9 +24,21 @@ const KernelRow kKernels[] = {
     {Op::kSiluMul, Backend::kRef, kAnyDType, "ref::silu_mul", SiluMulFn{ref::silu_mul}},
     {Op::kAttention, Backend::kRef, kAnyDType, "ref::attention", AttentionFn{ref::attention}},
     {Op::kKvAttention, Backend::kRef, kAnyDType, "ref::kv_attention", KvAttentionFn{ref::kv_attention}},
-    // cpu/: BLAS-backed matmul (f32 direct, every other scheme via dequantized tiles) and f32 element ops.
+    // cpu/: BLAS-backed matmul (f32 direct, other schemes via dequantized tiles) and f32 element ops.
     {Op::kMatmul, Backend::kCpu, DType::kF32, "cpu::matmul_f32", MatmulFn{cpu::matmul_f32}},
-    {Op::kMatmul, Backend::kCpu, DType::kF16, "cpu::matmul_f16", MatmulFn{cpu::matmul_f16}},
+    // cpu/matmul_qdot.cpp: packed weights times 8-bit activations (F16/BF16: f32), scalar/AVX2 by CPUID.
+    {Op::kMatmul, Backend::kCpu, DType::kF16, "cpu::qdot_f16", MatmulFn{cpu::matmul_qdot}, false},
+    {Op::kMatmul, Backend::kCpu, DType::kBF16, "cpu::qdot_bf16", MatmulFn{cpu::matmul_qdot}, false},
+    {Op::kMatmul, Backend::kCpu, DType::kQ4_0, "cpu::qdot_q4_0", MatmulFn{cpu::matmul_qdot}, true},
+    {Op::kMatmul, Backend::kCpu, DType::kQ4_1, "cpu::qdot_q4_1", MatmulFn{cpu::matmul_qdot}, true},
+    {Op::kMatmul, Backend::kCpu, DType::kQ5_0, "cpu::qdot_q5_0", MatmulFn{cpu::matmul_qdot}, true},
+    {Op::kMatmul, Backend::kCpu, DType::kQ5_1, "cpu::qdot_q5_1", MatmulFn{cpu::matmul_qdot}, true},
+    {Op::kMatmul, Backend::kCpu, DType::kQ8_0, "cpu::qdot_q8_0", MatmulFn{cpu::matmul_qdot}, true},
+    {Op::kMatmul, Backend::kCpu, DType::kQ2_K, "cpu::qdot_q2_k", MatmulFn{cpu::matmul_qdot}, true},
+    {Op::kMatmul, Backend::kCpu, DType::kQ3_K, "cpu::qdot_q3_k", MatmulFn{cpu::matmul_qdot}, true},
+    {Op::kMatmul, Backend::kCpu, DType::kQ4_K, "cpu::qdot_q4_k", MatmulFn{cpu::matmul_qdot}, true},
+    {Op::kMatmul, Backend::kCpu, DType::kQ5_K, "cpu::qdot_q5_k", MatmulFn{cpu::matmul_qdot}, true},
+    {Op::kMatmul, Backend::kCpu, DType::kQ6_K, "cpu::qdot_q6_k", MatmulFn{cpu::matmul_qdot}, true},
     {Op::kMatmul, Backend::kCpu, DType::kI8, "cpu::matmul_llm_int8", MatmulFn{cpu::matmul_llm_int8}},
     {Op::kMatmul, Backend::kCpu, kAnyDType, "cpu::matmul_dequant", MatmulFn{cpu::matmul_dequant}},
     {Op::kRmsNorm, Backend::kCpu, kAnyDType, "cpu::rms_norm", RmsNormFn{cpu::rms_norm}},

@@ -26,6 +26,9 @@ struct KernelRow {
     DType dtype; // exact weight dtype, or kAnyDType
     const char* name;
     KernelFn fn;
+    // Matmul rows that round x to 8-bit blocks before integer dot products (llama.cpp's numerics): their
+    // results match ref/ to the activation rounding (~1e-2 relative), not to f32 summation order.
+    bool quantizes_activations = false;
 };
 
 std::span<const KernelRow> kernel_list();

@@ -88,13 +88,16 @@ TEST(KernelCpu, F16FastConversionIsBitExact) {
 }
 
 TEST(KernelTable, CpuPrefersExactDtypeRow) {
-    EXPECT_STREQ(find_kernel(Op::kMatmul, DType::kF16, Backend::kCpu)->name, "cpu::matmul_f16");
+    EXPECT_STREQ(find_kernel(Op::kMatmul, DType::kF16, Backend::kCpu)->name, "cpu::qdot_f16");
     EXPECT_STREQ(find_kernel(Op::kMatmul, DType::kF32, Backend::kCpu)->name, "cpu::matmul_f32");
-    EXPECT_STREQ(find_kernel(Op::kMatmul, DType::kBF16, Backend::kCpu)->name, "cpu::matmul_dequant");
+    EXPECT_STREQ(find_kernel(Op::kMatmul, DType::kBF16, Backend::kCpu)->name, "cpu::qdot_bf16");
+    EXPECT_STREQ(find_kernel(Op::kMatmul, DType::kQ4_K, Backend::kCpu)->name, "cpu::qdot_q4_k");
     EXPECT_EQ(find_kernel(Op::kSoftmax, DType::kF32, Backend::kCpu)->backend, Backend::kRef); // falls back
 }
 
 // Every (non-ref matmul row) x (producible scheme) x m x K against ref::matmul on the same quantized bytes.
+// Rows that round x to 8-bit blocks (quantizes_activations, as llama.cpp does) differ from ref/ by that rounding:
+// about 0.7% relative for Gaussian data (cpu/qdot/qdot_test.cpp derives the bound), so NMSE < 1e-4 for them.
 TEST(KernelParity, MatmulEverySchemeEveryBackend) {
     ThreadPool pool(2);
     int n_checked = 0;
@@ -114,7 +117,7 @@ TEST(KernelParity, MatmulEverySchemeEveryBackend) {
                     std::vector<float> want(size_t(m * n)), got(size_t(m * n), NAN);
                     ref::matmul(x.data(), m, q.view, bias.data(), want.data(), nullptr);
                     std::get<MatmulFn>(row.fn)(x.data(), m, q.view, bias.data(), got.data(), &pool);
-                    EXPECT_LT(nmse(got, want), 1e-10)
+                    EXPECT_LT(nmse(got, want), row.quantizes_activations ? 1e-4 : 1e-10)
                         << row.name << " dtype " << dtype_name(s.dtype) << " m=" << m << " K=" << k;
                     ++n_checked;
                 }

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+// CPU matmul on packed GGUF weights: y[m, N] = x[m, K] · W[N, K]^T (+ bias), with qdot's integer dot products.
+// x is quantized once per call (Q8 / Q8K blocks; F16/BF16 keep it f32), then weight rows are split over the
+// thread pool. Each thread walks its rows in tiles of kRowTile; for every tile, activation rows pass kMaxX at a
+// time, so a weight block is decoded once per kMaxX tokens and the tile stays in L2 while all of x streams by.
+#include "core/check.h"
+#include "kernel/cpu/cpu_ops.h"
+#include "kernel/cpu/qdot/qdot.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace lowbit::kernel::cpu {
+namespace {
+
+constexpr int64_t kRowTile = 16; // weight rows per tile (16 rows of K = 4096 at 4.5 bpw: 37 KiB)
+
+// The activation rows in the dot's layout: quantized into `buf`, or x itself for f32 dots.
+const uint8_t* prepare_act(const float* x, int64_t m, int64_t k, qdot::ActKind kind, std::vector<uint8_t>& buf,
+                           ThreadPool* pool) {
+    if (kind == qdot::ActKind::kF32) return reinterpret_cast<const uint8_t*>(x);
+    const int64_t stride = qdot::act_row_bytes(kind, k);
+    buf.resize(size_t(m * stride));
+    auto quantize = [&](int64_t begin, int64_t end, int) {
+        for (int64_t i = begin; i < end; ++i) {
+            if (kind == qdot::ActKind::kQ8) {
+                qdot::quantize_row_q8(x + i * k, reinterpret_cast<qdot::BlockQ8*>(buf.data() + i * stride), k);
+            } else {
+                qdot::quantize_row_q8k(x + i * k, reinterpret_cast<qdot::BlockQ8K*>(buf.data() + i * stride), k);
+            }
+        }
+    };
+    if (pool && m >= 8) {
+        pool->parallel_for(m, quantize, 4);
+    } else {
+        quantize(0, m, 0);
+    }
+    return buf.data();
+}
+
+// Output rows [begin, end) of every activation row.
+void rows_range(qdot::DotFn dot, const uint8_t* act, int64_t act_stride, int64_t m, const WeightView& w,
+                const float* bias, float* y, int64_t begin, int64_t end) {
+    const int64_t n_dim = w.n_rows;
+    for (int64_t r0 = begin; r0 < end; r0 += kRowTile) {
+        const int64_t r1 = std::min(end, r0 + kRowTile);
+        for (int64_t i0 = 0; i0 < m; i0 += qdot::kMaxX) {
+            const int n_x = int(std::min<int64_t>(qdot::kMaxX, m - i0));
+            for (int64_t r = r0; r < r1; ++r)
+                dot(w.n_cols, w.row(r), act + i0 * act_stride, act_stride, n_x, y + i0 * n_dim + r, n_dim);
+        }
+        if (!bias) continue;
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t r = r0; r < r1; ++r) y[i * n_dim + r] += bias[r];
+    }
+}
+
+// Activation rows from which dequantize + OpenBLAS beats the integer dots (prefill). kernel_bench, m = 128, AVX2
+// (2-core EPYC, shared): the dots won only where dequantizing is expensive (Q6_K, Q2_K: 1.3-1.6x single-threaded);
+// for the rest SGEMM on dequantized tiles was 1.0-1.8x faster single-threaded (Q4_K/Q5_K/F16/BF16 the most).
+int64_t blas_min_rows(DType dtype) {
+    if (dtype == DType::kQ6_K || dtype == DType::kQ2_K) return INT64_MAX;
+    return 16;
+}
+
+} // namespace
+
+bool matmul_qdot_at(qdot::Level level, const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
+                    ThreadPool* pool) {
+    qdot::ActKind kind;
+    const qdot::DotFn dot = qdot::act_kind(w.dtype, &kind) ? qdot::best_dot(w.dtype, level) : nullptr;
+    if (!dot) return false;
+    thread_local std::vector<uint8_t> buf;
+    const uint8_t* act = prepare_act(x, m, w.n_cols, kind, buf, pool);
+    const int64_t stride = qdot::act_row_bytes(kind, w.n_cols);
+    auto run = [&](int64_t begin, int64_t end, int) { rows_range(dot, act, stride, m, w, bias, y, begin, end); };
+    if (pool) {
+        pool->parallel_for(w.n_rows, run, kRowTile);
+    } else {
+        run(0, w.n_rows, 0);
+    }
+    return true;
+}
+
+void matmul_qdot(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool) {
+    if (m < blas_min_rows(w.dtype) && matmul_qdot_at(qdot::active_level(), x, m, w, bias, y, pool)) return;
+    if (w.dtype == DType::kF16) return matmul_f16(x, m, w, bias, y, pool);
+    matmul_dequant(x, m, w, bias, y, pool);
+}
+
+} // namespace lowbit::kernel::cpu

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+// AVX2 dots of F16 (F16C conversion) and BF16 (shift into the f32 high half) weight rows with f32 activations,
+// 1..4 activation rows per pass, 8 weights converted once and FMA'd into every row's accumulator.
+// Compiled with -mavx2 -mfma -mf16c.
+#if defined(__AVX2__) // x86-64 builds only (kernel/CMakeLists.txt adds the flags there)
+#include "kernel/cpu/qdot/avx2/avx2_util.h"
+#include "kernel/cpu/qdot/qdot.h"
+
+namespace lowbit::kernel::cpu::qdot {
+namespace {
+
+using namespace avx2;
+
+template <bool kBf16> static inline __m256 load8(const uint16_t* w) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w));
+    if constexpr (kBf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+template <bool kBf16> static inline float to_f32(uint16_t h) {
+    if constexpr (kBf16) {
+        const uint32_t u = uint32_t(h) << 16;
+        float f;
+        std::memcpy(&f, &u, 4);
+        return f;
+    }
+    return f16(h);
+}
+
+// Two accumulators per row (16 weights per step) hide the FMA latency when NX is 1.
+template <bool kBf16, int NX>
+void dot_n(int64_t k, const uint16_t* w, const uint8_t* act, int64_t act_stride, float* out, int64_t out_stride) {
+    const float* x[NX];
+    __m256 acc0[NX], acc1[NX];
+    for (int j = 0; j < NX; ++j) {
+        x[j] = reinterpret_cast<const float*>(act + j * act_stride);
+        acc0[j] = acc1[j] = _mm256_setzero_ps();
+    }
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        const __m256 w0 = load8<kBf16>(w + i), w1 = load8<kBf16>(w + i + 8);
+        for (int j = 0; j < NX; ++j) {
+            acc0[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[j] + i), acc0[j]);
+            acc1[j] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[j] + i + 8), acc1[j]);
+        }
+    }
+    for (; i + 8 <= k; i += 8) {
+        const __m256 w0 = load8<kBf16>(w + i);
+        for (int j = 0; j < NX; ++j) acc0[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[j] + i), acc0[j]);
+    }
+    for (int j = 0; j < NX; ++j) {
+        float s = hsum(_mm256_add_ps(acc0[j], acc1[j]));
+        for (int64_t t = i; t < k; ++t) s += to_f32<kBf16>(w[t]) * x[j][t];
+        out[j * out_stride] = s;
+    }
+}
+
+template <bool kBf16>
+void dot(int64_t k, const void* w_row, const void* act, int64_t act_stride, int n_x, float* out, int64_t out_stride) {
+    const auto* w = static_cast<const uint16_t*>(w_row);
+    const auto* a = static_cast<const uint8_t*>(act);
+    switch (n_x) {
+    case 1:
+        return dot_n<kBf16, 1>(k, w, a, act_stride, out, out_stride);
+    case 2:
+        return dot_n<kBf16, 2>(k, w, a, act_stride, out, out_stride);
+    case 3:
+        return dot_n<kBf16, 3>(k, w, a, act_stride, out, out_stride);
+    default:
+        return dot_n<kBf16, 4>(k, w, a, act_stride, out, out_stride);
+    }
+}
+
+} // namespace
+
+DotFn find_dot_half_avx2(DType dtype) {
+    if (dtype == DType::kF16) return dot<false>;
+    if (dtype == DType::kBF16) return dot<true>;
+    return nullptr;
+}
+
+} // namespace lowbit::kernel::cpu::qdot
+
+#endif // __AVX2__

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: MIT
+// AVX2 dots of the k-quants (Q2_K … Q6_K) with BlockQ8K activations, 1..4 activation rows per pass.
+// Every type is decoded per super-block into one common form, then one loop does the integer math:
+//   q[c]:   32 unsigned levels of chunk c (weights 32c .. 32c+31), c = 0..7;
+//   scv[c]: that chunk's scales as 16 int16 (low 8 lanes: weights 32c..+15, high 8: 32c+16..+31);
+//   off16:  per group of 16, the scale that multiplies a level offset (Q3_K: 4, Q6_K: 32) — since levels are
+//           stored unsigned, Σ sc (q - off) x = Σ sc q x - off Σ sc bsum, with bsum from the activation block;
+//   min16:  per group of 16, the min (Q2_K, Q4_K, Q5_K): the block adds -dmin * Σ min * bsum.
+// Per block and activation row: sumi = Σ_c madd(maddubs(q[c], x_c), scv[c]) - (off16 · bsum) << shift, exact
+// in int32; then acc += d * d_x * sumi. Compiled with -mavx2 -mfma -mf16c.
+#if defined(__AVX2__) // x86-64 builds only (kernel/CMakeLists.txt adds the flags there)
+#include "kernel/cpu/qdot/avx2/avx2_util.h"
+#include "kernel/cpu/qdot/qdot.h"
+#include "scheme/q2_k/q2_k.h"
+#include "scheme/q3_k/q3_k.h"
+#include "scheme/q4_k/q4_k.h"
+#include "scheme/q5_k/q5_k.h"
+#include "scheme/q6_k/q6_k.h"
+
+namespace lowbit::kernel::cpu::qdot {
+namespace {
+
+using namespace avx2;
+
+struct Decoded {
+    __m256i q[8];
+    __m256i scv[8];
+    __m256i off16; // scales for the offset correction (kOffsetShift >= 0)
+    __m256i min16; // mins per group of 16 (kMin)
+    float d, dmin;
+};
+
+// Two group scales (groups of 16) as one chunk's scale vector.
+static inline __m256i pair_scales(int16_t lo, int16_t hi) {
+    return _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
+}
+
+// Q2_K/Q3_K low 2 bits: per 128 weights 32 bytes; chunk c of the half sits at shift 2c.
+static inline void two_bit_chunks(const uint8_t* qs, __m256i* q) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int half = 0; half < 2; ++half) {
+        __m256i bits = load256(qs + 32 * half);
+        for (int c = 0; c < 4; ++c, bits = _mm256_srli_epi16(bits, 2)) q[4 * half + c] = _mm256_and_si256(bits, m3);
+    }
+}
+
+// Q4_K/Q5_K: the 8 6-bit scales and mins (ggml's get_scale_min_k4).
+static inline void scale_min_k4(const uint8_t* s, int16_t* sc, int16_t* mn) {
+    for (int j = 0; j < 4; ++j) sc[j] = int16_t(s[j] & 63), mn[j] = int16_t(s[j + 4] & 63);
+    for (int j = 4; j < 8; ++j) {
+        sc[j] = int16_t((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+        mn[j] = int16_t((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
+
+// Q4_K/Q5_K common part: groups of 32, each min duplicated over its two groups of 16.
+static inline void decode_k4_scales(const uint8_t* scales, Decoded& o) {
+    alignas(32) int16_t sc[8], mn[16];
+    scale_min_k4(scales, sc, mn);
+    for (int c = 0; c < 8; ++c) o.scv[c] = _mm256_set1_epi16(sc[c]);
+    for (int g = 7; g >= 0; --g) mn[2 * g] = mn[2 * g + 1] = mn[g];
+    o.min16 = load256(mn);
+}
+
+static inline __m256i nibbles(const uint8_t* qs, int c) {
+    const __m256i bits = load256(qs + 32 * (c / 2));
+    return _mm256_and_si256(c % 2 ? _mm256_srli_epi16(bits, 4) : bits, _mm256_set1_epi8(0x0F));
+}
+
+struct Q2_K {
+    using Block = scheme::q2_k::Block;
+    static constexpr int kOffsetShift = -1;
+    static constexpr bool kMin = true;
+    static void decode(const Block& b, Decoded& o) {
+        o.d = f16(b.d), o.dmin = f16(b.dmin);
+        const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+        const __m128i m4 = _mm_set1_epi8(0x0F);
+        alignas(32) int16_t sc[16];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(sc), _mm256_cvtepu8_epi16(_mm_and_si128(s, m4)));
+        o.min16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), m4));
+        for (int c = 0; c < 8; ++c) o.scv[c] = pair_scales(sc[2 * c], sc[2 * c + 1]);
+        two_bit_chunks(b.qs, o.q);
+    }
+};
+
+struct Q3_K {
+    using Block = scheme::q3_k::Block;
+    static constexpr int kOffsetShift = 2; // levels q - 4
+    static constexpr bool kMin = false;
+    static void decode(const Block& b, Decoded& o) {
+        o.d = f16(b.d), o.dmin = 0.0f;
+        alignas(32) int16_t sc[16];
+        for (int g = 0; g < 16; ++g) {
+            const int low = g < 8 ? b.scales[g] & 0xF : b.scales[g - 8] >> 4;
+            sc[g] = int16_t((low | (((b.scales[8 + g % 4] >> (2 * (g / 4))) & 3) << 4)) - 32);
+        }
+        o.off16 = load256(sc);
+        for (int c = 0; c < 8; ++c) o.scv[c] = pair_scales(sc[2 * c], sc[2 * c + 1]);
+        two_bit_chunks(b.qs, o.q);
+        // hmask bit c of byte l is the high bit (+4) of weight 32c + l.
+        __m256i h = load256(b.hmask);
+        for (int c = 0; c < 8; ++c, h = _mm256_srli_epi16(h, 1))
+            o.q[c] = _mm256_or_si256(o.q[c], _mm256_and_si256(_mm256_slli_epi16(h, 2), _mm256_set1_epi8(4)));
+    }
+};
+
+struct Q4_K {
+    using Block = scheme::q4_k::Block;
+    static constexpr int kOffsetShift = -1;
+    static constexpr bool kMin = true;
+    static void decode(const Block& b, Decoded& o) {
+        o.d = f16(b.d), o.dmin = f16(b.dmin);
+        decode_k4_scales(b.scales, o);
+        for (int c = 0; c < 8; ++c) o.q[c] = nibbles(b.qs, c);
+    }
+};
+
+struct Q5_K {
+    using Block = scheme::q5_k::Block;
+    static constexpr int kOffsetShift = -1;
+    static constexpr bool kMin = true;
+    static void decode(const Block& b, Decoded& o) {
+        o.d = f16(b.d), o.dmin = f16(b.dmin);
+        decode_k4_scales(b.scales, o);
+        // qh bit c of byte l is the 5th bit (+16) of weight 32c + l.
+        __m256i h = load256(b.qh);
+        for (int c = 0; c < 8; ++c, h = _mm256_srli_epi16(h, 1))
+            o.q[c] = _mm256_or_si256(nibbles(b.qs, c), _mm256_and_si256(_mm256_slli_epi16(h, 4), _mm256_set1_epi8(16)));
+    }
+};
+
+struct Q6_K {
+    using Block = scheme::q6_k::Block;
+    static constexpr int kOffsetShift = 5; // levels q - 32
+    static constexpr bool kMin = false;
+    static void decode(const Block& b, Decoded& o) {
+        o.d = f16(b.d), o.dmin = 0.0f;
+        const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+        o.off16 = _mm256_cvtepi8_epi16(s8);
+        for (int c = 0; c < 8; ++c) o.scv[c] = pair_scales(b.scales[2 * c], b.scales[2 * c + 1]);
+        const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+        for (int half = 0; half < 2; ++half) {
+            // chunk c: low nibble of ql[l + 32 (c % 2)] (c < 2) or its high nibble, qh[l] bits 2c..2c+1 on top.
+            const __m256i l0 = load256(b.ql + 64 * half), l1 = load256(b.ql + 64 * half + 32);
+            const __m256i h = load256(b.qh + 32 * half);
+            __m256i* q = o.q + 4 * half;
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+        }
+    }
+};
+
+template <class T, int NX>
+void dot_n(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t act_stride, float* out,
+           int64_t out_stride) {
+    __m256 acc[NX];
+    for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
+    Decoded dec;
+    for (int64_t i = 0; i < k / 256; ++i) {
+        T::decode(w[i], dec);
+        for (int j = 0; j < NX; ++j) {
+            const BlockQ8K& x = reinterpret_cast<const BlockQ8K*>(act + j * act_stride)[i];
+            __m256i sumi = _mm256_setzero_si256();
+            for (int c = 0; c < 8; ++c) {
+                const __m256i p = _mm256_maddubs_epi16(dec.q[c], load256(x.qs + 32 * c));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, dec.scv[c]));
+            }
+            const __m256i bsums = load256(x.bsums);
+            if constexpr (T::kOffsetShift >= 0)
+                sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(_mm256_madd_epi16(dec.off16, bsums), T::kOffsetShift));
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dec.d * x.d), _mm256_cvtepi32_ps(sumi), acc[j]);
+            if constexpr (T::kMin) {
+                const __m256 m = _mm256_cvtepi32_ps(_mm256_madd_epi16(dec.min16, bsums));
+                acc[j] = _mm256_fnmadd_ps(_mm256_set1_ps(dec.dmin * x.d), m, acc[j]);
+            }
+        }
+    }
+    for (int j = 0; j < NX; ++j) out[j * out_stride] = hsum(acc[j]);
+}
+
+template <class T>
+void dot(int64_t k, const void* w_row, const void* act, int64_t act_stride, int n_x, float* out, int64_t out_stride) {
+    const auto* w = static_cast<const typename T::Block*>(w_row);
+    const auto* a = static_cast<const uint8_t*>(act);
+    switch (n_x) {
+    case 1:
+        return dot_n<T, 1>(k, w, a, act_stride, out, out_stride);
+    case 2:
+        return dot_n<T, 2>(k, w, a, act_stride, out, out_stride);
+    case 3:
+        return dot_n<T, 3>(k, w, a, act_stride, out, out_stride);
+    default:
+        return dot_n<T, 4>(k, w, a, act_stride, out, out_stride);
+    }
+}
+
+} // namespace
+
+DotFn find_dot_kquant_avx2(DType dtype) {
+    switch (dtype) {
+    case DType::kQ2_K:
+        return dot<Q2_K>;
+    case DType::kQ3_K:
+        return dot<Q3_K>;
+    case DType::kQ4_K:
+        return dot<Q4_K>;
+    case DType::kQ5_K:
+        return dot<Q5_K>;
+    case DType::kQ6_K:
+        return dot<Q6_K>;
+    default:
+        return nullptr;
+    }
+}
+
+} // namespace lowbit::kernel::cpu::qdot
+
+#endif // __AVX2__

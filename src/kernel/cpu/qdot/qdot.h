@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+// qdot: dot products of packed GGUF weight rows with activations quantized on the fly to 8 bits (llama.cpp's
+// scheme: Q8 blocks of 32 for the legacy types, Q8K super-blocks of 256 with per-16 sums for the k-quants), and
+// of F16/BF16 rows with f32 activations. Integer sums are exact; results differ from ref/ (f32 dequantize + f32
+// dot) only by the 8-bit rounding of x.
+// Three levels chosen at run time (dispatch.cpp): scalar (portable, always built), AVX2+FMA+F16C, AVX-512.
+// ISA files (avx2/, avx512/) are compiled with their own flags (kernel/CMakeLists.txt) and use no std:: templates
+// (an inline template instantiated there with AVX2 could be the copy the linker keeps for the whole program).
+#pragma once
+
+#include "core/dtype.h"
+
+#include <cstdint>
+
+namespace lowbit::kernel::cpu::qdot {
+
+enum class Level : uint8_t { kScalar, kAvx2, kAvx512 };
+inline constexpr int kLevelCount = 3;
+const char* level_name(Level level);
+
+// Activation block for the legacy types (Q4_0 … Q8_0): x[j] ≈ d * qs[j]; s = d * Σ qs (the min term of Q4_1/Q5_1).
+struct BlockQ8 {
+    float d;
+    float s;
+    int8_t qs[32];
+};
+static_assert(sizeof(BlockQ8) == 40, "BlockQ8 is 40 bytes");
+
+// Activation super-block for the k-quants (ggml's block_q8_K): x[j] ≈ d * qs[j]; bsums[g] = Σ qs[16g .. 16g+16).
+struct BlockQ8K {
+    float d;
+    int8_t qs[256];
+    int16_t bsums[16];
+};
+static_assert(sizeof(BlockQ8K) == 292, "BlockQ8K is 292 bytes");
+
+// What a weight dtype's dot expects its activations as.
+enum class ActKind : uint8_t { kQ8, kQ8K, kF32 };
+
+// One weight row against n_x (1..kMaxX) activation rows of K elements:
+//   out[j * out_stride] = Σ_k w[k] * x_j[k],  x_j = the activation row at (const uint8_t*)act + j * act_stride.
+// w_row: K elements in the weight dtype's blocks; act: K / 32 BlockQ8, K / 256 BlockQ8K or K floats.
+using DotFn = void (*)(int64_t k, const void* w_row, const void* act, int64_t act_stride, int n_x, float* out,
+                       int64_t out_stride);
+inline constexpr int kMaxX = 4;
+
+// Activation layout of `dtype`, or false when qdot has no kernel for it.
+bool act_kind(DType dtype, ActKind* kind);
+// Bytes of one activation row of k elements (k a multiple of the block: 32, 256 or 1).
+int64_t act_row_bytes(ActKind kind, int64_t k);
+// Quantizes one row of k floats (k % 32 == 0 for kQ8, % 256 for kQ8K): amax scaling, round to nearest even.
+void quantize_row_q8(const float* x, BlockQ8* y, int64_t k);
+void quantize_row_q8k(const float* x, BlockQ8K* y, int64_t k);
+
+// The dot of `dtype` at exactly `level`, or nullptr when that level has none (or is not built for this CPU
+// architecture). Does not check that the CPU can run it: see supported().
+DotFn find_dot(DType dtype, Level level);
+// Whether this CPU can run `level`'s code (CPUID).
+bool supported(Level level);
+// The level for a LOWBIT_CPU value: null or empty -> the best supported level; "scalar" | "avx2" | "avx512" ->
+// that level clamped to the supported ones (one warning line on stderr when clamped or unknown).
+Level resolve_level(const char* request);
+// resolve_level(getenv("LOWBIT_CPU")), computed once: the level matmul uses.
+Level active_level();
+// find_dot at `level`, falling back to lower levels for dtypes the level lacks.
+DotFn best_dot(DType dtype, Level level);
+
+// Per-level tables (each level's files).
+DotFn find_dot_scalar(DType dtype);
+DotFn find_dot_avx2(DType dtype);
+DotFn find_dot_avx512(DType dtype);
+
+} // namespace lowbit::kernel::cpu::qdot

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+// qdot tests, for every dtype and every level this CPU runs (levels it lacks are skipped, never failed):
+//  (a) each level's dot against a plain q8 reference: the weight row dequantized by its scheme row, the
+//      activation blocks dequantized (d * q), summed in double; tolerance 1e-5 of Σ|w_i x_i| (f32 summation
+//      order only: the integer parts are exact);
+//  (b) the whole matmul against ref::matmul (f32 x): the error comes from the 8-bit rounding of x alone, whose
+//      expected square norm is Σ_out Σ_i w_i² d_i² / 12 (d_i the activation block's scale, rounding uniform in
+//      ±d/2); the test allows 2x that norm, and relative L2 error <= 1e-2. F16/BF16 keep x in f32: NMSE < 1e-10.
+#include "kernel/cpu/cpu_ops.h"
+#include "kernel/cpu/qdot/qdot.h"
+#include "kernel/kernel_list.h"
+#include "kernel/ref/ref_ops.h"
+#include "scheme/scheme_list.h"
+
+#include <cmath>
+#include <cstring>
+#include <gtest/gtest.h>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace lowbit::kernel::cpu::qdot {
+namespace {
+
+const DType kDtypes[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ2_K,
+                         DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kF16,  DType::kBF16};
+const Level kLevels[] = {Level::kScalar, Level::kAvx2, Level::kAvx512};
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, scale);
+    std::vector<float> v(n);
+    for (auto& x : v) x = dist(rng);
+    return v;
+}
+
+struct Weights {
+    std::vector<uint8_t> bytes;
+    std::vector<float> deq; // [n, k] what the bytes decode to (scheme row)
+    WeightView view;
+};
+
+Weights make_weights(DType dtype, int64_t n, int64_t k, uint32_t seed) {
+    const auto* s = scheme::find_scheme(dtype);
+    Weights w;
+    const uint64_t row_bytes = *dtype_row_bytes(dtype, uint64_t(k));
+    w.bytes.resize(row_bytes * uint64_t(n));
+    w.deq.resize(size_t(n * k));
+    const auto f = randn(size_t(n * k), seed, 0.05f);
+    for (int64_t r = 0; r < n; ++r) {
+        s->quantize_row(f.data() + r * k, w.bytes.data() + uint64_t(r) * row_bytes, k, nullptr);
+        s->dequantize_row(w.bytes.data() + uint64_t(r) * row_bytes, w.deq.data() + r * k, k);
+    }
+    w.view = make_weight(w.bytes.data(), dtype, n, k);
+    return w;
+}
+
+// Activation rows in the dot's layout and what they decode to (f32 rows are their own decoding).
+struct Act {
+    std::vector<uint8_t> bytes;
+    std::vector<float> deq;   // [m, k]
+    std::vector<float> scale; // [m, k] the block scale d of each element (0 for f32)
+    int64_t stride = 0;
+};
+
+Act make_act(ActKind kind, const std::vector<float>& x, int64_t m, int64_t k) {
+    Act a;
+    a.stride = act_row_bytes(kind, k);
+    a.bytes.resize(size_t(m * a.stride));
+    a.deq = x;
+    a.scale.assign(x.size(), 0.0f);
+    for (int64_t i = 0; i < m; ++i) {
+        uint8_t* row = a.bytes.data() + i * a.stride;
+        if (kind == ActKind::kF32) {
+            std::memcpy(row, x.data() + i * k, size_t(k) * 4);
+            continue;
+        }
+        const int blk = kind == ActKind::kQ8 ? 32 : 256;
+        for (int64_t b = 0; b < k / blk; ++b) {
+            float d;
+            const int8_t* qs;
+            if (kind == ActKind::kQ8) {
+                auto* y = reinterpret_cast<BlockQ8*>(row) + b;
+                quantize_row_q8(x.data() + i * k + b * blk, y, blk);
+                d = y->d, qs = y->qs;
+            } else {
+                auto* y = reinterpret_cast<BlockQ8K*>(row) + b;
+                quantize_row_q8k(x.data() + i * k + b * blk, y, blk);
+                d = y->d, qs = y->qs;
+            }
+            for (int e = 0; e < blk; ++e) {
+                a.deq[size_t(i * k + b * blk + e)] = d * float(qs[e]);
+                a.scale[size_t(i * k + b * blk + e)] = d;
+            }
+        }
+    }
+    return a;
+}
+
+std::string label(DType dtype, Level level) {
+    return std::string(dtype_name(dtype)) + " @" + level_name(level);
+}
+
+TEST(Qdot, QuantizeRowsKeepSumsAndBound) {
+    const auto x = randn(512, 3);
+    std::vector<BlockQ8K> yk(2);
+    quantize_row_q8k(x.data(), yk.data(), 512);
+    std::vector<BlockQ8> y(16);
+    quantize_row_q8(x.data(), y.data(), 512);
+    for (int b = 0; b < 2; ++b)
+        for (int g = 0; g < 16; ++g) {
+            int sum = 0;
+            for (int e = 0; e < 16; ++e) {
+                const int i = 256 * b + 16 * g + e;
+                sum += yk[b].qs[16 * g + e];
+                EXPECT_LE(std::fabs(yk[b].d * yk[b].qs[16 * g + e] - x[i]), 0.5f * yk[b].d * 1.0001f);
+            }
+            EXPECT_EQ(yk[b].bsums[g], sum);
+        }
+    for (int b = 0; b < 16; ++b) {
+        int sum = 0;
+        for (int e = 0; e < 32; ++e) {
+            sum += y[b].qs[e];
+            EXPECT_LE(std::fabs(y[b].d * y[b].qs[e] - x[32 * b + e]), 0.5f * y[b].d * 1.0001f);
+        }
+        EXPECT_FLOAT_EQ(y[b].s, y[b].d * float(sum));
+    }
+}
+
+TEST(Qdot, LevelsResolveAndClamp) {
+    EXPECT_TRUE(supported(Level::kScalar));
+    EXPECT_EQ(resolve_level("scalar"), Level::kScalar);
+    const Level best = resolve_level(nullptr);
+    EXPECT_TRUE(supported(best));
+    EXPECT_EQ(resolve_level("avx512"), best); // clamped to what the CPU has (or avx512 itself)
+    EXPECT_EQ(resolve_level("avx2"), supported(Level::kAvx2) ? Level::kAvx2 : Level::kScalar);
+    EXPECT_EQ(resolve_level("bogus"), best);
+    for (DType dtype : kDtypes) {
+        EXPECT_NE(find_dot(dtype, Level::kScalar), nullptr) << dtype_name(dtype);
+#if defined(__x86_64__)
+        EXPECT_NE(find_dot(dtype, Level::kAvx2), nullptr) << dtype_name(dtype); // built on every x86-64
+#endif
+        EXPECT_NE(best_dot(dtype, Level::kAvx512), nullptr) << dtype_name(dtype);
+    }
+}
+
+// (a) every level against the plain q8 reference, n_x = 1..4, several K.
+TEST(Qdot, VecDotMatchesQ8Reference) {
+    int n_checked = 0;
+    for (DType dtype : kDtypes) {
+        ActKind kind;
+        ASSERT_TRUE(act_kind(dtype, &kind));
+        const int64_t blk = dtype_block_elems(dtype);
+        for (int64_t k : {int64_t(256), int64_t(1024), blk == 32 ? int64_t(96) : int64_t(768)}) {
+            const int64_t n = 5;
+            const auto w = make_weights(dtype, n, k, uint32_t(k) + 17);
+            const auto x = randn(size_t(kMaxX * k), uint32_t(k) + 5);
+            const Act a = make_act(kind, x, kMaxX, k);
+            for (Level level : kLevels) {
+                const DotFn dot = find_dot(dtype, level);
+                if (!supported(level) || !dot) continue;
+                for (int64_t r = 0; r < n; ++r)
+                    for (int n_x = 1; n_x <= kMaxX; ++n_x) {
+                        std::vector<float> got(size_t(2 * n_x), NAN);
+                        dot(k, w.view.row(r), a.bytes.data(), a.stride, n_x, got.data(), 2);
+                        for (int j = 0; j < n_x; ++j) {
+                            double want = 0, mag = 0;
+                            for (int64_t i = 0; i < k; ++i) {
+                                const double p = double(w.deq[size_t(r * k + i)]) * a.deq[size_t(j * k + i)];
+                                want += p, mag += std::fabs(p);
+                            }
+                            ASSERT_NEAR(got[size_t(2 * j)], want, 1e-5 * mag + 1e-30)
+                                << label(dtype, level) << " K=" << k << " row " << r << " n_x=" << n_x << " x " << j;
+                            ++n_checked;
+                        }
+                    }
+            }
+        }
+    }
+    EXPECT_GE(n_checked, 12 * 3 * 5 * 10); // every dtype x 3 K x 5 rows x (1+2+3+4), scalar level at least
+}
+
+// (b) the matmul at every level against ref::matmul on f32 x.
+TEST(Qdot, MatmulMatchesRefWithinActivationRounding) {
+    ThreadPool pool(2);
+    for (DType dtype : kDtypes) {
+        ActKind kind;
+        ASSERT_TRUE(act_kind(dtype, &kind));
+        const int64_t k = 512, n = 67; // 67: not a multiple of the 16-row tile nor of the thread split
+        const auto w = make_weights(dtype, n, k, 23);
+        const auto bias = randn(size_t(n), 29, 0.1f);
+        for (int64_t m : {1, 3, 16, 37}) {
+            const auto x = randn(size_t(m * k), uint32_t(m) + 31);
+            const Act a = make_act(kind, x, m, k);
+            for (const float* b : {static_cast<const float*>(nullptr), bias.data()}) {
+                std::vector<float> want(size_t(m * n));
+                ref::matmul(x.data(), m, w.view, b, want.data(), nullptr);
+                double expected_err2 = 0, norm2 = 0;
+                for (int64_t i = 0; i < m; ++i)
+                    for (int64_t r = 0; r < n; ++r) {
+                        norm2 += double(want[size_t(i * n + r)]) * want[size_t(i * n + r)];
+                        for (int64_t e = 0; e < k; ++e) {
+                            const double wd = double(w.deq[size_t(r * k + e)]) * a.scale[size_t(i * k + e)];
+                            expected_err2 += wd * wd / 12.0;
+                        }
+                    }
+                for (Level level : kLevels) {
+                    if (!supported(level) || !find_dot(dtype, level)) continue;
+                    std::vector<float> got(want.size(), NAN);
+                    ASSERT_TRUE(matmul_qdot_at(level, x.data(), m, w.view, b, got.data(), &pool));
+                    double err2 = 0;
+                    for (size_t i = 0; i < got.size(); ++i) err2 += (double(got[i]) - want[i]) * (got[i] - want[i]);
+                    const std::string what = label(dtype, level) + " m=" + std::to_string(m) + (b ? " bias" : "");
+                    if (kind == ActKind::kF32) {
+                        EXPECT_LT(err2 / norm2, 1e-10) << what;
+                        continue;
+                    }
+                    EXPECT_LE(err2, 4.0 * expected_err2) << what;
+                    EXPECT_LE(std::sqrt(err2 / norm2), 1e-2) << what;
+                }
+            }
+        }
+    }
+}
+
+TEST(Qdot, KernelTableUsesQdotRows) {
+    for (DType dtype : kDtypes) {
+        const KernelRow* row = find_kernel(Op::kMatmul, dtype, Backend::kCpu);
+        ASSERT_NE(row, nullptr);
+        EXPECT_EQ(std::string(row->name), "cpu::qdot_" + std::string(dtype_name(dtype)));
+        EXPECT_TRUE(row->quantizes_activations || dtype == DType::kF16 || dtype == DType::kBF16);
+        EXPECT_NE(find_kernel(Op::kMatmul, dtype, Backend::kRef)->backend, Backend::kCpu); // ref/ unchanged
+    }
+}
+
+} // namespace
+} // namespace lowbit::kernel::cpu::qdot
