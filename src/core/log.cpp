@@ -31,7 +31,8 @@ LogLevel log_level() {
 }
 
 void log_write(LogLevel level, std::string_view message) {
-    static const char* const kPrefix[] = {"debug: ", "", "warning: ", "error: "};
+    // Warnings and errors carry the program name, as the CLI's "lowbit: error: …" does.
+    static const char* const kPrefix[] = {"debug: ", "", "lowbit: warning: ", "lowbit: error: "};
     std::lock_guard<std::mutex> lock(g_mutex);
     std::fprintf(stderr, "%s%.*s\n", kPrefix[static_cast<int>(level)], static_cast<int>(message.size()),
                  message.data());

@@ -103,16 +103,24 @@ Status load_bnb_8bit(const QuantContext& ctx, QuantizedStore& store) {
         auto t = scheme::llm_int8::from_records(records);
         if (!t.ok()) return module_error(t.error(), prefix);
         hide_records(store, prefix, records);
+        if (ctx.dequantize_all) {
+            std::vector<float> w(t->weight.size());
+            scheme::llm_int8::dequantize(*t, w.data());
+            put_dense(store, prefix, t->n_rows, t->n_cols, w);
+            continue;
+        }
         std::vector<uint8_t> q(t->weight.size()), scb(t->scb.size() * sizeof(float));
         std::memcpy(q.data(), t->weight.data(), q.size());
         std::memcpy(scb.data(), t->scb.data(), scb.size());
         store.put(prefix + ".weight", DType::kI8, Shape{t->n_rows, t->n_cols}, std::move(q));
         store.put(prefix + "." + kInt8ScaleSuffix, DType::kF32, Shape{t->n_rows}, std::move(scb));
     }
-    std::vector<uint8_t> th(sizeof(float));
-    std::memcpy(th.data(), &threshold, sizeof(float));
-    store.put(kInt8ThresholdTensor, DType::kF32, Shape{1}, std::move(th));
-    return check_leftovers(store, DType::kI8, ".SCB", modules);
+    if (!ctx.dequantize_all) { // the threshold only matters to the decomposed matmul
+        std::vector<uint8_t> th(sizeof(float));
+        std::memcpy(th.data(), &threshold, sizeof(float));
+        store.put(kInt8ThresholdTensor, DType::kF32, Shape{1}, std::move(th));
+    }
+    return check_leftovers(store, DType::kI8, ".SCB", ctx.dequantize_all ? std::vector<std::string>{} : modules);
 }
 
 } // namespace lowbit::model::quantized

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 namespace lowbit::model::quantized {
 
@@ -77,9 +78,57 @@ Result<bool> has_quantization_config(const std::string& config_json) {
     return true;
 }
 
+namespace {
+
+// The integer at the first of `keys` present in `j` (nested objects are not searched), if any.
+std::optional<int64_t> first_int(const nlohmann::json& j, std::initializer_list<const char*> keys) {
+    for (const char* k : keys)
+        if (const auto it = j.find(k); it != j.end() && it->is_number_integer()) return it->get<int64_t>();
+    return std::nullopt;
+}
+
+std::string bits_and_group(const nlohmann::json& j) {
+    std::string out;
+    if (const auto b = first_int(j, {"bits", "nbits", "w_bit"})) out += fmt::format(" int{}", *b);
+    if (const auto g = first_int(j, {"group_size", "q_group_size"}))
+        out += *g > 0 ? fmt::format(" g{}", *g) : std::string(" per-channel");
+    return out;
+}
+
+} // namespace
+
+Result<std::string> describe_quantization(const std::string& config_json) {
+    LOWBIT_ASSIGN_OR_RETURN(bool quantized, has_quantization_config(config_json));
+    if (!quantized) return std::string();
+    const auto qc = nlohmann::json::parse(config_json, nullptr, false).at("quantization_config");
+    const auto m = qc.find("quant_method");
+    const std::string method = m != qc.end() && m->is_string() ? m->get<std::string>() : "unknown method";
+    const auto flag = [&](const char* k) {
+        const auto it = qc.find(k);
+        return it != qc.end() && it->is_boolean() && it->get<bool>();
+    };
+    if (method == "bitsandbytes") {
+        if (flag("load_in_8bit")) return method + " LLM.int8";
+        const auto t = qc.find("bnb_4bit_quant_type");
+        return method + " " + (t != qc.end() && t->is_string() ? t->get<std::string>() : std::string("4-bit"));
+    }
+    if (method == "hqq") {
+        const auto qcfg = qc.find("quant_config");
+        if (qcfg != qc.end() && qcfg->is_object())
+            if (const auto w = qcfg->find("weight_quant_params"); w != qcfg->end() && w->is_object())
+                return method + bits_and_group(*w);
+        return method;
+    }
+    std::string out = method + bits_and_group(qc);
+    if (const auto s = qc.find("sym"); s != qc.end() && s->is_boolean()) out += s->get<bool>() ? " sym" : " asym";
+    if (const auto z = qc.find("zero_point"); z != qc.end() && z->is_boolean() && !z->get<bool>()) out += " sym";
+    return out;
+}
+
 Result<std::shared_ptr<const format::TensorStore>> wrap_quantized(std::shared_ptr<const format::TensorStore> base,
                                                                   const std::string& config_json,
-                                                                  const format::ModelConfig& config) {
+                                                                  const format::ModelConfig& config,
+                                                                  bool dequantize_all) {
     LOWBIT_ASSIGN_OR_RETURN(bool quantized, has_quantization_config(config_json));
     if (!quantized) {
         if (const format::TensorInfo* r = first_quant_record(*base))
@@ -96,7 +145,7 @@ Result<std::shared_ptr<const format::TensorStore>> wrap_quantized(std::shared_pt
         return make_error(ErrorCode::kBadInput, fmt::format("config.json: quantization_config has no quant_method "
                                                             "string (supported: {})",
                                                             supported_quant_methods()));
-    QuantContext ctx{qc.dump(), config};
+    QuantContext ctx{qc.dump(), config, dequantize_all};
     const QuantLoader* row = nullptr;
     bool method_known = false;
     for (const auto& r : kLoaders) {
@@ -131,9 +180,10 @@ Result<std::shared_ptr<const format::TensorStore>> wrap_quantized(std::shared_pt
 
 Result<std::shared_ptr<const format::TensorStore>> wrap_quantized_dir(std::shared_ptr<const format::TensorStore> base,
                                                                       const std::string& dir,
-                                                                      const format::ModelConfig& config) {
+                                                                      const format::ModelConfig& config,
+                                                                      bool dequantize_all) {
     LOWBIT_ASSIGN_OR_RETURN(std::string text, read_file_to_string(dir + "/config.json"));
-    return wrap_quantized(std::move(base), text, config);
+    return wrap_quantized(std::move(base), text, config, dequantize_all);
 }
 
 } // namespace lowbit::model::quantized

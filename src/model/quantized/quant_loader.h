@@ -6,6 +6,8 @@
 //   bitsandbytes load_in_8bit (LLM.int8)                     -> int8 + SCB, decomposed matmul at run time
 //   hqq (1/2/3/4/8 bit)                                      -> dense f32, dequantized once at load
 //   lowbit_rtn (int_group_v1: 2/3/4/8 bit groups)            -> dense f32, dequantized once at load
+//   gptq (v1 | gptq_v2, 2/3/4/8 bit), awq (GEMM)             -> dense f32, dequantized once at load
+// With dequantize_all (convert / GGUF quantize of a quantized directory) LLM.int8 is dense f32 too.
 // Dequantize-then-matmul is the reference path: memory is 4 bytes per weight (fine for small models). Fast
 // per-scheme kernels (rows of kernel_list.cpp over the packed records, as LLM.int8 has) are the next step.
 #pragma once
@@ -25,6 +27,9 @@ namespace lowbit::model::quantized {
 struct QuantContext {
     std::string quantization_config_json;
     format::ModelConfig config;
+    // Every quantized weight becomes dense f32, LLM.int8 included (w = q * SCB / 127): what a converter to
+    // another format reads. false (the runtime): LLM.int8 keeps int8 + SCB for the decomposed matmul.
+    bool dequantize_all = false;
 };
 
 struct QuantLoader {
@@ -45,16 +50,23 @@ std::string supported_quant_methods();
 // True when config.json text has a "quantization_config" object. Errors: kBadInput (malformed JSON).
 Result<bool> has_quantization_config(const std::string& config_json);
 
+// A short name of the quantization config.json describes, for messages: "gptq int4 g128", "awq int4 g128",
+// "bitsandbytes nf4", "bitsandbytes LLM.int8", "hqq int4 g64", "lowbit_rtn int3 g64 sym"; "" when config.json
+// has no quantization_config. Errors: kBadInput (malformed JSON).
+Result<std::string> describe_quantization(const std::string& config_json);
+
 // The store to bind: `base` itself when config.json has no quantization_config, else a QuantizedStore built
-// by the matching row. Errors: kUnsupported naming an unknown quant_method (and the supported ones), plus the
-// row's errors.
+// by the matching row. `dequantize_all`: see QuantContext. Errors: kUnsupported naming an unknown quant_method
+// (and the supported ones), plus the row's errors.
 Result<std::shared_ptr<const format::TensorStore>> wrap_quantized(std::shared_ptr<const format::TensorStore> base,
                                                                   const std::string& config_json,
-                                                                  const format::ModelConfig& config);
+                                                                  const format::ModelConfig& config,
+                                                                  bool dequantize_all = false);
 
 // The same reading <dir>/config.json (a Hugging Face model directory).
 Result<std::shared_ptr<const format::TensorStore>> wrap_quantized_dir(std::shared_ptr<const format::TensorStore> base,
                                                                       const std::string& dir,
-                                                                      const format::ModelConfig& config);
+                                                                      const format::ModelConfig& config,
+                                                                      bool dequantize_all = false);
 
 } // namespace lowbit::model::quantized

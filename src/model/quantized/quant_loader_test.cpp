@@ -53,7 +53,7 @@ bool is_linear(const std::string& name) {
     return name.size() > 12 && name.compare(name.size() - 12, 12, "_proj.weight") == 0;
 }
 
-std::vector<float> values_of(const MemoryStore& s, const std::string& name) {
+std::vector<float> values_of(const format::TensorStore& s, const std::string& name) {
     auto v = s.view(name);
     EXPECT_TRUE(v.ok());
     return std::vector<float>(v->as<float>(), v->as<float>() + v->n_elems());
@@ -296,6 +296,53 @@ TEST(QuantLoader, Int8ThresholdZeroMeansNoDecomposition) {
     ASSERT_TRUE(t.ok()) << t.error().message;
     EXPECT_LT(rel_err(logits(**t), int8_ref_logits(true, 0.0f)), 1e-6);
     fs::remove_all(b.dir);
+}
+
+// dequantize_all (what convert reads): LLM.int8 becomes dense f32 q * SCB / 127, bit for bit the scheme's
+// dequantization, with no int8 tensor, SCB or threshold left in the store.
+TEST(QuantLoader, Int8DequantizeAllGivesDenseWeights) {
+    auto b = build_dir("int8dense", int8_config(6.0f), int8_fn(), true);
+    auto m = hf::open_hf_model(b.dir);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    std::shared_ptr<const format::TensorStore> base = std::move(m->store);
+    auto s = wrap_quantized_dir(std::move(base), b.dir, m->config, /*dequantize_all=*/true);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    int n_linear = 0;
+    for (const auto& info : (*s)->tensors()) {
+        EXPECT_EQ(info.dtype, DType::kF32) << info.name;
+        EXPECT_EQ(info.name.find(".SCB"), std::string::npos) << info.name;
+        EXPECT_NE(info.name, kInt8ThresholdTensor);
+        if (!is_linear(info.name)) continue;
+        ++n_linear;
+        ASSERT_EQ(values_of(**s, info.name), values_of(*b.reference, info.name)) << info.name;
+    }
+    EXPECT_EQ(n_linear, 7 * tiny_config().n_layers);
+    // The default (runtime) wrap keeps int8 + SCB.
+    auto m2 = hf::open_hf_model(b.dir);
+    ASSERT_TRUE(m2.ok());
+    std::shared_ptr<const format::TensorStore> base2 = std::move(m2->store);
+    auto rt = wrap_quantized_dir(std::move(base2), b.dir, m2->config);
+    ASSERT_TRUE(rt.ok());
+    EXPECT_EQ((*rt)->find("model.layers.0.self_attn.q_proj.weight")->dtype, DType::kI8);
+    fs::remove_all(b.dir);
+}
+
+TEST(QuantLoader, DescribeQuantizationNamesMethodBitsAndGroup) {
+    auto d = [](const std::string& qc) {
+        auto r = describe_quantization(config_json(qc));
+        EXPECT_TRUE(r.ok());
+        return r.ok() ? *r : std::string("<error>");
+    };
+    EXPECT_EQ(d(""), "");
+    EXPECT_EQ(d(kNf4Config), "bitsandbytes nf4");
+    EXPECT_EQ(d(int8_config(6.0f)), "bitsandbytes LLM.int8");
+    EXPECT_EQ(d(kRtnConfig), "lowbit_rtn int4 g32 asym");
+    EXPECT_EQ(d(R"({"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": true})"), "gptq int4 g128 sym");
+    EXPECT_EQ(d(R"({"quant_method": "gptq", "bits": 8, "group_size": -1})"), "gptq int8 per-channel");
+    EXPECT_EQ(d(R"({"quant_method": "awq", "bits": 4, "group_size": 64, "zero_point": true})"), "awq int4 g64");
+    EXPECT_EQ(d(R"({"quant_method": "hqq", "quant_config": {"weight_quant_params": {"nbits": 3, "group_size": 64}}})"),
+              "hqq int3 g64");
+    EXPECT_FALSE(describe_quantization("{").ok());
 }
 
 TEST(QuantLoader, ConfigWithoutQuantizationKeepsTheStore) {

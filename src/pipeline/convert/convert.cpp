@@ -3,6 +3,7 @@
 #include "pipeline/convert/convert.h"
 
 #include "core/checked.h"
+#include "core/file.h"
 #include "core/half.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -10,11 +11,13 @@
 #include "format/hf/hf_model.h"
 #include "format/hf/names.h"
 #include "format/hf/tokenizer_json.h"
+#include "model/quantized/quant_loader.h"
 #include "pipeline/convert/gguf_metadata.h"
 #include "scheme/scheme_list.h"
 
 #include <cmath>
 #include <cstring>
+#include <fmt/format.h>
 #include <map>
 #include <memory>
 #include <vector>
@@ -149,9 +152,7 @@ Result<std::vector<HfGgufTensor>> plan_tensors(const ModelConfig& c, const forma
     return plan;
 }
 
-Result<std::vector<PlannedTensor>> make_plan(const ModelConfig& c, const format::TensorStore& store, DType out_type,
-                                             int64_t& n_fallback) {
-    LOWBIT_ASSIGN_OR_RETURN(std::vector<HfGgufTensor> tensors, plan_tensors(c, store));
+std::vector<PlannedTensor> make_plan(std::vector<HfGgufTensor> tensors, DType out_type, int64_t& n_fallback) {
     std::vector<PlannedTensor> plan;
     for (HfGgufTensor& t : tensors) {
         PlannedTensor p;
@@ -264,8 +265,27 @@ Result<HfGgufSource> open_hf_gguf_source(const std::string& dir) {
     const ModelConfig& c = s.model.config;
     if (c.head_dim % 2 != 0 || (c.n_heads * c.head_dim) % (2 * c.n_heads) != 0)
         return make_error(ErrorCode::kBadInput, "head_dim must be even for the Q/K permutation");
-    LOWBIT_ASSIGN_OR_RETURN(s.tensors, plan_tensors(c, *s.model.store));
+    LOWBIT_ASSIGN_OR_RETURN(std::string config_json, read_file_to_string(dir + "/config.json"));
+    LOWBIT_ASSIGN_OR_RETURN(s.quantization, model::quantized::describe_quantization(config_json));
+    std::shared_ptr<const format::TensorStore> files = std::move(s.model.store);
+    LOWBIT_ASSIGN_OR_RETURN(
+        s.store, model::quantized::wrap_quantized(std::move(files), config_json, c, /*dequantize_all=*/true));
+    LOWBIT_ASSIGN_OR_RETURN(s.tensors, plan_tensors(c, *s.store));
     return s;
+}
+
+std::string requantize_warning(const HfGgufSource& s, const std::string& target, bool float_target) {
+    const std::string head = fmt::format("'{}' is already quantized ({}); ", s.model.dir, s.quantization);
+    if (!float_target)
+        return head + fmt::format("requantizing compounds the error: the {} output carries the {} error plus its "
+                                  "own (quantize the original unquantized model instead when you have it)",
+                                  target, s.quantization);
+    const std::string exactness = target == "f32" ? "exact"
+                                                  : fmt::format("exact up to {} rounding ({} significant bits)", target,
+                                                                target == "f16" ? 11 : 8);
+    return head + fmt::format("the {} output is its dequantized weights, {}; the error of the {} quantization "
+                              "stays (the original weights cannot be recovered)",
+                              target, exactness, s.quantization);
 }
 
 Status set_hf_gguf_metadata(gguf::Writer& w, const hf::HfModel& m, int file_type) {
@@ -292,7 +312,7 @@ Status read_hf_tensor_f32(const HfGgufSource& s, const HfGgufTensor& t, std::vec
         std::copy(t.generated.begin(), t.generated.end(), out.begin());
         return ok_status();
     }
-    LOWBIT_ASSIGN_OR_RETURN(TensorView v, s.model.store->view(t.src->name));
+    LOWBIT_ASSIGN_OR_RETURN(TensorView v, s.store->view(t.src->name));
     const bool elementwise = t.permute_heads > 0 && t.shape.n_dims == 1;
     const int64_t n_rows = elementwise ? t.shape.n_elems() : t.shape.n_rows();
     const int64_t n_cols = elementwise ? 1 : t.shape.n_cols();
@@ -318,18 +338,17 @@ Result<ConvertReport> convert_hf_to_gguf(const ConvertOptions& o) {
             return make_error(ErrorCode::kUnsupported,
                               "this build cannot quantize to " + std::string(dtype_name(o.out_type)));
     }
-    LOWBIT_ASSIGN_OR_RETURN(hf::HfModel m, hf::open_hf_model(o.input_dir));
-    const ModelConfig& c = m.config;
-    if (c.head_dim % 2 != 0 || (c.n_heads * c.head_dim) % (2 * c.n_heads) != 0)
-        return make_error(ErrorCode::kBadInput, "head_dim must be even for the Q/K permutation");
+    LOWBIT_ASSIGN_OR_RETURN(HfGgufSource src, open_hf_gguf_source(o.input_dir));
+    if (!src.quantization.empty())
+        log_warn("{}", requantize_warning(src, std::string(dtype_name(o.out_type)), !dtype_is_quantized(o.out_type)));
     ConvertReport report;
-    LOWBIT_ASSIGN_OR_RETURN(std::vector<PlannedTensor> plan, make_plan(c, *m.store, o.out_type, report.n_fallback_f16));
+    std::vector<PlannedTensor> plan = make_plan(std::move(src.tensors), o.out_type, report.n_fallback_f16);
 
     gguf::Writer w;
-    LOWBIT_TRY(set_hf_gguf_metadata(w, m, file_type));
+    LOWBIT_TRY(set_hf_gguf_metadata(w, src.model, file_type));
     ProgressBar bar("convert", static_cast<int64_t>(plan.size()), o.progress && ProgressBar::stderr_is_terminal());
     for (const PlannedTensor& p : plan) {
-        LOWBIT_TRY(w.add_tensor_producer(p.gguf_name, p.out_type, p.shape, make_producer(p, *m.store, &bar)));
+        LOWBIT_TRY(w.add_tensor_producer(p.gguf_name, p.out_type, p.shape, make_producer(p, *src.store, &bar)));
         ++report.n_tensors;
         if (p.src) report.n_params += p.shape.n_elems();
     }

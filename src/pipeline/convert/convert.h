@@ -4,6 +4,8 @@
 // GGUF tensor names, Q/K rows permuted for arch "llama" (not for "qwen2"), 1-D tensors and norms kept F32,
 // tied embeddings -> no output.weight, Llama-3 rope scaling -> rope_freqs.weight, tokenizer.ggml.* keys.
 // Streams tensor by tensor, row chunk by row chunk: memory stays O(one chunk), never the whole model.
+// A quantized folder (bitsandbytes, hqq, gptq, awq, lowbit_rtn: whatever `lowbit run` loads) converts through its
+// dequantized weights, held once as dense f32 (as `lowbit run` holds them), with a warning on stderr.
 #pragma once
 
 #include "core/dtype.h"
@@ -13,13 +15,14 @@
 #include "format/hf/hf_model.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace lowbit::pipeline {
 
 struct ConvertOptions {
-    std::string input_dir;        // HF model folder
+    std::string input_dir;        // HF model folder (plain or quantized)
     std::string output_path;      // .gguf
     DType out_type = DType::kF16; // f32, f16, bf16 or q8_0 (2-D weights; 1-D and norms stay f32)
     bool progress = true;         // progress bar on a terminal
@@ -48,12 +51,22 @@ struct HfGgufTensor {
 };
 
 struct HfGgufSource {
-    hf::HfModel model; // owns the store the tensors point into
+    hf::HfModel model; // config and dir (its store moved into `store`)
+    // The tensors the plan points into: the folder's own, or for a quantized folder (config.json has a
+    // quantization_config) model/quantized's store of the dequantized dense weights under their HF names.
+    std::shared_ptr<const format::TensorStore> store;
+    std::string quantization; // model::quantized::describe_quantization: "" for an unquantized folder
     std::vector<HfGgufTensor> tensors;
 };
 
-// Opens the folder and plans its tensors (names, shapes checked against config.json, permutations).
+// Opens the folder and plans its tensors (names, shapes checked against config.json, permutations). A quantized
+// folder is dequantized once (every Linear to dense f32, LLM.int8 as w = q * SCB / 127, as `lowbit run` loads
+// it); its other tensors stay mapped. Errors: as open_hf_model, plus the quantized loader's (kUnsupported for a
+// quant_method lowbit cannot run).
 Result<HfGgufSource> open_hf_gguf_source(const std::string& dir);
+// The warning for writing a quantized folder's weights as `target` ("f16", "q4_k_m", ...): exactness of a float
+// target w.r.t. the dequantized weights, compounded error for a quantized one. `float_target`: f32/f16/bf16.
+std::string requantize_warning(const HfGgufSource& source, const std::string& target, bool float_target);
 // general.* / <arch>.* keys and, when the folder has tokenizer.json, tokenizer.ggml.* keys.
 Status set_hf_gguf_metadata(gguf::Writer& w, const hf::HfModel& model, int file_type);
 // The whole tensor as f32 in GGUF row order (Q/K permuted): out = [shape.n_elems()].

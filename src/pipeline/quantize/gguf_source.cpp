@@ -37,6 +37,11 @@ class HfSource final : public GgufQuantSource {
         return read_hf_tensor_f32(src_, src_.tensors[i], out);
     }
     std::span<const uint8_t> raw_bytes(size_t) const override { return {}; }
+    std::string requantize_warning(const std::string& method) const override {
+        if (src_.quantization.empty()) return {};
+        const bool float_target = method == "f32" || method == "f16" || method == "bf16";
+        return pipeline::requantize_warning(src_, method, float_target);
+    }
 
   private:
     HfGgufSource src_;
@@ -87,6 +92,7 @@ class GgufSource final : public GgufQuantSource {
         const format::TensorInfo& t = f_->tensors()[i];
         return {f_->tensor_data(t), static_cast<size_t>(t.n_bytes)};
     }
+    std::string requantize_warning(const std::string&) const override { return {}; }
 
   private:
     std::shared_ptr<gguf::File> f_;

@@ -33,13 +33,17 @@ class GgufQuantSource {
     virtual Status read_f32(size_t i, std::vector<float>& out) const = 0;
     // The stored bytes of tensor i when it can be copied unchanged (GGUF input), else an empty span.
     virtual std::span<const uint8_t> raw_bytes(size_t i) const = 0;
+    // For a quantized HF folder (read through its dequantized weights): the warning that writing it as `method`
+    // compounds the error (or, for f32/f16/bf16, how exact the output is); "" for any other input.
+    virtual std::string requantize_warning(const std::string& method) const = 0;
 
   protected:
     std::vector<quantize::kquant::MixTensor> tensors_;
     quantize::kquant::MixHparams hparams_;
 };
 
-// `path`: an HF model folder (config.json) or a .gguf file. Errors: those of the HF/GGUF readers (kIo for a
+// `path`: an HF model folder (config.json; a quantized one is read through its dequantized weights, see
+// open_hf_gguf_source) or a .gguf file. Errors: those of the HF/GGUF readers (kIo for a
 // missing path, kBadInput for a malformed or truncated file), kBadInput for a GGUF without the hparams the
 // mix rules read (<arch>.block_count, <arch>.attention.head_count).
 Result<std::unique_ptr<GgufQuantSource>> open_gguf_quant_source(const std::string& path);

@@ -135,6 +135,7 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
         im = std::move(d);
     }
     LOWBIT_ASSIGN_OR_RETURN(std::unique_ptr<GgufQuantSource> src, open_gguf_quant_source(o.input));
+    if (const std::string warning = src->requantize_warning(o.method); !warning.empty()) log_warn("{}", warning);
     const auto& ts = src->tensors();
     kq::MixOptions mo;
     mo.has_imatrix = im.has_value();
