@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# lowbit's CPU engine against llama.cpp on the same GGUF files (issue 16's benchmark). Builds llama.cpp (CPU) outside
+# the repository from the source carried by the llama-cpp-python sdist on PyPI, makes a ~1 B-parameter synthetic Llama
+# (TinyLlama-1.1B shapes, random bf16 weights, tests/tools/make_synthetic_model), converts it to an F16 GGUF and
+# quantizes it to Q8_0 / Q4_0 / Q4_K_M with `lowbit quantize`, then per file runs `llama-bench` and `lowbit bench`
+# interleaved A/B/A/B (ROUNDS rounds, -p PP -n TG -r REPS each) and prints tokens/s and the lowbit ÷ llama.cpp ratios
+# (medians over rounds). Also `lowbit bench` on NF4 / HQQ 4-bit / RTN int4 g128 directories of the same model and the
+# peak RSS of each lowbit run. Absolute numbers on a shared machine are noise; the ratios of one run are the signal.
+# A benchmark script (needs PyPI, ~10 min of compiling and several GB of disk), not a test:
+#   bench/cpu_vs_llamacpp.sh
+# Env: LOWBIT (default build/release/lowbit), TOOLS (default build/release/tools or build/ci/tools), PEERS (default
+#      ../peers), WORK (default build/cpu-bench), THREADS (default nproc), PP (128), TG (64), REPS (3), ROUNDS (2),
+#      TYPES (default "f16 q8_0 q4_0 q4_k_m"), HF_TYPES (default "nf4 hqq rtn"), LAYERS (22).
+set -euo pipefail
+
+LOWBIT=${LOWBIT:-build/release/lowbit}
+TOOLS=${TOOLS:-$( [ -x build/release/tools/make_synthetic_model ] && echo build/release/tools || echo build/ci/tools)}
+PEERS=${PEERS:-../peers}
+WORK=${WORK:-build/cpu-bench}
+THREADS=${THREADS:-$(nproc)}
+PP=${PP:-128}
+TG=${TG:-64}
+REPS=${REPS:-3}
+ROUNDS=${ROUNDS:-2}
+TYPES=${TYPES:-f16 q8_0 q4_0 q4_k_m}
+HF_TYPES=${HF_TYPES:-nf4 hqq rtn}
+LAYERS=${LAYERS:-22}
+VERSION=0.3.36
+mkdir -p "$PEERS" "$WORK"
+PEERS=$(cd "$PEERS" && pwd)
+BIN=$PEERS/lcpp-build/bin
+
+if [ ! -x "$BIN/llama-bench" ]; then
+    [ -d "$PEERS/llama_cpp_python-$VERSION" ] || {
+        pip download "llama-cpp-python==$VERSION" --no-binary :all: --no-deps -d "$PEERS"
+        tar xzf "$PEERS/llama_cpp_python-$VERSION.tar.gz" -C "$PEERS"
+    }
+    src=$PEERS/llama_cpp_python-$VERSION/vendor/llama.cpp
+    cmake -S "$src" -B "$PEERS/lcpp-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=ON >/dev/null
+    cmake --build "$PEERS/lcpp-build" -j"$THREADS" --target llama-bench llama-quantize llama-perplexity llama-imatrix
+fi
+export LD_LIBRARY_PATH=$BIN${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+# The model: TinyLlama-1.1B shapes, the reference model's tokenizer (vocab 8192).
+M=$WORK/synth1b
+if [ ! -f "$M/config.json" ]; then
+    "$TOOLS/make_synthetic_model" "$M" --tokenizer-from models/lowbit-ref-30m --hidden 2048 --ff 5632 \
+        --layers "$LAYERS" --heads 32 --kv-heads 4 --ctx 2048 --threads "$THREADS" >/dev/null
+fi
+for t in $TYPES; do
+    f=$WORK/synth1b-$t.gguf
+    [ -f "$f" ] || "$LOWBIT" quantize -m "$M" -o "$f" --method "$t" --no-progress -t "$THREADS" >/dev/null
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2] + a[NR/2+1]) / 2}'; }
+# llama-bench -o jsonl and lowbit bench --json share field names: one "avg_ts" per test line (pp first, then tg).
+lcpp() { "$BIN/llama-bench" -m "$1" -p "$PP" -n "$TG" -r "$REPS" -t "$THREADS" -o jsonl 2>/dev/null; }
+lowb() { "$LOWBIT" bench -m "$1" -p "$PP" -n "$TG" -r "$REPS" -t "$THREADS" --json 2>"$WORK/lowbit-bench.err"; }
+field() { python3 -c "import json,sys; [print(json.loads(l)['$1']) for l in sys.stdin if l.strip()]"; }
+
+printf '\n%-10s %10s %10s %10s %10s %8s %8s %10s\n' file "lcpp pp" "lowbit pp" "lcpp tg" "lowbit tg" "pp x" "tg x" "RSS MiB"
+for t in $TYPES; do
+    f=$WORK/synth1b-$t.gguf
+    : >"$WORK/$t.lcpp" && : >"$WORK/$t.lowbit"
+    for _ in $(seq "$ROUNDS"); do
+        lcpp "$f" >>"$WORK/$t.lcpp"
+        lowb "$f" >>"$WORK/$t.lowbit"
+    done
+    lpp=$(grep -h '"n_gen": *0' "$WORK/$t.lcpp" | field avg_ts | median)
+    ltg=$(grep -h '"n_prompt": *0' "$WORK/$t.lcpp" | field avg_ts | median)
+    wpp=$(field avg_ts <"$WORK/$t.lowbit" | awk 'NR % 2 == 1' | median)
+    wtg=$(field avg_ts <"$WORK/$t.lowbit" | awk 'NR % 2 == 0' | median)
+    rss=$(field peak_rss_bytes <"$WORK/$t.lowbit" | sort -g | tail -1)
+    awk -v t="$t" -v a="$lpp" -v b="$wpp" -v c="$ltg" -v d="$wtg" -v r="$rss" \
+        'BEGIN {printf "%-10s %10.2f %10.2f %10.2f %10.2f %8.2f %8.2f %10.0f\n", t, a, b, c, d, b / a, d / c, r / 1048576}'
+done
+
+# HF quantized directories of the same model (lowbit only: llama.cpp does not read them).
+for h in $HF_TYPES; do
+    d=$WORK/synth1b-$h
+    case $h in
+    rtn) args=(--method rtn --bits 4 --group-size 128) ;;
+    hqq) args=(--method hqq --bits 4 --group-size 64) ;;
+    *) args=(--method "$h") ;;
+    esac
+    [ -f "$d/config.json" ] || "$LOWBIT" quantize -m "$M" -o "$d" "${args[@]}" --no-progress -t "$THREADS" >/dev/null
+    lowb "$d" >"$WORK/$h.lowbit"
+    awk -v t="$h" -v pp="$(field avg_ts <"$WORK/$h.lowbit" | head -1)" \
+        -v tg="$(field avg_ts <"$WORK/$h.lowbit" | tail -1)" -v r="$(field peak_rss_bytes <"$WORK/$h.lowbit" | tail -1)" \
+        'BEGIN {printf "%-10s %10s %10.2f %10s %10.2f %8s %8s %10.0f\n", t, "-", pp, "-", tg, "-", "-", r / 1048576}'
+done
