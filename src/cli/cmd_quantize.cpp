@@ -45,8 +45,13 @@ CommandAction setup_quantize(CLI::App& sub) {
                    "gptq/awq: tokens per sample (default gptq 2048, awq 512; at most the model context)")
         ->check(CLI::PositiveNumber);
     sub.add_option("--seed", a->o.seed, "gptq: seed of the calibration windows / self-generated samples");
-    sub.add_flag("--desc-act", a->o.desc_act, "gptq: act-order (columns by decreasing Hessian diagonal, g_idx)");
-    sub.add_flag("--static-groups", a->o.static_groups, "gptq: group parameters fixed before act-order");
+    sub.add_flag("--desc-act,!--no-desc-act", a->o.desc_act,
+                 "gptq: act-order, columns by decreasing Hessian diagonal (default on: it measures best, see "
+                 "docs/quality.md; --no-desc-act: columns in order, AutoGPTQ's old default)");
+    CLI::Option* static_groups =
+        sub.add_flag("--static-groups,!--no-static-groups", a->o.static_groups,
+                     "gptq: group parameters fixed before act-order, so g_idx stays i / group_size (default on with "
+                     "act-order: same quality, fast-kernel friendly, needed for --format gguf)");
     sub.add_option("--damp", a->o.damp, "gptq: damping as a fraction of mean diag(H) (default 0.01)");
     sub.add_flag("--gptq-v2", a->o.gptq_v2, "gptq: write checkpoint_format gptq_v2 (zeros not stored as zero-1)");
     add_threads_flag(sub, a->o.n_threads);
@@ -54,12 +59,13 @@ CommandAction setup_quantize(CLI::App& sub) {
     sub.add_option("--device", a->o.device,
                    "hqq/gptq/awq: where the solver runs: auto (cuda when built with CUDA and a GPU is present), cpu, "
                    "cuda");
-    return [a]() -> Status {
+    return [a, static_groups]() -> Status {
         if (a->sym && a->asym) return make_error(ErrorCode::kUsage, "--sym and --asym exclude each other");
         auto& o = a->o;
         if (a->bits != 0) o.bits = a->bits;
         if (a->group_size != 0) o.group_size = a->group_size;
         if (a->block_size != 0) o.block_size = a->block_size;
+        if (!o.desc_act && static_groups->count() == 0) o.static_groups = false; // static groups need act-order
         if (a->sym) o.symmetric = true;
         if (a->asym) o.symmetric = false;
         o.double_quant = !a->no_double_quant;

@@ -78,7 +78,7 @@ TEST_F(GptqGgufCli, OptionErrors) {
     for (const auto& extra : std::vector<std::vector<std::string>>{{"--type", "Q9_K"},
                                                                    {"--type", "F16"},
                                                                    {"--type", "Q4_K_M", "--bits", "4"},
-                                                                   {"--type", "Q4_0", "--desc-act"}}) {
+                                                                   {"--type", "Q4_0", "--no-static-groups"}}) {
         r = quantize(out, extra);
         EXPECT_EQ(r.exit_code, 2) << extra[1] << ": " << r.err;
         EXPECT_NE(r.err.find("lowbit: error:"), std::string::npos);

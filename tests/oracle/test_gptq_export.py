@@ -76,7 +76,10 @@ def main():
         check(probe.returncode == 0, f"gptq run failed: {probe.stderr}")
         orig = {k: v for k, v in load_raw(os.path.join(src, "model.safetensors")).items()}
         outs = {}
-        for tag, extra in [("v1", []), ("v2", ["--gptq-v2"]), ("act", ["--desc-act"])]:
+        # The default is act-order + static groups (g_idx trivial); "act" is act-order with dynamic groups.
+        runs = [("v1", ["--no-desc-act"]), ("v2", ["--gptq-v2", "--no-desc-act"]), ("act", ["--no-static-groups"]),
+                ("default", [])]
+        for tag, extra in runs:
             out = os.path.join(tmp, tag)
             p = run(base + ["-o", out, "--bits", "4"] + extra)
             check(p.returncode == 0, f"{tag}: exit {p.returncode}")
@@ -90,7 +93,8 @@ def main():
             for c in (qc, cfg):
                 check(c["quant_method"] == "gptq" and c["bits"] == 4 and c["group_size"] == 32, f"{tag}: {c}")
                 check(c["checkpoint_format"] == ("gptq_v2" if tag == "v2" else "gptq"), f"{tag}: format {c}")
-                check(c["desc_act"] == (tag == "act"), f"{tag}: desc_act")
+                check(c["desc_act"] == (tag in ("act", "default")), f"{tag}: desc_act")
+                check(c["static_groups"] == (tag == "default"), f"{tag}: static_groups")
             modules = sorted(k[:-len(".qweight")] for k in q if k.endswith(".qweight"))
             check(len(modules) == 14, f"{tag}: {len(modules)} quantized linears")
             for m in modules:

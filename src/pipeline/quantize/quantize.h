@@ -36,12 +36,15 @@ struct QuantizeJobOptions {
     int64_t n_samples = 128;
     int64_t seqlen = 0; // 0 = the method's default (gptq 2048, awq 512 as AutoAWQ)
     uint64_t seed = 0;
-    bool desc_act = false;      // gptq act-order
-    bool static_groups = false; // gptq static groups (with desc_act)
-    double damp = 0.01;         // gptq damping, fraction of mean diag(H)
-    bool gptq_v2 = false;       // gptq checkpoint_format "gptq_v2" (zeros stored as is, not zero-1)
-    int n_threads = 0;          // 0 = all cores
-    bool progress = true;       // progress bar per tensor on a terminal
+    // gptq act-order + static groups: the default because it measures best on the reference model (docs/quality.md,
+    // "GPTQ options") and keeps g_idx trivial (i / group_size) for fast kernels and GGUF grids; opt out with
+    // --no-desc-act / --no-static-groups.
+    bool desc_act = true;
+    bool static_groups = true;
+    double damp = 0.01;   // gptq damping, fraction of mean diag(H)
+    bool gptq_v2 = false; // gptq checkpoint_format "gptq_v2" (zeros stored as is, not zero-1)
+    int n_threads = 0;    // 0 = all cores
+    bool progress = true; // progress bar per tensor on a terminal
     // hqq solver: "auto" (cuda when compiled in and a device is usable), "cpu" or "cuda".
     std::string device = "auto";
 };
