@@ -26,8 +26,9 @@ CommandAction setup_quantize(CLI::App& sub) {
     sub.add_option("--method", a->o.method, "Quantization method: " + methods)->required();
     sub.add_option("--bits", a->bits, "Bits per weight for rtn/gptq/awq (2/3/4/8) and hqq (1/2/3/4/8)");
     sub.add_option("--group-size", a->group_size, "Group size for rtn/hqq (-1 = per output channel)");
-    sub.add_flag("--sym", a->sym, "Symmetric integer grid (rtn)");
-    sub.add_flag("--asym", a->asym, "Asymmetric integer grid with zero points (rtn)");
+    sub.add_flag("--sym", a->sym, "Symmetric integer grid (rtn, gptq)");
+    sub.add_flag("--asym", a->asym,
+                 "Asymmetric integer grid with zero points (rtn; gptq's default, as it measures best)");
     sub.add_option("--block-size", a->block_size, "NF4/FP4 block size (32..4096, default 64)");
     sub.add_flag("--no-double-quant", a->no_double_quant,
                  "NF4/FP4: keep absmax in f32 (double quant is on by default)");

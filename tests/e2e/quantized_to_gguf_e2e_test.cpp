@@ -119,7 +119,7 @@ TEST_F(QuantizedToGguf, Rtn) {
 
 TEST_F(QuantizedToGguf, Gptq) {
     check_dir(quantize_dir("gptq", {"--calib", tmp_ + "text.txt", "--nsamples", "4", "--seqlen", "64"}),
-              "gptq int4 g128 sym");
+              "gptq int4 g128 asym");
 }
 
 TEST_F(QuantizedToGguf, Awq) {

@@ -83,6 +83,7 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
             return make_error(ErrorCode::kUsage, "gptq needs calibration data: --calib FILE (text) or --calib self "
                                                  "(the model generates its own samples)");
         GptqJobOptions g;
+        g.sym = false; // asymmetric by default: measured best (docs/quality.md, "GPTQ options"); --sym opts out
         g.desc_act = o.desc_act;
         g.static_groups = o.static_groups;
         g.damp_percent = o.damp;

@@ -36,9 +36,9 @@ struct QuantizeJobOptions {
     int64_t n_samples = 128;
     int64_t seqlen = 0; // 0 = the method's default (gptq 2048, awq 512 as AutoAWQ)
     uint64_t seed = 0;
-    // gptq act-order + static groups: the default because it measures best on the reference model (docs/quality.md,
-    // "GPTQ options") and keeps g_idx trivial (i / group_size) for fast kernels and GGUF grids; opt out with
-    // --no-desc-act / --no-static-groups.
+    // gptq act-order + static groups (and asymmetric groups, set in quantize.cpp): the default because it measures
+    // best on the reference model (docs/quality.md, "GPTQ options") and keeps g_idx trivial (i / group_size) for
+    // fast kernels and GGUF grids; opt out with --no-desc-act / --no-static-groups (--sym).
     bool desc_act = true;
     bool static_groups = true;
     double damp = 0.01;   // gptq damping, fraction of mean diag(H)
