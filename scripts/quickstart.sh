@@ -10,7 +10,9 @@ cmake --workflow --preset release
 B=build/release
 M=models/lowbit-ref-30m
 OUT=$B/lowbit-ref-30m-Q4_K_M.gguf
-"$B/lowbit" inspect "$M" | head -n 24
+# Not `inspect | head`: with pipefail, head closing the pipe early can end the script with SIGPIPE (exit 141).
+"$B/lowbit" inspect "$M" >"$B/inspect.txt"
+head -n 24 "$B/inspect.txt"
 "$B/lowbit" quantize -m "$M" -o "$OUT" --method q4_k_m
 "$B/lowbit" run -m "$OUT" -p "The history of the city began" -n 64 --temp 0 --seed 1
 WIKI="${LOWBIT_SHARED:-}/data/wikitext-2-raw/wiki.test.raw"
