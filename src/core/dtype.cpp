@@ -48,6 +48,9 @@ constexpr std::array<DTypeTraits, static_cast<size_t>(D::kCount)> kTable{{
     {D::kTQ1_0, "tq1_0", 256, 54, 34, ""},
     {D::kTQ2_0, "tq2_0", 256, 66, 35, ""},
     {D::kMXFP4, "mxfp4", 32, 17, 39, ""},
+    {D::kI4Z, "i4z", 32, 20, -1, ""},
+    {D::kNF4x64, "nf4x64", 64, 36, -1, ""},
+    {D::kFP4x64, "fp4x64", 64, 36, -1, ""},
 }};
 
 std::string lower(std::string_view s) {

@@ -47,6 +47,10 @@ enum class DType : uint8_t {
     kTQ1_0,
     kTQ2_0,
     kMXFP4,
+    // lowbit's in-memory repacks of Hugging Face quantized layouts (scheme/packed4/; never in a file).
+    kI4Z,    // 32 x 4-bit codes, f16 scale d and f16 zero z: w = d * (q - z)  (GPTQ/AWQ/HQQ/RTN int4 groups)
+    kNF4x64, // 64 x 4-bit NF4 codes, f32 absmax: w = nf4[q] * absmax       (bitsandbytes nf4)
+    kFP4x64, // 64 x 4-bit FP4 codes, f32 absmax: w = fp4[q] * absmax       (bitsandbytes fp4)
     kCount
 };
 

@@ -2,7 +2,9 @@
 // POSIX implementations of MappedFile, whole-file reads and AtomicWriter.
 #include "core/file.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -44,6 +46,15 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
     }
     ::close(fd);
     return f;
+}
+
+void MappedFile::release(uint64_t offset, uint64_t n_bytes) const {
+    if (!data_ || offset >= size_) return;
+    const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+    const uint64_t begin = (uint64_t(reinterpret_cast<uintptr_t>(data_)) + offset + page - 1) / page * page;
+    const uint64_t end =
+        (uint64_t(reinterpret_cast<uintptr_t>(data_)) + std::min(size_, offset + n_bytes)) / page * page;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

@@ -24,6 +24,10 @@ class MappedFile {
     const uint8_t* data() const { return data_; }
     uint64_t size() const { return size_; }
     const std::string& path() const { return path_; }
+    // Drops the whole pages inside [offset, offset + n_bytes) from this process's memory (madvise DONTNEED):
+    // the mapping is read-only and private, so a later access reads them back from the file. Used when a
+    // tensor's bytes were consumed (e.g. repacked at load) so they stop counting in the resident set.
+    void release(uint64_t offset, uint64_t n_bytes) const;
 
   private:
     MappedFile() = default;

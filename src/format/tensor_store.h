@@ -40,6 +40,9 @@ class TensorStore {
     virtual Result<TensorView> view(const std::string& name) const = 0;
     // Paths of the files behind the store (1 for GGUF / single safetensors).
     virtual std::vector<std::string> paths() const = 0;
+    // Hint that the caller is done with `name`'s bytes: a file-mapped store drops its pages from memory (a later
+    // view reads them back from the file). Views stay valid. Default: nothing.
+    virtual void release(const std::string& name) const { (void)name; }
 };
 
 } // namespace lowbit::format

@@ -2,6 +2,7 @@
 // The scheme table. One row per storage type; the functions live in the type's own folder.
 #include "scheme/scheme_list.h"
 
+#include "scheme/packed4/packed4.h"
 #include "scheme/plain/plain.h"
 #include "scheme/q2_k/q2_k.h"
 #include "scheme/q3_k/q3_k.h"
@@ -35,6 +36,11 @@ constexpr SchemeTraits kSchemes[] = {
     {DType::kQ4_K, q4_k::dequantize_row, q4_k::quantize_row, 0.092},
     {DType::kQ5_K, q5_k::dequantize_row, q5_k::quantize_row, 0.047},
     {DType::kQ6_K, q6_k::dequantize_row, q6_k::quantize_row, 0.024},
+    // In-memory repacks of HF 4-bit checkpoints (packed4.h); their quantize_row is a plain RTN for the tests.
+    // Bounds: Q4_1's plus margin for the integer zero point; NF4/FP4 at block 64 (passing with margin).
+    {DType::kI4Z, packed4::dequantize_row_i4z, packed4::quantize_row_i4z, 0.12},
+    {DType::kNF4x64, packed4::dequantize_row_nf4x64, packed4::quantize_row_nf4x64, 0.12},
+    {DType::kFP4x64, packed4::dequantize_row_fp4x64, packed4::quantize_row_fp4x64, 0.16},
 };
 
 } // namespace

@@ -100,7 +100,7 @@ void write_dequantized(const std::string& out_dir, const std::string& deq_file, 
     auto st = safetensors::Store::open(out_dir);
     if (!st.ok()) die(st.error().message);
     std::shared_ptr<const format::TensorStore> base(std::move(*st));
-    auto q = model::quantized::wrap_quantized_dir(base, out_dir, format::ModelConfig{});
+    auto q = model::quantized::wrap_quantized_dir(base, out_dir, format::ModelConfig{}, /*dequantize_all=*/true);
     if (!q.ok()) die(q.error().message);
     std::vector<safetensors::TensorToWrite> out;
     for (const auto& m : mods) {

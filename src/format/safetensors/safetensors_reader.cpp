@@ -271,4 +271,12 @@ Result<TensorView> Store::view(const std::string& name) const {
     return TensorView::contiguous(const_cast<uint8_t*>(base + t->offset_bytes), t->dtype, t->shape);
 }
 
+void Store::release(const std::string& name) const {
+    const format::TensorInfo* t = find(name);
+    if (!t || size_t(t->file_index) >= files_.size() || !files_[size_t(t->file_index)]) return;
+    const MappedFile& f = *files_[size_t(t->file_index)];
+    const uint8_t* p = bases_[size_t(t->file_index)] + t->offset_bytes;
+    f.release(uint64_t(p - f.data()), t->n_bytes);
+}
+
 } // namespace lowbit::safetensors

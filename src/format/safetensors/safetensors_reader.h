@@ -49,6 +49,7 @@ class Store : public format::TensorStore {
     const format::TensorInfo* find(const std::string& name) const override;
     Result<TensorView> view(const std::string& name) const override;
     std::vector<std::string> paths() const override { return paths_; }
+    void release(const std::string& name) const override; // mapped files only (not from_buffer)
 
     // __metadata__ of the first file (single file) or the union over shards (first value wins).
     const std::map<std::string, std::string>& metadata() const { return metadata_; }

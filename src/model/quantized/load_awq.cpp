@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "model/quantized/load_rows.h"
 #include "model/quantized/record_io.h"
+#include "model/quantized/repack.h"
 #include "scheme/awq/awq_pack.h"
 
 #include <algorithm>
@@ -92,6 +93,7 @@ Status load_awq(const QuantContext& ctx, QuantizedStore& store) {
     // zero_point false: AutoAWQ still stores qzeros (WQLinear_GEMM always has the buffer); they are applied as is.
     log_info("awq: {} quantized linears, {} bits, group {}, zero_point {}, version gemm", modules.size(), s.bits,
              s.group_size, s.zero_point);
+    RepackTally tally;
     for (const auto& prefix : modules) {
         LOWBIT_ASSIGN_OR_RETURN(auto records, read_records(store.base(), prefix, [](const std::string& x) {
                                     return x == "qweight" || x == "qzeros" || x == "scales";
@@ -105,10 +107,21 @@ Status load_awq(const QuantContext& ctx, QuantizedStore& store) {
         const int64_t n_out = qweight->shape.dims[1] * 32 / s.bits;
         auto lin = scheme::awq::unpack_gemm(records, s.bits, s.group_size, n_out, n_in);
         if (!lin.ok()) return module_error(lin.error(), prefix);
+        if (ctx.repack) {
+            std::string why;
+            if (auto packed = repack_awq(*lin, &why)) {
+                hide_records(store, prefix, records);
+                put_packed(store, prefix, std::move(*packed));
+                ++tally.n_packed;
+                continue;
+            }
+            tally.dense(prefix, why);
+        }
         const std::vector<float> w = scheme::awq::dequantize(*lin);
         hide_records(store, prefix, records);
         put_dense(store, prefix, n_out, n_in, w);
     }
+    if (ctx.repack) tally.log("awq");
     return ok_status();
 }
 

@@ -4,6 +4,7 @@
 // setting; shape mismatches (config group size, GEMV-shaped tensors) are bad input naming the tensor.
 #include "model/memory_store.h"
 #include "model/quantized/quant_loader.h"
+#include "model/quantized/repack.h"
 #include "scheme/awq/awq_pack.h"
 
 #include <algorithm>
@@ -59,7 +60,8 @@ void expect_weights(const format::TensorStore& s, const std::vector<Module>& mod
         auto want = scheme::awq::dequantize(
             *scheme::awq::unpack_gemm(*recs, 4, m.linear.group_size, m.linear.n_out, m.linear.n_in));
         ASSERT_EQ(v->n_elems(), int64_t(want.size()));
-        EXPECT_TRUE(std::equal(want.begin(), want.end(), v->as<float>())) << m.prefix;
+        EXPECT_EQ(v->dtype, DType::kI4Z) << m.prefix << ": kept packed (repack.h)";
+        EXPECT_EQ(dense_weight(*v), want) << m.prefix << ": the repack dequantizes bit-exactly";
         EXPECT_FALSE(s.find(m.prefix + ".qweight")) << "packed records stay hidden";
     }
 }

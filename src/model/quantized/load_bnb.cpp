@@ -2,6 +2,7 @@
 // bitsandbytes rows of the loader table: Linear4bit (NF4/FP4) and Linear8bitLt (LLM.int8).
 #include "model/quantized/load_rows.h"
 #include "model/quantized/record_io.h"
+#include "model/quantized/repack.h"
 #include "model/weights.h"
 #include "scheme/llm_int8/llm_int8.h"
 #include "scheme/nf4/nf4.h"
@@ -38,7 +39,8 @@ Status check_leftovers(QuantizedStore& store, DType dtype, const char* missing_s
     return ok_status();
 }
 
-Status load_4bit_module(QuantizedStore& store, const std::string& prefix, const std::string& want_type) {
+Status load_4bit_module(const QuantContext& ctx, QuantizedStore& store, const std::string& prefix,
+                        const std::string& want_type, RepackTally& tally) {
     LOWBIT_ASSIGN_OR_RETURN(auto records, read_records(store.base(), prefix, [](const std::string& s) {
                                 return s == "weight" || s.rfind("weight.", 0) == 0;
                             }));
@@ -52,6 +54,16 @@ Status load_4bit_module(QuantizedStore& store, const std::string& prefix, const 
     if (t->shape.n_dims != 2)
         return make_error(ErrorCode::kBadInput, fmt::format("tensor '{}.weight' has quant-state shape {}, expected 2-D",
                                                             prefix, t->shape.to_string()));
+    if (ctx.repack) {
+        std::string why;
+        if (auto packed = repack_nf4(*t, &why)) {
+            hide_records(store, prefix, records);
+            put_packed(store, prefix, std::move(*packed));
+            ++tally.n_packed;
+            return ok_status();
+        }
+        tally.dense(prefix, why);
+    }
     std::vector<float> w(size_t(t->n_elems()));
     scheme::nf4::dequantize(*t, w.data());
     hide_records(store, prefix, records);
@@ -75,9 +87,11 @@ Status load_bnb_4bit(const QuantContext& ctx, QuantizedStore& store) {
                 ErrorCode::kUnsupported,
                 fmt::format("config.json: bnb_4bit_quant_type '{}' is not supported (nf4, fp4)", want_type));
     }
+    RepackTally tally;
     for (const char* type : {"nf4", "fp4"})
         for (const auto& prefix : modules_with(store.base(), fmt::format(".weight.quant_state.bitsandbytes__{}", type)))
-            LOWBIT_TRY(load_4bit_module(store, prefix, want_type));
+            LOWBIT_TRY(load_4bit_module(ctx, store, prefix, want_type, tally));
+    if (ctx.repack) tally.log("bitsandbytes 4-bit");
     return check_leftovers(
         store, DType::kU8,
         fmt::format(".weight.quant_state.bitsandbytes__{}", want_type.empty() ? "nf4" : want_type).c_str());

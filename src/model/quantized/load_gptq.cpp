@@ -9,6 +9,7 @@
 #include "model/quantized/gptq_zero_convention.h"
 #include "model/quantized/load_rows.h"
 #include "model/quantized/record_io.h"
+#include "model/quantized/repack.h"
 #include "scheme/gptq/gptq_pack.h"
 
 #include <fmt/format.h>
@@ -149,6 +150,7 @@ Status load_gptq(const QuantContext& ctx, QuantizedStore& store) {
     }
     log_info("gptq: checkpoint_format '{}'; zero points {} ({})", config_name,
              verdict.format ? "agree" : "are inconclusive, trusting the config", verdict.evidence);
+    RepackTally tally;
     for (size_t i = 0; i < modules.size(); ++i) {
         const auto& prefix = modules[i];
         LOWBIT_ASSIGN_OR_RETURN(auto records, read_records(store.base(), prefix, [](const std::string& s) {
@@ -156,10 +158,21 @@ Status load_gptq(const QuantContext& ctx, QuantizedStore& store) {
                                 }));
         auto lin = scheme::gptq::unpack(records, st.format, st.bits, shapes[i].n_out, shapes[i].n_in);
         if (!lin.ok()) return module_error(lin.error(), prefix);
+        if (ctx.repack) {
+            std::string why;
+            if (auto packed = repack_gptq(*lin, &why)) {
+                hide_records(store, prefix, records);
+                put_packed(store, prefix, std::move(*packed));
+                ++tally.n_packed;
+                continue;
+            }
+            tally.dense(prefix, why);
+        }
         const std::vector<float> w = scheme::gptq::dequantize(*lin);
         hide_records(store, prefix, records);
         put_dense(store, prefix, shapes[i].n_out, shapes[i].n_in, w);
     }
+    if (ctx.repack) tally.log("gptq");
     return ok_status();
 }
 

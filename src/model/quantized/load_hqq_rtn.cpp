@@ -2,6 +2,7 @@
 // hqq and lowbit_rtn rows of the loader table: both dequantized to dense f32 once at load.
 #include "model/quantized/load_rows.h"
 #include "model/quantized/record_io.h"
+#include "model/quantized/repack.h"
 #include "scheme/hqq/hqq.h"
 #include "scheme/int_group/int_group.h"
 
@@ -49,7 +50,8 @@ bool matches_hqq(const QuantContext&) {
     return true;
 }
 
-Status load_hqq(const QuantContext&, QuantizedStore& store) {
+Status load_hqq(const QuantContext& ctx, QuantizedStore& store) {
+    RepackTally tally;
     for (const auto& prefix : modules_with(store.base(), ".W_q")) {
         LOWBIT_ASSIGN_OR_RETURN(auto records,
                                 read_records(store.base(), prefix, [](const std::string& s) { return s != "bias"; }));
@@ -58,11 +60,22 @@ Status load_hqq(const QuantContext&, QuantizedStore& store) {
         if (t->shape.n_dims != 2)
             return make_error(ErrorCode::kBadInput, fmt::format("tensor '{}.shape' is {}, expected a 2-D weight",
                                                                 prefix, t->shape.to_string()));
+        if (ctx.repack) {
+            std::string why;
+            if (auto packed = repack_hqq(*t, &why)) {
+                hide_records(store, prefix, records);
+                put_packed(store, prefix, std::move(*packed));
+                ++tally.n_packed;
+                continue;
+            }
+            tally.dense(prefix, why);
+        }
         std::vector<float> w(size_t(t->shape.n_elems()));
         scheme::hqq::dequantize(*t, w.data());
         hide_records(store, prefix, records);
         put_dense(store, prefix, t->shape.dims[0], t->shape.dims[1], w);
     }
+    if (ctx.repack) tally.log("hqq");
     return ok_status();
 }
 
@@ -85,6 +98,7 @@ Status load_rtn(const QuantContext& ctx, QuantizedStore& store) {
         return make_error(
             ErrorCode::kUnsupported,
             fmt::format("config.json: lowbit_rtn layout {} is not supported (int_group_v1)", layout->dump()));
+    RepackTally tally;
     for (const auto& prefix : modules_with(store.base(), ".qweight")) {
         LOWBIT_ASSIGN_OR_RETURN(auto records, read_records(store.base(), prefix, [](const std::string& s) {
                                     return s == "qweight" || s == "scales" || s == "zeros";
@@ -98,11 +112,22 @@ Status load_rtn(const QuantContext& ctx, QuantizedStore& store) {
         const int64_t n_rows = qweight->shape.dims[0];
         auto t = scheme::int_group::from_records(records, p, n_rows, n_cols);
         if (!t.ok()) return module_error(t.error(), prefix);
+        if (ctx.repack) {
+            std::string why;
+            if (auto packed = repack_int_group(*t, &why)) {
+                hide_records(store, prefix, records);
+                put_packed(store, prefix, std::move(*packed));
+                ++tally.n_packed;
+                continue;
+            }
+            tally.dense(prefix, why);
+        }
         std::vector<float> w(size_t(n_rows * n_cols));
         scheme::int_group::dequantize(*t, w.data());
         hide_records(store, prefix, records);
         put_dense(store, prefix, n_rows, n_cols, w);
     }
+    if (ctx.repack) tally.log("lowbit_rtn");
     return ok_status();
 }
 

@@ -6,6 +6,7 @@
 #include "model/quantized/load_rows.h"
 #include "model/weights.h"
 
+#include <cstdlib>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -146,6 +147,8 @@ Result<std::shared_ptr<const format::TensorStore>> wrap_quantized(std::shared_pt
                                                             "string (supported: {})",
                                                             supported_quant_methods()));
     QuantContext ctx{qc.dump(), config, dequantize_all};
+    const char* dense_env = std::getenv("LOWBIT_HF_DENSE");
+    ctx.repack = !dequantize_all && !(dense_env && std::string(dense_env) == "1");
     const QuantLoader* row = nullptr;
     bool method_known = false;
     for (const auto& r : kLoaders) {

@@ -2,14 +2,15 @@
 // Quantized Hugging Face directories: config.json's `quantization_config` picks one row of the loader table
 // (one row per quant_method / variant); the row turns each quantized Linear's records into what the kernels
 // multiply by (see quantized_store.h). Supported:
-//   bitsandbytes load_in_4bit (nf4 | fp4, +/- double quant)  -> dense f32, dequantized once at load
+//   bitsandbytes load_in_4bit (nf4 | fp4, +/- double quant)  -> packed kNF4x64 / kFP4x64 (repack.h)
 //   bitsandbytes load_in_8bit (LLM.int8)                     -> int8 + SCB, decomposed matmul at run time
-//   hqq (1/2/3/4/8 bit)                                      -> dense f32, dequantized once at load
-//   lowbit_rtn (int_group_v1: 2/3/4/8 bit groups)            -> dense f32, dequantized once at load
-//   gptq (v1 | gptq_v2, 2/3/4/8 bit), awq (GEMM)             -> dense f32, dequantized once at load
-// With dequantize_all (convert / GGUF quantize of a quantized directory) LLM.int8 is dense f32 too.
-// Dequantize-then-matmul is the reference path: memory is 4 bytes per weight (fine for small models). Fast
-// per-scheme kernels (rows of kernel_list.cpp over the packed records, as LLM.int8 has) are the next step.
+//   hqq (1/2/3/4/8 bit)                                      -> 4-bit axis-1 groups packed kI4Z, else dense f32
+//   lowbit_rtn (int_group_v1: 2/3/4/8 bit groups)            -> 4-bit packed kI4Z, else dense f32
+//   gptq (v1 | gptq_v2, 2/3/4/8 bit), awq (GEMM)             -> 4-bit packed kI4Z (not GPTQ act-order), else dense
+// Packed layouts are repacked at load, one module at a time (the file's records are read, repacked, dropped), and
+// multiplied by CPU kernels on the packed blocks; what cannot be repacked exactly (repack.h) is dequantized to
+// dense f32 once at load (the reference path, 4 bytes per weight), with one log line naming the first such module.
+// With dequantize_all (convert / GGUF quantize of a quantized directory) everything is dense f32, LLM.int8 too.
 #pragma once
 
 #include "core/error.h"
@@ -30,6 +31,10 @@ struct QuantContext {
     // Every quantized weight becomes dense f32, LLM.int8 included (w = q * SCB / 127): what a converter to
     // another format reads. false (the runtime): LLM.int8 keeps int8 + SCB for the decomposed matmul.
     bool dequantize_all = false;
+    // 4-bit layouts stay packed (repack.h: kI4Z / kNF4x64 / kFP4x64 blocks, CPU kernels on the packed form).
+    // false with dequantize_all, or when the environment sets LOWBIT_HF_DENSE=1 (the dense f32 path, for A/B
+    // comparisons and as a fallback).
+    bool repack = true;
 };
 
 struct QuantLoader {

@@ -9,6 +9,7 @@
 #include "model/arch/arch_list.h"
 #include "model/memory_store.h"
 #include "model/quantized/quant_loader.h"
+#include "model/quantized/repack.h"
 #include "model/transformer.h"
 #include "model/weights.h"
 #include "scheme/hqq/hqq.h"
@@ -56,7 +57,8 @@ bool is_linear(const std::string& name) {
 std::vector<float> values_of(const format::TensorStore& s, const std::string& name) {
     auto v = s.view(name);
     EXPECT_TRUE(v.ok());
-    return std::vector<float>(v->as<float>(), v->as<float>() + v->n_elems());
+    return v->dtype == DType::kF32 ? std::vector<float>(v->as<float>(), v->as<float>() + v->n_elems())
+                                   : dense_weight(*v); // repacked 4-bit blocks (repack.h)
 }
 
 struct Built {
@@ -125,8 +127,8 @@ std::vector<float> logits(Transformer& t) {
     return out;
 }
 
-std::vector<float> reference_logits(const Built& b) {
-    auto t = Transformer::create(b.reference, tiny_config(), SourceFormat::kHf);
+std::vector<float> reference_logits(const Built& b, kernel::Backend be = kernel::Backend::kCpu) {
+    auto t = Transformer::create(b.reference, tiny_config(), SourceFormat::kHf, be);
     EXPECT_TRUE(t.ok()) << t.error().message;
     return logits(**t);
 }
@@ -138,12 +140,37 @@ double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
     return std::sqrt(num / den);
 }
 
-void expect_matches_dequantized(const Built& b) {
+// The directory's model against the f32 model holding the reference dequantization of every Linear.
+// `linear_dtype`: what the loader presents for the Linears (kF32 dense, or a packed4 dtype, repack.h).
+//  - ref/ back end: bit-identical logits either way (ref::matmul dequantizes each row through the scheme row, and
+//    the repack dequantizes bit-exactly), which also checks every presented weight.
+//  - CPU back end: dense f32 runs the same kernels as the reference (bit-identical). Packed kI4Z quantizes the
+//    activations to 8-bit blocks (~0.4% relative error per matmul, qdot_test.cpp): logits within 3% relative L2
+//    after 2 layers and the head; NF4/FP4 keep f32 activations (summation order only): 1e-5.
+void expect_matches_dequantized(const Built& b, DType linear_dtype = DType::kF32) {
+    auto r = open_dir(b.dir, kernel::Backend::kRef);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    const auto got_ref = logits(**r), want_ref = reference_logits(b, kernel::Backend::kRef);
+    ASSERT_EQ(got_ref.size(), want_ref.size());
+    for (size_t i = 0; i < got_ref.size(); ++i) ASSERT_EQ(got_ref[i], want_ref[i]) << "ref/ logit " << i;
     auto t = open_dir(b.dir);
     ASSERT_TRUE(t.ok()) << t.error().message;
     const auto got = logits(**t), want = reference_logits(b);
     ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "logit " << i;
+    {
+        auto hf = hf::open_hf_model(b.dir);
+        ASSERT_TRUE(hf.ok());
+        auto store = wrap_quantized_dir(std::move(hf->store), b.dir, hf->config);
+        ASSERT_TRUE(store.ok());
+        const auto* info = (*store)->find("model.layers.0.mlp.down_proj.weight");
+        ASSERT_NE(info, nullptr);
+        EXPECT_EQ(info->dtype, linear_dtype) << dtype_name(info->dtype);
+    }
+    if (linear_dtype == DType::kF32) {
+        for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "logit " << i;
+    } else {
+        EXPECT_LT(rel_err(got, want), linear_dtype == DType::kI4Z ? 3e-2 : 1e-5) << dtype_name(linear_dtype);
+    }
     // The Linear weights really are quantized: the f32 source model gives different logits.
     auto f32 = Transformer::create(source_model(false), tiny_config(), SourceFormat::kHf);
     ASSERT_TRUE(f32.ok());
@@ -214,25 +241,27 @@ const char* kRtnConfig = R"({"quant_method": "lowbit_rtn", "bits": 4, "group_siz
   "layout": "int_group_v1"})";
 
 TEST(QuantLoader, Nf4DoubleQuantEqualsDequantizedModel) {
-    expect_matches_dequantized(build_dir("nf4", kNf4Config, nf4_fn(scheme::nf4::QuantType::kNf4, true)));
+    expect_matches_dequantized(build_dir("nf4", kNf4Config, nf4_fn(scheme::nf4::QuantType::kNf4, true)),
+                               DType::kNF4x64);
 }
 
 TEST(QuantLoader, Fp4EqualsDequantizedModel) {
     expect_matches_dequantized(build_dir("fp4",
                                          R"({"quant_method": "bitsandbytes", "load_in_4bit": true,
       "bnb_4bit_quant_type": "fp4", "bnb_4bit_use_double_quant": false})",
-                                         nf4_fn(scheme::nf4::QuantType::kFp4, false)));
+                                         nf4_fn(scheme::nf4::QuantType::kFp4, false)),
+                               DType::kFP4x64);
 }
 
 TEST(QuantLoader, HqqEqualsDequantizedModel) {
     const char* qc = R"({"quant_method": "hqq", "quant_config": {"weight_quant_params": {"nbits": 4,
       "group_size": 64, "axis": 1}}})";
-    expect_matches_dequantized(build_dir("hqq4", qc, hqq_fn(4, 64)));
+    expect_matches_dequantized(build_dir("hqq4", qc, hqq_fn(4, 64)), DType::kI4Z);
     expect_matches_dequantized(build_dir("hqq3", qc, hqq_fn(3, 64)));
 }
 
 TEST(QuantLoader, RtnEqualsDequantizedModel) {
-    expect_matches_dequantized(build_dir("rtn4", kRtnConfig, rtn_fn({4, 32, false})));
+    expect_matches_dequantized(build_dir("rtn4", kRtnConfig, rtn_fn({4, 32, false})), DType::kI4Z);
     expect_matches_dequantized(build_dir("rtn3pc",
                                          R"({"quant_method": "lowbit_rtn", "bits": 3, "group_size": -1,
       "sym": true, "layout": "int_group_v1"})",

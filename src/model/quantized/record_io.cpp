@@ -2,6 +2,8 @@
 // Record helpers of the loader rows (see record_io.h).
 #include "model/quantized/record_io.h"
 
+#include "model/quantized/repack.h"
+
 #include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
@@ -43,7 +45,10 @@ Result<std::vector<scheme::TensorRecord>> read_records(const format::TensorStore
 }
 
 void hide_records(QuantizedStore& store, const std::string& prefix, const std::vector<scheme::TensorRecord>& records) {
-    for (const auto& r : records) store.hide(prefix + "." + r.suffix);
+    for (const auto& r : records) {
+        store.hide(prefix + "." + r.suffix);
+        store.base().release(prefix + "." + r.suffix); // consumed: the file's pages leave the resident set
+    }
 }
 
 void put_dense(QuantizedStore& store, const std::string& prefix, int64_t n_rows, int64_t n_cols,
@@ -51,6 +56,10 @@ void put_dense(QuantizedStore& store, const std::string& prefix, int64_t n_rows,
     std::vector<uint8_t> bytes(values.size() * sizeof(float));
     if (!bytes.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
     store.put(prefix + ".weight", DType::kF32, Shape{n_rows, n_cols}, std::move(bytes));
+}
+
+void put_packed(QuantizedStore& store, const std::string& prefix, PackedWeight packed) {
+    store.put(prefix + ".weight", packed.dtype, Shape{packed.n_rows, packed.n_cols}, std::move(packed.bytes));
 }
 
 Error module_error(const Error& e, const std::string& prefix) {

@@ -21,12 +21,17 @@ std::vector<std::string> modules_with(const format::TensorStore& store, const st
 Result<std::vector<scheme::TensorRecord>> read_records(const format::TensorStore& store, const std::string& prefix,
                                                        const std::function<bool(const std::string&)>& keep);
 
-// Hides every record of `prefix` in `store` (the names P.<suffix>).
+// Hides every record of `prefix` in `store` (the names P.<suffix>) and releases their file pages
+// (TensorStore::release): the records were copied and consumed.
 void hide_records(QuantizedStore& store, const std::string& prefix, const std::vector<scheme::TensorRecord>& records);
 
 // Presents `values` ([n_rows, n_cols] f32) as "P.weight".
 void put_dense(QuantizedStore& store, const std::string& prefix, int64_t n_rows, int64_t n_cols,
                const std::vector<float>& values);
+
+// Presents a repacked weight (model/quantized/repack.h) as "P.weight" of its block dtype.
+struct PackedWeight;
+void put_packed(QuantizedStore& store, const std::string& prefix, PackedWeight packed);
 
 // Errors naming a module: "<prefix>: <message>".
 Error module_error(const Error& e, const std::string& prefix);

@@ -8,6 +8,7 @@
 #include "model/arch/arch_list.h"
 #include "model/memory_store.h"
 #include "model/quantized/quant_loader.h"
+#include "model/quantized/repack.h"
 #include "pipeline/quantize/awq_export.h"
 #include "pipeline/quantize/calib_testing.h"
 
@@ -124,7 +125,7 @@ TEST_F(AwqExport, DirectoryLoadsBackToTheDequantizedLinears) {
         AwqLinear f16 = lin;
         for (auto& s : f16.scales) s = f16_to_f32(f32_to_f16(s));
         const auto want = scheme::awq::dequantize(f16);
-        EXPECT_TRUE(std::equal(want.begin(), want.end(), v->as<float>())) << m;
+        EXPECT_EQ(model::quantized::dense_weight(*v), want) << m; // kept packed (kI4Z), bit-exact
     }
     // Configs: transformers' AwqConfig keys in config.json, AutoAWQ's in quant_config.json.
     const auto cfg = nlohmann::json::parse(read_text(dir_ / "out" / "config.json"));

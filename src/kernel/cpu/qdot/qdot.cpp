@@ -13,10 +13,12 @@ namespace lowbit::kernel::cpu::qdot {
 DotFn find_dot_legacy_scalar(DType dtype);
 DotFn find_dot_kquant_scalar(DType dtype);
 DotFn find_dot_half_scalar(DType dtype);
+DotFn find_dot_packed4_scalar(DType dtype);
 #if defined(__x86_64__) || defined(__i386__)
 DotFn find_dot_legacy_avx2(DType dtype);
 DotFn find_dot_kquant_avx2(DType dtype);
 DotFn find_dot_half_avx2(DType dtype);
+DotFn find_dot_packed4_avx2(DType dtype);
 #endif
 
 namespace {
@@ -99,6 +101,7 @@ bool act_kind(DType dtype, ActKind* kind) {
     case DType::kQ5_0:
     case DType::kQ5_1:
     case DType::kQ8_0:
+    case DType::kI4Z:
         *kind = ActKind::kQ8;
         return true;
     case DType::kQ2_K:
@@ -110,6 +113,8 @@ bool act_kind(DType dtype, ActKind* kind) {
         return true;
     case DType::kF16:
     case DType::kBF16:
+    case DType::kNF4x64:
+    case DType::kFP4x64:
         *kind = ActKind::kF32;
         return true;
     default:
@@ -152,6 +157,7 @@ void quantize_row_q8k(const float* x, BlockQ8K* y, int64_t k) {
 DotFn find_dot_scalar(DType dtype) {
     if (DotFn f = find_dot_legacy_scalar(dtype)) return f;
     if (DotFn f = find_dot_kquant_scalar(dtype)) return f;
+    if (DotFn f = find_dot_packed4_scalar(dtype)) return f;
     return find_dot_half_scalar(dtype);
 }
 
@@ -159,6 +165,7 @@ DotFn find_dot_avx2([[maybe_unused]] DType dtype) {
 #if defined(__x86_64__) || defined(__i386__)
     if (DotFn f = find_dot_legacy_avx2(dtype)) return f;
     if (DotFn f = find_dot_kquant_avx2(dtype)) return f;
+    if (DotFn f = find_dot_packed4_avx2(dtype)) return f;
     return find_dot_half_avx2(dtype);
 #else
     return nullptr;

@@ -22,8 +22,9 @@
 namespace lowbit::kernel::cpu::qdot {
 namespace {
 
-const DType kDtypes[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ2_K,
-                         DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kF16,  DType::kBF16};
+const DType kDtypes[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,   DType::kQ8_0,
+                         DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K,   DType::kQ6_K,
+                         DType::kF16,  DType::kBF16, DType::kI4Z,  DType::kNF4x64, DType::kFP4x64};
 const Level kLevels[] = {Level::kScalar, Level::kAvx2, Level::kAvx512};
 
 std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
@@ -228,7 +229,9 @@ TEST(Qdot, KernelTableUsesQdotRows) {
         const KernelRow* row = find_kernel(Op::kMatmul, dtype, Backend::kCpu);
         ASSERT_NE(row, nullptr);
         EXPECT_EQ(std::string(row->name), "cpu::qdot_" + std::string(dtype_name(dtype)));
-        EXPECT_TRUE(row->quantizes_activations || dtype == DType::kF16 || dtype == DType::kBF16);
+        ActKind kind;
+        ASSERT_TRUE(act_kind(dtype, &kind));
+        EXPECT_EQ(row->quantizes_activations, kind != ActKind::kF32) << dtype_name(dtype);
         EXPECT_NE(find_kernel(Op::kMatmul, dtype, Backend::kRef)->backend, Backend::kCpu); // ref/ unchanged
     }
 }
