@@ -2,6 +2,7 @@
 // Weight binding (see weights.h).
 #include "model/weights.h"
 
+#include "core/half.h"
 #include "scheme/scheme_list.h"
 
 #include <fmt/format.h>
@@ -76,7 +77,7 @@ class Binder {
                 return make_error(ErrorCode::kBadInput,
                                   fmt::format("tensor '{}' must be one F32 value", kInt8ThresholdTensor));
             LOWBIT_ASSIGN_OR_RETURN(TensorView tv, store_.view(kInt8ThresholdTensor));
-            w.outlier_threshold = *tv.as<const float>();
+            w.outlier_threshold = load_f32(tv.data, 0); // any alignment (mmap'd data)
         }
         return ok_status();
     }
