@@ -204,6 +204,8 @@ Result<format::ModelConfig> parse_hf_config_json_impl(const std::string& config_
 
 Result<format::ModelConfig> parse_hf_config(const std::string& dir) {
     const std::string cpath = dir + "/config.json";
+    if (!file_exists(dir)) // kIo (exit 1), like every command's open failure
+        return make_error(ErrorCode::kIo, "cannot open '" + dir + "': no such file or directory");
     if (!file_exists(cpath))
         return make_error(ErrorCode::kBadInput, "'" + dir + "' is not a Hugging Face model folder (no config.json)");
     LOWBIT_ASSIGN_OR_RETURN(std::string text, read_file_to_string(cpath, 16u << 20));

@@ -144,6 +144,12 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
     LOWBIT_ASSIGN_OR_RETURN(std::unique_ptr<GgufQuantSource> src, open_gguf_quant_source(o.input));
     if (const std::string warning = src->requantize_warning(o.method); !warning.empty()) log_warn("{}", warning);
     const auto& ts = src->tensors();
+    if (ts.empty())
+        return make_error(
+            ErrorCode::kBadInput,
+            fmt::format("'{}' has no tensors (a vocabulary-only GGUF?): there are no weights to quantize, "
+                        "expected a model with its tensors",
+                        o.input));
     kq::MixOptions mo;
     mo.has_imatrix = im.has_value();
     LOWBIT_ASSIGN_OR_RETURN(kq::MixPlan plan, kq::plan_mix(ts, src->hparams(), *ft, mo));

@@ -222,9 +222,14 @@ Result<QuantizeJobReport> quantize_to_hf(const QuantizeJobOptions& o) {
     if (src.config_json.find("\"quantization_config\"") != std::string::npos)
         return make_error(ErrorCode::kUnsupported,
                           "'" + o.input + "' is already quantized (config.json has quantization_config)");
+    if (src.tensors.empty())
+        return make_error(ErrorCode::kBadInput, "'" + o.input +
+                                                    "' has no tensors (a vocabulary-only GGUF?): there are no weights "
+                                                    "to quantize, expected a model with its tensors");
     for (const SourceTensor& t : src.tensors)
         if (hfq::is_decoder_linear(t)) LOWBIT_TRY(hfq::check_linear(m, t.name, t.shape));
-    LOWBIT_TRY(prepare_output_dir(o));
+    LOWBIT_ASSIGN_OR_RETURN(std::unique_ptr<StagedDir> staged, prepare_output_dir(o));
+    const std::string& dir = staged->path();
 
     QuantizeJobReport report;
     report.method = m.method;
