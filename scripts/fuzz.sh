@@ -7,6 +7,7 @@
 #   gguf_*:        the first 64 KiB of every GGUF under $LOWBIT_SHARED/data (golden and vocab files), plus small
 #                  complete GGUFs written here with the Python `gguf` package
 #   safetensors_*: the first 64 KiB of every *.safetensors under models/, plus a tiny one written here
+#   hf_config_*:   every config.json under models/; tokenizer_json_*: the first 64 KiB of every tokenizer.json there
 # Usage: scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 source "$(dirname "$0")/lib/shared_env.sh"
@@ -94,6 +95,9 @@ for h in "${harnesses[@]}"; do
     case "$h" in
         gguf*) seed_gguf "$h" ;;
         safetensors*) seed_safetensors "$h" ;;
+        hf_config*) mkdir -p "$SEEDS/$h"; find -L models -name config.json -exec cp {} "$SEEDS/$h/" \; ;;
+        tokenizer_json*) mkdir -p "$SEEDS/$h"; find -L models -name tokenizer.json -exec sh -c \
+            'head -c "$1" "$2" >"$3/$(basename "$(dirname "$2")").json"' _ "$MAX_LEN" {} "$SEEDS/$h" \; ;;
         *) mkdir -p "$SEEDS/$h" ;;
     esac
     mkdir -p "$BUILD/corpus/$h"

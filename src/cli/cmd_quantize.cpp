@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace lowbit::cli {
 
@@ -24,14 +25,16 @@ CommandAction setup_quantize(CLI::App& sub) {
     sub.add_option("-o,--output", a->o.output, "Output: .gguf file (GGUF methods) or directory (HF-style methods)")
         ->required();
     sub.add_option("--method", a->o.method, "Quantization method: " + methods)->required();
-    sub.add_option("--bits", a->bits, "Bits per weight for rtn/gptq/awq (2/3/4/8) and hqq (1/2/3/4/8)");
-    sub.add_option("--group-size", a->group_size, "Group size for rtn/hqq (-1 = per output channel)");
-    sub.add_flag("--sym", a->sym, "Symmetric integer grid (rtn, gptq)");
-    sub.add_flag("--asym", a->asym,
-                 "Asymmetric integer grid with zero points (rtn; gptq's default, as it measures best)");
-    sub.add_option("--block-size", a->block_size, "NF4/FP4 block size (32..4096, default 64)");
-    sub.add_flag("--no-double-quant", a->no_double_quant,
-                 "NF4/FP4: keep absmax in f32 (double quant is on by default)");
+    // Options of the HF-style methods only: a GGUF method's block format fixes them, so giving one is an error.
+    const std::vector<CLI::Option*> hf_only = {
+        sub.add_option("--bits", a->bits, "Bits per weight for rtn/gptq/awq (2/3/4/8) and hqq (1/2/3/4/8)"),
+        sub.add_option("--group-size", a->group_size, "Group size for rtn/hqq (-1 = per output channel)"),
+        sub.add_flag("--sym", a->sym, "Symmetric integer grid (rtn, gptq)"),
+        sub.add_flag("--asym", a->asym,
+                     "Asymmetric integer grid with zero points (rtn; gptq's default, as it measures best)"),
+        sub.add_option("--block-size", a->block_size, "NF4/FP4 block size (32..4096, default 64)"),
+        sub.add_flag("--no-double-quant", a->no_double_quant,
+                     "NF4/FP4: keep absmax in f32 (double quant is on by default)")};
     sub.add_option("--imatrix", a->o.imatrix_path, "Importance matrix (llama.cpp GGUF imatrix) for k-quants");
     sub.add_option("--format", a->o.format, "Output format: gguf or hf (implied by the method; gptq: either)");
     sub.add_option("--type", a->o.gguf_type,
@@ -60,9 +63,16 @@ CommandAction setup_quantize(CLI::App& sub) {
     sub.add_option("--device", a->o.device,
                    "hqq/gptq/awq: where the solver runs: auto (cuda when built with CUDA and a GPU is present), cpu, "
                    "cuda");
-    return [a, static_groups]() -> Status {
+    return [a, hf_only, static_groups]() -> Status {
         if (a->sym && a->asym) return make_error(ErrorCode::kUsage, "--sym and --asym exclude each other");
         auto& o = a->o;
+        if (pipeline::is_gguf_method(o.method))
+            for (const CLI::Option* opt : hf_only)
+                if (opt->count() > 0)
+                    return make_error(ErrorCode::kUsage,
+                                      opt->get_name() + " does not apply to GGUF method '" + o.method +
+                                          "': its block format fixes bits, grouping and scales (the option is for "
+                                          "rtn, hqq, nf4/fp4, gptq and awq); drop it or choose one of those methods");
         if (a->bits != 0) o.bits = a->bits;
         if (a->group_size != 0) o.group_size = a->group_size;
         if (a->block_size != 0) o.block_size = a->block_size;

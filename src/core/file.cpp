@@ -3,12 +3,19 @@
 #include "core/file.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
+#include <mutex>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
 
@@ -85,10 +92,205 @@ Result<uint64_t> file_size(const std::string& path) {
     return static_cast<uint64_t>(st.st_size);
 }
 
+// ---- temporary paths removed on SIGTERM / SIGINT / SIGHUP ----
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kTempSlots = 16;
+constexpr size_t kTempPathMax = 4096;
+struct TempSlot {
+    std::atomic<int> state{0}; // 0 free, 1 being filled, 2 live
+    bool is_dir = false;
+    char path[kTempPathMax] = {};
+};
+TempSlot g_temp_slots[kTempSlots];
+constexpr int kCleanupSignals[] = {SIGTERM, SIGINT, SIGHUP};
+
+// Removes the entries of a flat directory, then the directory; async-signal-safe (raw syscalls, static buffer).
+void remove_flat_dir_signal_safe(const char* dir) {
+    const int fd = ::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        alignas(8) static char buf[16384];
+        for (int pass = 0; pass < 64; ++pass) { // unlinking while listing may skip entries: list again
+            bool removed = false;
+            ::lseek(fd, 0, SEEK_SET);
+            for (;;) {
+                const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+                if (n <= 0) break;
+                for (long off = 0; off < n;) {
+                    unsigned short reclen = 0;
+                    std::memcpy(&reclen, buf + off + 16, sizeof reclen); // linux_dirent64: ino, off, reclen, type
+                    const char* name = buf + off + 19;
+                    if (!(name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))))
+                        removed |= ::unlinkat(fd, name, 0) == 0;
+                    if (reclen == 0) break;
+                    off += reclen;
+                }
+            }
+            if (!removed) break;
+        }
+        ::close(fd);
+    }
+    ::rmdir(dir);
+}
+
+void lowbit_remove_temps_and_reraise(int sig) {
+    const int saved = errno;
+    for (TempSlot& s : g_temp_slots) {
+        if (s.state.load(std::memory_order_acquire) != 2) continue;
+        if (s.is_dir)
+            remove_flat_dir_signal_safe(s.path);
+        else
+            ::unlink(s.path);
+    }
+    errno = saved;
+    ::signal(sig, SIG_DFL);
+    ::raise(sig); // delivered with the default action (termination) once this handler returns
+}
+
+// Installs the handler for signals still at their default action (an ignored SIGHUP under nohup stays ignored,
+// a handler someone else installed is kept).
+void install_cleanup_handler() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        for (int sig : kCleanupSignals) {
+            struct sigaction old {};
+            if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+            struct sigaction sa {};
+            sa.sa_handler = lowbit_remove_temps_and_reraise;
+            sigemptyset(&sa.sa_mask);
+            for (int other : kCleanupSignals) sigaddset(&sa.sa_mask, other);
+            ::sigaction(sig, &sa, nullptr);
+        }
+    });
+}
+
+// LOWBIT_TEST_STOP_AT_COMMIT=SIG (tests only, documented in file.h): raise SIG just before the first commit
+// (AtomicWriter or StagedDir), as a kill at that moment would.
+void test_stop_hook() {
+    static const char* sig = std::getenv("LOWBIT_TEST_STOP_AT_COMMIT");
+    if (sig && *sig) {
+        std::fflush(nullptr);
+        ::raise(std::atoi(sig));
+    }
+}
+
+bool all_digits(const std::string& s) {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (c < '0' || c > '9') return false;
+    return true;
+}
+
+std::string strip_trailing_slashes(std::string p) {
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    return p;
+}
+
+} // namespace
+
+TempRegistration::TempRegistration(const std::string& path, bool is_dir) {
+    if (path.size() >= kTempPathMax) return;
+    install_cleanup_handler();
+    for (int i = 0; i < kTempSlots; ++i) {
+        int expected = 0;
+        if (!g_temp_slots[i].state.compare_exchange_strong(expected, 1)) continue;
+        std::memcpy(g_temp_slots[i].path, path.c_str(), path.size() + 1);
+        g_temp_slots[i].is_dir = is_dir;
+        g_temp_slots[i].state.store(2, std::memory_order_release);
+        slot_ = i;
+        return;
+    }
+}
+
+TempRegistration::~TempRegistration() {
+    if (slot_ >= 0) g_temp_slots[slot_].state.store(0, std::memory_order_release);
+}
+
+std::string temp_path_for(const std::string& path) {
+    return strip_trailing_slashes(path) + ".tmp." + std::to_string(::getpid());
+}
+
+void remove_stale_temps(const std::string& path_in) {
+    const fs::path path(strip_trailing_slashes(path_in));
+    const std::string base = path.filename().string();
+    if (base.empty()) return;
+    const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+    std::error_code ec;
+    std::vector<std::pair<fs::path, bool>> stale; // (entry, is an ".old." tree)
+    for (const auto& entry : fs::directory_iterator(parent, ec)) {
+        const std::string name = entry.path().filename().string();
+        for (const char* tag : {".tmp.", ".old."}) {
+            const std::string prefix = base + tag;
+            if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+            const std::string pid_text = name.substr(prefix.size());
+            if (!all_digits(pid_text) || pid_text.size() > 9) continue;
+            const long pid = std::stol(pid_text);
+            if (pid <= 0 || pid == ::getpid()) continue;
+            if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue; // alive (or not ours to judge)
+            stale.emplace_back(entry.path(), tag[1] == 'o');
+        }
+    }
+    for (const auto& [p, is_old] : stale) {
+        if (is_old && !fs::exists(path, ec)) {
+            fs::rename(p, path, ec); // a replaced model set aside by a run killed mid-commit: put it back
+            if (!ec) continue;
+        }
+        fs::remove_all(p, ec);
+    }
+}
+
+Result<std::unique_ptr<StagedDir>> StagedDir::create(const std::string& dir) {
+    std::unique_ptr<StagedDir> d(new StagedDir());
+    d->dir_ = strip_trailing_slashes(dir);
+    d->staging_ = temp_path_for(d->dir_);
+    remove_stale_temps(d->dir_);
+    std::error_code ec;
+    const fs::path parent = fs::path(d->dir_).parent_path();
+    if (!parent.empty()) fs::create_directories(parent, ec);
+    if (ec) return make_error(ErrorCode::kIo, "cannot create directory '" + parent.string() + "': " + ec.message());
+    fs::remove_all(d->staging_, ec);
+    d->reg_ = std::make_unique<TempRegistration>(d->staging_, true);
+    if (!fs::create_directory(d->staging_, ec) || ec)
+        return make_error(ErrorCode::kIo, "cannot create output directory '" + d->staging_ + "': " + ec.message());
+    return d;
+}
+
+StagedDir::~StagedDir() {
+    if (committed_) return;
+    std::error_code ec;
+    fs::remove_all(staging_, ec);
+}
+
+Status StagedDir::commit() {
+    test_stop_hook();
+    std::error_code ec;
+    if (!fs::exists(dir_, ec)) {
+        if (::rename(staging_.c_str(), dir_.c_str()) != 0) return io_error("cannot rename '" + staging_ + "' to", dir_);
+    } else if (::renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, dir_.c_str(), RENAME_EXCHANGE) == 0) {
+        fs::remove_all(staging_, ec); // now the old tree
+    } else {
+        const std::string old = strip_trailing_slashes(dir_) + ".old." + std::to_string(::getpid());
+        if (::rename(dir_.c_str(), old.c_str()) != 0) return io_error("cannot rename '" + dir_ + "' to", old);
+        if (::rename(staging_.c_str(), dir_.c_str()) != 0) {
+            Error e = io_error("cannot rename '" + staging_ + "' to", dir_);
+            (void)::rename(old.c_str(), dir_.c_str());
+            return e;
+        }
+        fs::remove_all(old, ec);
+    }
+    committed_ = true;
+    reg_.reset();
+    return ok_status();
+}
+
 Result<std::unique_ptr<AtomicWriter>> AtomicWriter::create(const std::string& path) {
     std::unique_ptr<AtomicWriter> w(new AtomicWriter());
     w->path_ = path;
-    w->tmp_path_ = path + ".tmp." + std::to_string(::getpid());
+    w->tmp_path_ = temp_path_for(path);
+    remove_stale_temps(path);
+    w->reg_ = std::make_unique<TempRegistration>(w->tmp_path_, false);
     w->file_ = std::fopen(w->tmp_path_.c_str(), "wb");
     if (!w->file_) return io_error("cannot create", w->tmp_path_);
     std::setvbuf(w->file_, nullptr, _IOFBF, 1 << 20);
@@ -119,6 +321,7 @@ Status AtomicWriter::write_zeros(uint64_t n_bytes) {
 
 Status AtomicWriter::commit() {
     if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) return io_error("cannot flush", tmp_path_);
+    test_stop_hook();
     std::fclose(file_);
     file_ = nullptr;
     if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0) return io_error("cannot rename to", path_);

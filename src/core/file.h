@@ -41,6 +41,50 @@ bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
 Result<uint64_t> file_size(const std::string& path);
 
+// Temporary paths removed when the process is stopped by SIGTERM, SIGINT or SIGHUP (issue #15): while a
+// TempRegistration lives, a signal handler (async-signal-safe: unlink, and for a directory getdents64 + unlinkat
+// of its flat contents + rmdir) removes `path`, then re-raises the signal with its default action. At most 16
+// paths at a time; beyond that a path is simply not covered (the next run's remove_stale_temps catches it).
+class TempRegistration {
+  public:
+    TempRegistration(const std::string& path, bool is_dir);
+    ~TempRegistration();
+    TempRegistration(const TempRegistration&) = delete;
+    TempRegistration& operator=(const TempRegistration&) = delete;
+
+  private:
+    int slot_ = -1;
+};
+
+// The temporary name of `path` for this process: "<path>.tmp.<pid>" (trailing '/' of a directory dropped).
+std::string temp_path_for(const std::string& path);
+// Removes "<path>.tmp.<pid>" files and directories beside `path` left by processes that no longer exist (a
+// SIGKILL, a power loss); a "<path>.old.<pid>" directory (a replaced model set aside, see StagedDir) is renamed
+// back to `path` when `path` is missing, else removed. Best effort: failures are ignored.
+void remove_stale_temps(const std::string& path);
+
+// StagedDir: a directory output written in full under "<dir>.tmp.<pid>" and moved into place by commit():
+// an atomic exchange with an existing `dir` (renameat2 RENAME_EXCHANGE; where the file system lacks it, the old
+// `dir` is renamed aside to "<dir>.old.<pid>" first), then the old tree is removed. A kill at any moment leaves
+// `dir` holding the old complete model or the new one (or, in the fallback's window between two renames,
+// nothing, with the old one restored by the next run). Destroying it without commit() removes the staging tree.
+// Test hook: with LOWBIT_TEST_STOP_AT_COMMIT=<signal number> in the environment, the first AtomicWriter::commit or
+// StagedDir::commit raises that signal just before renaming (tests/e2e/interrupted_output_test.cpp).
+class StagedDir {
+  public:
+    static Result<std::unique_ptr<StagedDir>> create(const std::string& dir);
+    ~StagedDir();
+    const std::string& path() const { return staging_; } // where to write
+    const std::string& final_path() const { return dir_; }
+    Status commit();
+
+  private:
+    StagedDir() = default;
+    std::string dir_, staging_;
+    std::unique_ptr<TempRegistration> reg_;
+    bool committed_ = false;
+};
+
 // AtomicWriter: buffered writes into a temporary file beside `path`; commit() flushes, fsyncs and renames.
 // Destroying it without commit() removes the temporary file.
 class AtomicWriter {
@@ -59,6 +103,7 @@ class AtomicWriter {
     std::FILE* file_ = nullptr;
     uint64_t offset_ = 0;
     bool committed_ = false;
+    std::unique_ptr<TempRegistration> reg_;
 };
 
 } // namespace lowbit

@@ -19,6 +19,22 @@ inline float f32_from_bits(uint32_t u) {
     return f;
 }
 
+// Element i of a 16-bit / 32-bit array at any alignment. Tensor data is mmap'd: a safetensors header of odd length
+// (a valid file) puts every tensor at an odd address, so a plain uint16_t/float load would be misaligned (UB).
+inline uint16_t load_u16(const void* p, int64_t i) {
+    uint16_t v;
+    std::memcpy(&v, static_cast<const unsigned char*>(p) + 2 * i, 2);
+    return v;
+}
+inline float load_f32(const void* p, int64_t i) {
+    float v;
+    std::memcpy(&v, static_cast<const unsigned char*>(p) + 4 * i, 4);
+    return v;
+}
+inline void store_u16(void* p, int64_t i, uint16_t v) {
+    std::memcpy(static_cast<unsigned char*>(p) + 2 * i, &v, 2);
+}
+
 // float32 -> binary16 bits, round to nearest even.
 inline uint16_t f32_to_f16(float f) {
     const uint32_t x = f32_bits(f);

@@ -2,6 +2,7 @@
 // Weight binding (see weights.h).
 #include "model/weights.h"
 
+#include "core/half.h"
 #include "scheme/scheme_list.h"
 
 #include <fmt/format.h>
@@ -76,7 +77,7 @@ class Binder {
                 return make_error(ErrorCode::kBadInput,
                                   fmt::format("tensor '{}' must be one F32 value", kInt8ThresholdTensor));
             LOWBIT_ASSIGN_OR_RETURN(TensorView tv, store_.view(kInt8ThresholdTensor));
-            w.outlier_threshold = *tv.as<const float>();
+            w.outlier_threshold = load_f32(tv.data, 0); // any alignment (mmap'd data)
         }
         return ok_status();
     }
@@ -162,6 +163,7 @@ Result<format::ModelConfig> normalize_config(const format::ModelConfig& in) {
         return make_error(
             ErrorCode::kBadInput,
             fmt::format("model config: rms_norm_eps {} / rope_theta {} out of range", c.rms_norm_eps, c.rope_theta));
+    LOWBIT_TRY(format::check_model_config(c, "model config", format::ConfigSource::kHfConfig));
     return c;
 }
 
@@ -182,6 +184,15 @@ Result<ModelWeights> bind_weights(const format::TensorStore& store, const format
         LOWBIT_ASSIGN_OR_RETURN(w.output, b.matrix(R::kOutput, 0, c.vocab_size, c.hidden_size));
     }
     LOWBIT_ASSIGN_OR_RETURN(w.rope_freqs, b.optional_vector(R::kRopeFreqs, 0, c.head_dim / 2));
+    // The layer count comes from the file: check it against the tensors present before sizing anything by it.
+    if (c.n_layers < 1 || c.n_layers > format::kMaxLayers || !b.has(R::kAttnQ, c.n_layers - 1)) {
+        const std::string where = store.paths().empty() ? "the model" : store.paths().front();
+        return make_error(ErrorCode::kBadInput,
+                          fmt::format("model config says {} layers, but {} has no tensor '{}' for layer {} (expected "
+                                      "1 to {} layers, each with its tensors)",
+                                      c.n_layers, where, c.n_layers >= 1 ? b.name(R::kAttnQ, c.n_layers - 1) : "",
+                                      c.n_layers - 1, format::kMaxLayers));
+    }
     w.layers.reserve(static_cast<size_t>(c.n_layers));
     for (int64_t il = 0; il < c.n_layers; ++il) {
         LOWBIT_ASSIGN_OR_RETURN(LayerWeights l, bind_layer(b, c, arch, il));

@@ -100,6 +100,13 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& path, const Se
         if (o.load_tokenizer) s->tokenizer_ = make_tokenizer(gguf::vocab_from_gguf(*file), path);
     }
     s->path_ = path;
+    // Every token id the tokenizer can produce must have an embedding row: checked here, not mid-generation.
+    if (s->tokenizer_ && s->tokenizer_->n_vocab() > s->model_->config().vocab_size)
+        return make_error(ErrorCode::kBadInput,
+                          fmt::format("{}: the tokenizer has {} tokens (ids 0..{}) but the model's token embedding has "
+                                      "{} rows (vocab_size): ids {} and above cannot be embedded",
+                                      path, s->tokenizer_->n_vocab(), s->tokenizer_->n_vocab() - 1,
+                                      s->model_->config().vocab_size, s->model_->config().vocab_size));
     return s;
 }
 

@@ -74,8 +74,8 @@ TEST(InspectE2E, ParamsAndBitsPerWeightAfterConvert) {
 TEST(InspectE2E, BadPaths) {
     const std::string f = ::testing::TempDir() + "/lowbit_inspect_garbage_" + std::to_string(::getpid()) + ".bin";
     std::ofstream(f) << "not a model";
-    for (const std::string& p : {f, std::string("/nonexistent/model.gguf")}) {
-        RunResult r = run_lowbit({"inspect", p});
+    {
+        RunResult r = run_lowbit({"inspect", f});
         EXPECT_EQ(r.signal, 0);
         EXPECT_EQ(r.exit_code, 3) << r.err;
         EXPECT_NE(r.err.find("lowbit: error:"), std::string::npos);

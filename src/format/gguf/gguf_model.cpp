@@ -198,6 +198,7 @@ Result<format::ModelConfig> config_from_gguf(const File& f) {
     LOWBIT_ASSIGN_OR_RETURN(const auto eos, f.lookup_int("tokenizer.ggml.eos_token_id"));
     if (bos) c.bos_token_ids.push_back(*bos);
     if (eos) c.eos_token_ids.push_back(*eos);
+    LOWBIT_TRY(format::check_model_config(c, "'" + f.path() + "'", format::ConfigSource::kGguf));
     return c;
 }
 

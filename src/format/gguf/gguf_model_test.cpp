@@ -155,6 +155,9 @@ TEST(GgufConfig, Errors) {
         {"qwen2.attention.head_count_kv", Value::u32(3), ErrorCode::kBadInput, "not a multiple of head_count_kv"},
         {"qwen2.rope.dimension_count", Value::u32(8), ErrorCode::kUnsupported, "partial rotary"},
         {"qwen2.rope.scaling.type", Value::string("yarn"), ErrorCode::kUnsupported, "'yarn' is not supported"},
+        {"qwen2.block_count", Value::u64(uint64_t(1) << 62), ErrorCode::kBadInput,
+         "qwen2.block_count is 4611686018427387904, expected 1 to 4096"},
+        {"qwen2.vocab_size", Value::u64(uint64_t(1) << 40), ErrorCode::kBadInput, "qwen2.vocab_size is 1099511627776"},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.key);

@@ -41,4 +41,23 @@ struct ModelConfig {
     std::string torch_dtype; // as written in config.json ("bfloat16")
 };
 
+// Sanity bounds on the counts of a config read from a file (far above any published model; they keep every
+// size product derived from them — tensor shapes, parameter counts, per-layer vectors — well inside int64 and
+// stop a forged `num_hidden_layers = 2^62` before anything is reserved or allocated).
+inline constexpr int64_t kMaxLayers = 4096;
+inline constexpr int64_t kMaxHidden = int64_t(1) << 18;
+inline constexpr int64_t kMaxIntermediate = int64_t(1) << 21;
+inline constexpr int64_t kMaxHeads = int64_t(1) << 14;
+inline constexpr int64_t kMaxHeadDim = int64_t(1) << 14;
+inline constexpr int64_t kMaxVocab = int64_t(1) << 24;
+inline constexpr int64_t kMaxPositions = int64_t(0xffffffff); // GGUF stores it as u32
+
+// Where a config came from, for the key names in messages.
+enum class ConfigSource { kHfConfig, kGguf };
+
+// Checks the counts of `c` against the bounds above and their products (q/kv projection widths, embedding and
+// per-layer parameter counts, the whole model) with checked arithmetic; max_position_embeddings may be 0
+// (unknown) but not negative. kBadInput naming `label`, the key, the bound and the value.
+Status check_model_config(const ModelConfig& c, const std::string& label, ConfigSource source);
+
 } // namespace lowbit::format

@@ -4,6 +4,7 @@
 
 #include "core/file.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 namespace lowbit::hf {
@@ -90,6 +91,9 @@ Status parse_rope_scaling(const json& j, format::RopeScaling& rs, const std::str
         return make_error(ErrorCode::kUnsupported,
                           label + ": rope_scaling type '" + rs.type + "' is not supported (supported: llama3, linear)");
     LOWBIT_ASSIGN_OR_RETURN(double factor, get_num(r, "factor", 1.0, label));
+    if (!(factor > 0) || !std::isfinite(factor))
+        return bad(label, "rope_scaling " + rs.type + " has factor " + printable(r["factor"].dump()) +
+                              ", expected a positive number");
     rs.factor = static_cast<float>(factor);
     if (rs.type == "llama3") {
         LOWBIT_ASSIGN_OR_RETURN(double lo, get_num(r, "low_freq_factor", 1.0, label));
@@ -116,8 +120,26 @@ Result<json> parse_json(const std::string& text, const std::string& label) {
 
 } // namespace
 
+namespace {
+Result<format::ModelConfig> parse_hf_config_json_impl(const std::string& config_json,
+                                                      const std::string& generation_config_json,
+                                                      const std::string& label);
+} // namespace
+
+// A field of an unexpected JSON type makes nlohmann throw (json::value, get): a kBadInput, never an escape.
 Result<format::ModelConfig> parse_hf_config_json(const std::string& config_json,
                                                  const std::string& generation_config_json, const std::string& label) {
+    try {
+        return parse_hf_config_json_impl(config_json, generation_config_json, label);
+    } catch (const json::exception& e) {
+        return bad(label, std::string("a field has an unexpected type: ") + printable(e.what()));
+    }
+}
+
+namespace {
+Result<format::ModelConfig> parse_hf_config_json_impl(const std::string& config_json,
+                                                      const std::string& generation_config_json,
+                                                      const std::string& label) {
     LOWBIT_ASSIGN_OR_RETURN(json j, parse_json(config_json, label));
     if (!j.is_object()) return bad(label, "not a JSON object");
     format::ModelConfig c;
@@ -175,11 +197,15 @@ Result<format::ModelConfig> parse_hf_config_json(const std::string& config_json,
         if (!bos.empty()) c.bos_token_ids = bos;
         if (!eos.empty()) c.eos_token_ids = eos;
     }
+    LOWBIT_TRY(format::check_model_config(c, label, format::ConfigSource::kHfConfig));
     return c;
 }
+} // namespace
 
 Result<format::ModelConfig> parse_hf_config(const std::string& dir) {
     const std::string cpath = dir + "/config.json";
+    if (!file_exists(dir)) // kIo (exit 1), like every command's open failure
+        return make_error(ErrorCode::kIo, "cannot open '" + dir + "': no such file or directory");
     if (!file_exists(cpath))
         return make_error(ErrorCode::kBadInput, "'" + dir + "' is not a Hugging Face model folder (no config.json)");
     LOWBIT_ASSIGN_OR_RETURN(std::string text, read_file_to_string(cpath, 16u << 20));

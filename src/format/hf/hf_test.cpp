@@ -5,6 +5,7 @@
 #include "format/hf/tokenizer_json.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <numeric>
 
 namespace lowbit::hf {
@@ -13,6 +14,42 @@ namespace {
 const char* kLlama = R"({"architectures":["LlamaForCausalLM"],"vocab_size":512,"hidden_size":64,
   "intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"max_position_embeddings":256,
   "rms_norm_eps":1e-5,"rope_theta":500000.0,"bos_token_id":1,"eos_token_id":[2,3],"torch_dtype":"bfloat16"})";
+
+// Issue #15: counts from the file are bounded before anything is sized by them; negative positions and a
+// non-positive rope factor are refused at parse time.
+TEST(HfConfigTest, RefusesAbsurdCountsNegativePositionsAndBadRopeFactor) {
+    auto with = [](const std::string& key, const std::string& value) {
+        nlohmann::json j = nlohmann::json::parse(kLlama);
+        j[key] = nlohmann::json::parse(value);
+        return parse_hf_config_json(j.dump(), "");
+    };
+    struct Case {
+        const char* key;
+        const char* value;
+        const char* substring;
+    };
+    const Case cases[] = {
+        {"num_hidden_layers", "4611686018427387904", "num_hidden_layers is 4611686018427387904, expected 1 to 4096"},
+        {"vocab_size", "16777217", "vocab_size is 16777217, expected 1 to 16777216"},
+        {"hidden_size", "4611686018427387904", "hidden_size is 4611686018427387904"},
+        {"num_key_value_heads", "4611686018427387904", "num_key_value_heads"},
+        {"max_position_embeddings", "-5", "max_position_embeddings is -5, expected 0 to 4294967295 (0 = unknown)"},
+        {"rope_scaling", R"({"rope_type":"linear","factor":0})",
+         "rope_scaling linear has factor 0, expected a positive"},
+        {"rope_scaling", R"({"rope_type":"linear","factor":-2.5})", "has factor -2.5, expected a positive"},
+        {"rope_scaling", R"({"rope_type":"llama3","factor":0})", "rope_scaling llama3 has factor 0"},
+        {"tie_word_embeddings", R"("yes")", "a field has an unexpected type"}, // nlohmann threw here
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.key);
+        auto r = with(c.key, c.value);
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error().code, ErrorCode::kBadInput);
+        EXPECT_NE(r.error().message.find(c.substring), std::string::npos) << r.error().message;
+    }
+    auto zero = with("max_position_embeddings", "0"); // unknown: fine
+    EXPECT_TRUE(zero.ok()) << zero.error().message;
+}
 
 TEST(HfConfigTest, LlamaDefaults) {
     auto c = parse_hf_config_json(kLlama, "");

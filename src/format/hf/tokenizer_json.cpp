@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "format/pre_tokenizers.h"
 
+#include <fmt/format.h>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -127,6 +128,15 @@ Status fill_tokens(const json& root, const json& model, int64_t n_vocab_min, for
         }
     }
     int64_t n = by_id.empty() ? 0 : by_id.rbegin()->first + 1;
+    // Ids are dense in practice; a lone huge id would make the table (and every lookup structure built from it)
+    // millions of padding entries long. Gaps are allowed up to kMaxIdGaps in all.
+    constexpr int64_t kMaxIdGaps = 4096;
+    const int64_t n_entries = static_cast<int64_t>(by_id.size());
+    if (n > n_entries + kMaxIdGaps)
+        return bad(fmt::format("token id {} ('{}') is beyond the {} vocabulary entries: ids must stay below {} "
+                               "(the entry count + {} gaps)",
+                               by_id.rbegin()->first, printable(by_id.rbegin()->second), n_entries,
+                               n_entries + kMaxIdGaps, kMaxIdGaps));
     if (n_vocab_min > n) n = n_vocab_min;
     v.tokens.resize(static_cast<size_t>(n));
     v.token_types.assign(static_cast<size_t>(n), TokenType::kNormal);
@@ -229,8 +239,24 @@ std::string pre_from_regex(const std::string& regex) {
     return row ? row->names[0] : "";
 }
 
+namespace {
+Result<format::VocabData> parse_tokenizer_json_impl(const std::string& tokenizer_json,
+                                                    const std::string& tokenizer_config_json, int64_t n_vocab_min);
+} // namespace
+
+// A field of an unexpected JSON type makes nlohmann throw (json::value, get): a kBadInput, never an escape.
 Result<format::VocabData> parse_tokenizer_json(const std::string& tokenizer_json,
                                                const std::string& tokenizer_config_json, int64_t n_vocab_min) {
+    try {
+        return parse_tokenizer_json_impl(tokenizer_json, tokenizer_config_json, n_vocab_min);
+    } catch (const json::exception& e) {
+        return bad(std::string("a field has an unexpected type: ") + printable(e.what()));
+    }
+}
+
+namespace {
+Result<format::VocabData> parse_tokenizer_json_impl(const std::string& tokenizer_json,
+                                                    const std::string& tokenizer_config_json, int64_t n_vocab_min) {
     LOWBIT_ASSIGN_OR_RETURN(json root, parse(tokenizer_json, "tokenizer.json"));
     json cfg;
     if (!tokenizer_config_json.empty()) {
@@ -283,6 +309,7 @@ Result<format::VocabData> parse_tokenizer_json(const std::string& tokenizer_json
     LOWBIT_TRY(apply_config(root, cfg, v));
     return v;
 }
+} // namespace
 
 Result<format::VocabData> parse_hf_tokenizer(const std::string& dir, int64_t n_vocab_min) {
     const std::string p = dir + "/tokenizer.json";

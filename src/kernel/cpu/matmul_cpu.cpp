@@ -68,7 +68,7 @@ void gemm_dequant(const float* x, int64_t m, const WeightView& w, const float* b
 void dequantize_row_f16_fast(const void* src, float* dst, int64_t n) {
     const auto* s = static_cast<const uint16_t*>(src);
     for (int64_t i = 0; i < n; ++i) {
-        const uint32_t h = s[i];
+        const uint32_t h = load_u16(s, i); // any alignment (mmap'd data)
         const uint32_t m = (h & 0x7fffu) << 13;
         uint32_t r = f32_bits(f32_from_bits(m) * 0x1p112f);
         r = (h & 0x7c00u) == 0x7c00u ? (m | 0x7f800000u) : r;
@@ -99,8 +99,11 @@ float dot_f32(const float* a, const float* b, int64_t n) {
     return s;
 }
 
-void matmul_f32(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool*) {
+void matmul_f32(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool) {
     LOWBIT_CHECK(w.dtype == DType::kF32 && w.row_bytes % sizeof(float) == 0);
+    if (reinterpret_cast<uintptr_t>(w.data) % alignof(float) != 0) // mmap'd at an odd offset: copy rows, not BLAS
+        return matmul_with(x, m, w, bias, y, pool,
+                           [](const void* s, float* d, int64_t n) { std::memcpy(d, s, sizeof(float) * size_t(n)); });
     const auto* wf = static_cast<const float*>(w.data);
     const int ld = int(w.row_bytes / sizeof(float));
     if (m == 1) {

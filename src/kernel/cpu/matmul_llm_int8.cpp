@@ -4,6 +4,7 @@
 // then output rows are split over the pool; the int32 dot products vectorize, and the float part visits only
 // the outlier columns (ascending, as ref/ sums them).
 #include "core/check.h"
+#include "core/half.h"
 #include "kernel/cpu/cpu_ops.h"
 #include "kernel/ref/matmul_int8_decomp.h"
 
@@ -62,7 +63,7 @@ void matmul_rows(const float* x, int64_t m, const WeightView& w, const Int8Activ
     const float inv_127 = 7.874015718698502e-3f; // as ref/
     for (int64_t r = r0; r < r1; ++r) {
         const auto* wr = reinterpret_cast<const int8_t*>(w.row(r));
-        const float scb = w.row_scale[r];
+        const float scb = load_f32(w.row_scale, r); // any alignment (mmap'd SCB)
         for (int64_t i = 0; i < m; ++i) {
             const int32_t acc = dot_i8(&a.xq[size_t(i * k)], wr, k);
             float out = float(acc) * (a.row_stat[size_t(i)] * scb) * inv_127_sq;

@@ -2,6 +2,8 @@
 // LLM.int8() decomposed matmul, scalar reference (see the header for the algorithm).
 #include "kernel/ref/matmul_int8_decomp.h"
 
+#include "core/half.h"
+
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
@@ -47,11 +49,11 @@ Status matmul_int8_decomp(const float* x, int64_t m, int64_t k, const int8_t* w,
             const int8_t* wr = w + r * k;
             const int8_t* xr = &xq[size_t(i * k)];
             for (int64_t j = 0; j < k; ++j) acc += int32_t(xr[j]) * int32_t(wr[j]);
-            float out = float(acc) * (row_stat[size_t(i)] * scb[r]) * inv_127_sq;
+            float out = float(acc) * (row_stat[size_t(i)] * load_f32(scb, r)) * inv_127_sq;
             if (n_outliers > 0) {
                 float fsum = 0.0f;
                 for (int64_t j = 0; j < k; ++j)
-                    if (outlier[size_t(j)]) fsum += x[i * k + j] * (float(wr[j]) * scb[r] * inv_127);
+                    if (outlier[size_t(j)]) fsum += x[i * k + j] * (float(wr[j]) * load_f32(scb, r) * inv_127);
                 out += fsum;
             }
             y[i * n + r] = out;

@@ -77,6 +77,10 @@ Result<ImatrixReport> compute_imatrix(const ImatrixOptions& o) {
     if (o.n_batch < 1)
         return make_error(ErrorCode::kUsage, fmt::format("-b/--batch-size must be >= 1, got {}", o.n_batch));
     if (o.output.empty()) return make_error(ErrorCode::kUsage, "imatrix needs an output path (-o)");
+    if (o.n_chunks == 0 || o.n_chunks < -1) // 0 chunks would end in "no linear-layer inputs", a misleading cause
+        return make_error(
+            ErrorCode::kUsage,
+            fmt::format("--chunks must be at least 1 (or omitted for all the text has), got {}", o.n_chunks));
     const auto t0 = std::chrono::steady_clock::now();
     LOWBIT_ASSIGN_OR_RETURN(const std::string text, read_text(o.text_file));
     runtime::SessionOptions so;

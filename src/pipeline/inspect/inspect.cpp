@@ -204,7 +204,8 @@ Result<InspectReport> inspect_model(const std::string& path) {
                               "'" + path + "' is a folder without config.json (not a Hugging Face model)");
         return inspect_safetensors(path, true);
     }
-    if (!file_exists(path)) return make_error(ErrorCode::kBadInput, "'" + path + "' does not exist");
+    if (!file_exists(path)) // kIo (exit 1) like every other command's open failure
+        return make_error(ErrorCode::kIo, "cannot open '" + path + "': no such file or directory");
     LOWBIT_ASSIGN_OR_RETURN(auto mf, MappedFile::open(path));
     if (mf->size() >= 4 && std::memcmp(mf->data(), "GGUF", 4) == 0) return inspect_gguf(path);
     if (path.ends_with(".safetensors") || path.ends_with(".json")) return inspect_safetensors(path, false);

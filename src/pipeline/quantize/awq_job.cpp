@@ -3,6 +3,7 @@
 // the float weights, fold the scales, clip, quantize, propagate. Contract in awq_job.h.
 #include "pipeline/quantize/awq_job.h"
 
+#include "core/finite.h"
 #include "core/log.h"
 #include "format/hf/hf_model.h"
 #include "kernel/kernel.h"
@@ -51,6 +52,7 @@ Result<std::vector<float>> load_f32(const format::TensorStore& store, const std:
                                                        std::string(dtype_name(v.dtype)) + " " + v.shape.to_string());
     std::vector<float> out(size_t(v.n_elems()));
     s->dequantize_row(v.data, out.data(), v.n_elems());
+    LOWBIT_TRY(check_finite_weights(out.data(), v.n_elems(), n_dims == 2 ? v.shape[1] : 0, name));
     return out;
 }
 

@@ -59,6 +59,16 @@ class GgufSource final : public GgufQuantSource {
         LOWBIT_ASSIGN_OR_RETURN(const int64_t n_head, f_->require_int(a + ".attention.head_count"));
         LOWBIT_ASSIGN_OR_RETURN(const std::optional<int64_t> n_kv, f_->lookup_int(a + ".attention.head_count_kv"));
         LOWBIT_ASSIGN_OR_RETURN(const std::optional<int64_t> n_exp, f_->lookup_int(a + ".expert_count"));
+        // Counts from the file, bounded before they become ints and index per-layer tables (issue #15).
+        auto bounded = [&](const std::string& key, int64_t v, int64_t lo, int64_t hi) -> Status {
+            if (v >= lo && v <= hi) return ok_status();
+            return make_error(ErrorCode::kBadInput,
+                              fmt::format("metadata key '{}' is {}, expected {} to {}", key, v, lo, hi));
+        };
+        LOWBIT_TRY(bounded(a + ".block_count", n_layer, 1, format::kMaxLayers));
+        LOWBIT_TRY(bounded(a + ".attention.head_count", n_head, 1, format::kMaxHeads));
+        LOWBIT_TRY(bounded(a + ".attention.head_count_kv", n_kv.value_or(n_head), 1, format::kMaxHeads));
+        LOWBIT_TRY(bounded(a + ".expert_count", n_exp.value_or(0), 0, 1 << 16));
         hparams_.n_layer = static_cast<int>(n_layer);
         hparams_.n_head = static_cast<int>(n_head);
         hparams_.n_head_kv = static_cast<int>(n_kv.value_or(n_head));

@@ -3,6 +3,7 @@
 // true-sequential groups, quantized-input propagation. Contract in gptq_job.h.
 #include "pipeline/quantize/gptq_job.h"
 
+#include "core/finite.h"
 #include "core/half.h"
 #include "core/log.h"
 #include "format/hf/hf_model.h"
@@ -50,6 +51,7 @@ Result<std::vector<float>> load_f32(const format::TensorStore& store, const std:
                                                        std::string(dtype_name(v.dtype)) + " " + v.shape.to_string());
     std::vector<float> out(size_t(v.n_elems()));
     s->dequantize_row(v.data, out.data(), v.n_elems());
+    LOWBIT_TRY(check_finite_weights(out.data(), v.n_elems(), v.shape[1], name));
     return out;
 }
 

@@ -2,6 +2,7 @@
 // Streamed GPTQ output: the directory GptqCheckpointStream writes while the job runs (every linear through the
 // sink, nothing kept) is byte-identical to write_gptq_checkpoint's from the all-in-memory result, for several
 // bit widths / group sizes / formats; an unfinished stream leaves nothing behind; planning and arrival errors.
+#include "core/file.h"
 #include "format/safetensors/safetensors_reader.h"
 #include "model/arch/arch_list.h"
 #include "model/memory_store.h"
@@ -133,10 +134,14 @@ TEST_F(GptqStreamTest, UnfinishedStreamLeavesNoFileAndMissingLinearsAreNamed) {
     {
         auto stream = GptqCheckpointStream::create(out, (dir_ / "src").string(), *store_, config_, o);
         ASSERT_TRUE(stream.ok()) << stream.error().message;
+        // The layout is on disk under a temporary name, inside the staging directory "<out>.tmp.<pid>" (issue #15:
+        // out itself appears only complete, at finish).
+        EXPECT_FALSE(fs::exists(out));
+        const std::string staging = temp_path_for(out);
         size_t n_partial = 0;
-        for (const auto& e : fs::directory_iterator(out))
+        for (const auto& e : fs::directory_iterator(staging))
             n_partial += e.path().filename().string().rfind("model.safetensors.partial.", 0) == 0;
-        EXPECT_EQ(n_partial, 1u); // the layout is on disk, under a temporary name
+        EXPECT_EQ(n_partial, 1u);
         QuantizeJobReport report;
         auto st = (*stream)->finish(report);
         ASSERT_FALSE(st.ok());
@@ -144,7 +149,9 @@ TEST_F(GptqStreamTest, UnfinishedStreamLeavesNoFileAndMissingLinearsAreNamed) {
         EXPECT_NE(st.error().message.find("never arrived"), std::string::npos) << st.error().message;
         EXPECT_NE(st.error().message.find("model.layers.0.mlp.down_proj"), std::string::npos) << st.error().message;
     }
-    EXPECT_TRUE(fs::is_empty(out)); // destroyed unfinished: the partial file is gone, no model.safetensors
+    // Destroyed unfinished: the staging directory and its partial file are gone, and no out was created.
+    EXPECT_FALSE(fs::exists(out));
+    EXPECT_FALSE(fs::exists(temp_path_for(out)));
 }
 
 TEST_F(GptqStreamTest, WrongOrRepeatedLinearsAreRefused) {

@@ -2,6 +2,7 @@
 // Host side of the GPU calibration drivers (contract in gpu_layer_host.h).
 #include "pipeline/quantize/gpu_layer_host.h"
 
+#include "core/finite.h"
 #include "core/thread_pool.h"
 #include "kernel/cuda/cuda_backend.h"
 #include "model/rope_freqs.h"
@@ -62,6 +63,7 @@ Result<std::vector<float>> load_f32_checked(const format::TensorStore& store, co
             s->dequantize_row(src + b * elem_bytes, out.data() + b, e - b);
         }
     });
+    LOWBIT_TRY(check_finite_weights(out.data(), n, cols, name));
     return out;
 }
 

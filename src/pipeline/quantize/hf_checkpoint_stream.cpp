@@ -73,7 +73,8 @@ Status pwrite_all(int fd, const uint8_t* p, uint64_t n, uint64_t offset, const s
 } // namespace
 
 struct HfCheckpointStream::Impl {
-    std::string out_dir, src_dir, partial_path;
+    std::string out_dir, src_dir, partial_path; // out_dir: the staging directory (staged->path())
+    std::unique_ptr<StagedDir> staged;
     HfQuantizedCheckpoint meta;          // quantization_config_json, side_files (modules/replaced emptied)
     std::map<std::string, Slot> pending; // full tensor name -> where it goes
     QuantizeJobReport report;            // rows, n_params, n_bytes: known from the plan
@@ -99,7 +100,7 @@ Result<std::unique_ptr<HfCheckpointStream>> HfCheckpointStream::create(const std
                                                                        const format::TensorStore& store,
                                                                        const HfQuantizedCheckpoint& plan) {
     auto m = std::make_unique<Impl>();
-    m->out_dir = out_dir, m->src_dir = src_dir;
+    m->src_dir = src_dir;
     m->meta.quantization_config_json = plan.quantization_config_json;
     m->meta.side_files = plan.side_files;
     for (const auto& [module, records] : plan.modules)
@@ -110,9 +111,8 @@ Result<std::unique_ptr<HfCheckpointStream>> HfCheckpointStream::create(const std
     for (const auto& [name, bytes] : plan.replaced)
         if (!store.find(name))
             return make_error(ErrorCode::kUsage, fmt::format("replacement for '{}': no such source tensor", name));
-    std::error_code ec;
-    fs::create_directories(out_dir, ec);
-    if (ec) return make_error(ErrorCode::kIo, "cannot create output directory '" + out_dir + "': " + ec.message());
+    LOWBIT_ASSIGN_OR_RETURN(m->staged, stage_output_dir(out_dir));
+    m->out_dir = m->staged->path();
     // The tensor list and report rows of write_hf_quantized_checkpoint, with zeros where the bytes come later.
     std::vector<safetensors::TensorToWrite> tensors;
     auto later = [&](const std::string& name, DType dtype, const Shape& shape) -> Result<uint64_t> {
@@ -145,7 +145,7 @@ Result<std::unique_ptr<HfCheckpointStream>> HfCheckpointStream::create(const std
     safetensors::WriteOptions wo;
     wo.metadata["format"] = "pt";
     wo.metadata["quantizer"] = plan.quantizer;
-    m->partial_path = out_dir + "/model.safetensors.partial." + std::to_string(::getpid());
+    m->partial_path = m->out_dir + "/model.safetensors.partial." + std::to_string(::getpid());
     LOWBIT_TRY(safetensors::write_safetensors(m->partial_path, tensors, wo));
     {
         // Where each place holder landed: the writer's own header, read back (no second copy of its layout rules).
@@ -210,6 +210,8 @@ Status HfCheckpointStream::finish(QuantizeJobReport& report) {
                           "cannot rename '" + m.partial_path + "' to '" + final_path + "': " + std::strerror(errno));
     m.finished = true;
     LOWBIT_TRY(write_hf_side_files(m.out_dir, m.src_dir, m.meta));
+    LOWBIT_TRY(m.staged->commit());
+    m.out_dir = m.staged->final_path();
     for (const auto& r : m.report.rows) {
         auto& row = row_for(report, r.type);
         row.n_tensors += r.n_tensors, row.n_elems += r.n_elems, row.n_bytes += r.n_bytes;

@@ -105,13 +105,29 @@ Result<std::vector<uint8_t>> encode_f32_as(DType dtype, std::span<const float> v
     return out;
 }
 
-Status write_hf_quantized_checkpoint(const std::string& out_dir, const std::string& src_dir,
+Result<std::unique_ptr<StagedDir>> stage_output_dir(const std::string& out_dir) {
+    std::error_code ec;
+    if (fs::exists(out_dir, ec)) {
+        if (!fs::is_directory(out_dir, ec))
+            return make_error(ErrorCode::kUsage, "output '" + out_dir +
+                                                     "' exists and is not a directory (this method writes a "
+                                                     "safetensors directory)");
+        if (!fs::is_empty(out_dir, ec) && !fs::exists(fs::path(out_dir) / "config.json", ec))
+            return make_error(ErrorCode::kUsage, "output directory '" + out_dir +
+                                                     "' exists, is not empty and has no config.json: it does not "
+                                                     "look like a model directory, and writing it would replace it "
+                                                     "whole; choose a new or model directory");
+    }
+    return StagedDir::create(out_dir);
+}
+
+Status write_hf_quantized_checkpoint(const std::string& final_dir, const std::string& src_dir,
                                      const format::TensorStore& store, const HfQuantizedCheckpoint& c,
                                      QuantizeJobReport& report) {
     LOWBIT_TRY(check_names(store, c));
     std::error_code ec;
-    fs::create_directories(out_dir, ec);
-    if (ec) return make_error(ErrorCode::kIo, "cannot create output directory '" + out_dir + "': " + ec.message());
+    LOWBIT_ASSIGN_OR_RETURN(std::unique_ptr<StagedDir> staged, stage_output_dir(final_dir));
+    const std::string& out_dir = staged->path();
     std::vector<safetensors::TensorToWrite> tensors;
     for (const auto& info : store.tensors()) {
         report.n_params += info.shape.n_elems();
@@ -142,8 +158,9 @@ Status write_hf_quantized_checkpoint(const std::string& out_dir, const std::stri
     wo.metadata["quantizer"] = c.quantizer;
     LOWBIT_TRY(safetensors::write_safetensors(out_dir + "/model.safetensors", tensors, wo));
     LOWBIT_TRY(write_hf_side_files(out_dir, src_dir, c));
+    LOWBIT_TRY(staged->commit());
     report.file_bytes = 0;
-    for (const auto& entry : fs::directory_iterator(out_dir, ec))
+    for (const auto& entry : fs::directory_iterator(final_dir, ec))
         if (entry.is_regular_file()) report.file_bytes += entry.file_size();
     return ok_status();
 }

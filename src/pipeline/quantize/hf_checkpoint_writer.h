@@ -7,12 +7,14 @@
 #pragma once
 
 #include "core/error.h"
+#include "core/file.h"
 #include "format/tensor_store.h"
 #include "pipeline/quantize/quantize.h"
 #include "scheme/int_group/tensor_record.h"
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -31,10 +33,16 @@ struct HfQuantizedCheckpoint {
     std::vector<std::pair<std::string, std::string>> side_files; // file name in out_dir -> text
 };
 
-// Writes out_dir (created when missing) from `store` and src_dir/config.json (+ tokenizer files). Report: one row
-// per packed type and per copied dtype; n_params = source elements, n_bytes = tensor bytes written, file_bytes =
-// size of every file in out_dir. Errors: kUsage (a module or replaced tensor not in the store, bad replacement
-// size), kBadInput (src_dir/config.json not JSON), kIo.
+// The staging directory of a quantized directory output (issue #15): everything is written under
+// "<out_dir>.tmp.<pid>" and StagedDir::commit() moves it into place, so a kill leaves out_dir holding the old
+// model or the new one, never a mix. An existing out_dir is replaced only when it is empty or looks like a model
+// directory (has a config.json): kUsage otherwise (it would be deleted), and for a non-directory. kIo.
+Result<std::unique_ptr<StagedDir>> stage_output_dir(const std::string& out_dir);
+
+// Writes out_dir (created when missing, through stage_output_dir) from `store` and src_dir/config.json (+ tokenizer
+// files). Report: one row per packed type and per copied dtype; n_params = source elements, n_bytes = tensor bytes
+// written, file_bytes = size of every file in out_dir. Errors: kUsage (a module or replaced tensor not in the store,
+// bad replacement size), kBadInput (src_dir/config.json not JSON), kIo.
 Status write_hf_quantized_checkpoint(const std::string& out_dir, const std::string& src_dir,
                                      const format::TensorStore& store, const HfQuantizedCheckpoint& checkpoint,
                                      QuantizeJobReport& report);

@@ -85,7 +85,10 @@ static double shortest(float f) {
 Result<Source> open_source(const std::string& path) {
     if (is_directory(path)) return open_hf(path);
     if (!file_exists(path))
-        return make_error(ErrorCode::kBadInput, "input '" + path + "' does not exist (HF directory or .gguf file)");
+        return make_error(ErrorCode::kIo, // exit 1, as every command's open failure (README's exit codes)
+                          "cannot open input '" + path +
+                              "': no such file or directory (expected an HF directory or "
+                              "a .gguf file)");
     return open_gguf(path);
 }
 

@@ -2,6 +2,7 @@
 // GGUF half of `lowbit quantize`: HF folder or GGUF in -> llama.cpp's tensor-type mix (kquant/mix.h) -> rows
 // quantized in parallel (optionally weighted by a llama.cpp imatrix) -> GGUF out, tensor by tensor in
 // llama.cpp's tensor order, so the bytes equal llama-quantize's for the same input.
+#include "core/finite.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "format/gguf/imatrix_file.h"
@@ -97,10 +98,16 @@ gguf::TensorProducer make_producer(const GgufQuantSource& src, size_t i, DType t
             LOWBIT_TRY(sink(precomputed->data(), precomputed->size()));
         } else if (type == t.dtype && !src.raw_bytes(i).empty()) {
             const auto raw = src.raw_bytes(i);
+            if (!dtype_is_quantized(t.dtype)) { // a float tensor copied as is: its values must be finite too
+                std::vector<float> x;
+                LOWBIT_TRY(src.read_f32(i, x));
+                LOWBIT_TRY(check_finite_weights(x.data(), int64_t(x.size()), t.ne[0], t.name));
+            }
             LOWBIT_TRY(sink(raw.data(), raw.size()));
         } else {
             std::vector<float> x;
             LOWBIT_TRY(src.read_f32(i, x));
+            LOWBIT_TRY(check_finite_weights(x.data(), int64_t(x.size()), t.ne[0], t.name));
             const int64_t n_per_row = t.ne[0];
             const int64_t n_rows = n_per_row ? static_cast<int64_t>(x.size()) / n_per_row : 0;
             if (type == DType::kF32) {
@@ -137,6 +144,12 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
     LOWBIT_ASSIGN_OR_RETURN(std::unique_ptr<GgufQuantSource> src, open_gguf_quant_source(o.input));
     if (const std::string warning = src->requantize_warning(o.method); !warning.empty()) log_warn("{}", warning);
     const auto& ts = src->tensors();
+    if (ts.empty())
+        return make_error(
+            ErrorCode::kBadInput,
+            fmt::format("'{}' has no tensors (a vocabulary-only GGUF?): there are no weights to quantize, "
+                        "expected a model with its tensors",
+                        o.input));
     kq::MixOptions mo;
     mo.has_imatrix = im.has_value();
     LOWBIT_ASSIGN_OR_RETURN(kq::MixPlan plan, kq::plan_mix(ts, src->hparams(), *ft, mo));

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "format/safetensors/safetensors_writer.h"
+#include "pipeline/quantize/hf_checkpoint_writer.h"
 #include "pipeline/quantize/hf_method.h"
 #include "pipeline/quantize/hf_source.h"
 #include "pipeline/quantize/quantize.h"
@@ -184,20 +185,6 @@ Result<std::vector<std::string>> copy_tokenizer_files(const Source& src, const s
     return copied;
 }
 
-// Removes weight files of an earlier run that this run did not write (sharded <-> single file).
-void remove_stale_weights(const std::string& dir, const std::vector<std::string>& written) {
-    std::set<std::string> keep;
-    for (const auto& p : written) keep.insert(fs::path(p).filename().string());
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-        const std::string n = e.path().filename().string();
-        const bool ours = n == "model.safetensors" || n == "model.safetensors.index.json" ||
-                          (n.rfind("model-", 0) == 0 && n.find("-of-") != std::string::npos && n.size() > 12 &&
-                           n.compare(n.size() - 12, 12, ".safetensors") == 0);
-        if (ours && !keep.count(n)) fs::remove(e.path(), ec);
-    }
-}
-
 // --device for hqq: auto/cpu/cuda resolved once per run and logged (no silent fallback when cuda is asked).
 Result<quantize::hqq::HqqDevice> resolve_hqq_device(const QuantizeJobOptions& o) {
     using quantize::hqq::HqqDevice;
@@ -214,16 +201,15 @@ Result<quantize::hqq::HqqDevice> resolve_hqq_device(const QuantizeJobOptions& o)
     return dev;
 }
 
-Status prepare_output_dir(const QuantizeJobOptions& o) {
+// The staging directory the output is written into (moved into place at the end, see stage_output_dir).
+Result<std::unique_ptr<StagedDir>> prepare_output_dir(const QuantizeJobOptions& o) {
     std::error_code ec;
     if (fs::exists(o.output, ec) && !fs::is_directory(o.output, ec))
         return make_error(ErrorCode::kUsage, "output '" + o.output + "' exists and is not a directory (method '" +
                                                  o.method + "' writes a safetensors directory)");
     if (fs::exists(o.output, ec) && fs::equivalent(o.output, o.input, ec))
         return make_error(ErrorCode::kUsage, "output directory '" + o.output + "' is the input model; choose another");
-    fs::create_directories(o.output, ec);
-    if (ec) return make_error(ErrorCode::kIo, "cannot create output directory '" + o.output + "': " + ec.message());
-    return ok_status();
+    return stage_output_dir(o.output);
 }
 
 } // namespace
@@ -236,9 +222,14 @@ Result<QuantizeJobReport> quantize_to_hf(const QuantizeJobOptions& o) {
     if (src.config_json.find("\"quantization_config\"") != std::string::npos)
         return make_error(ErrorCode::kUnsupported,
                           "'" + o.input + "' is already quantized (config.json has quantization_config)");
+    if (src.tensors.empty())
+        return make_error(ErrorCode::kBadInput, "'" + o.input +
+                                                    "' has no tensors (a vocabulary-only GGUF?): there are no weights "
+                                                    "to quantize, expected a model with its tensors");
     for (const SourceTensor& t : src.tensors)
         if (hfq::is_decoder_linear(t)) LOWBIT_TRY(hfq::check_linear(m, t.name, t.shape));
-    LOWBIT_TRY(prepare_output_dir(o));
+    LOWBIT_ASSIGN_OR_RETURN(std::unique_ptr<StagedDir> staged, prepare_output_dir(o));
+    const std::string& dir = staged->path();
 
     QuantizeJobReport report;
     report.method = m.method;
@@ -258,16 +249,16 @@ Result<QuantizeJobReport> quantize_to_hf(const QuantizeJobOptions& o) {
     wo.metadata = {{"format", "pt"}, {"lowbit.method", m.method}};
     wo.max_shard_bytes = kMaxShardBytes;
     LOWBIT_ASSIGN_OR_RETURN(std::vector<std::string> written,
-                            safetensors::write_safetensors(o.output + "/model.safetensors", out.tensors, wo));
-    LOWBIT_TRY(write_configs(src, m, o.output));
-    LOWBIT_ASSIGN_OR_RETURN(std::vector<std::string> tok, copy_tokenizer_files(src, o.output));
-    remove_stale_weights(o.output, written);
+                            safetensors::write_safetensors(dir + "/model.safetensors", out.tensors, wo));
+    LOWBIT_TRY(write_configs(src, m, dir));
+    LOWBIT_ASSIGN_OR_RETURN(std::vector<std::string> tok, copy_tokenizer_files(src, dir));
 
-    written.push_back(o.output + "/config.json");
-    written.push_back(o.output + "/generation_config.json");
+    written.push_back(dir + "/config.json");
+    written.push_back(dir + "/generation_config.json");
     written.insert(written.end(), tok.begin(), tok.end());
     std::error_code ec;
     for (const auto& p : written) report.file_bytes += fs::file_size(p, ec);
+    LOWBIT_TRY(staged->commit());
     for (auto& [type, row] : out.rows) {
         report.n_bytes += row.n_bytes;
         report.rows.push_back(row);

@@ -3,6 +3,7 @@
 // (gptq.py computes them from W as it stands at the block start), so rows run in parallel.
 #include "quantize/gptq/gptq.h"
 
+#include "core/finite.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
 
@@ -120,6 +121,7 @@ Result<GptqResult> gptq_quantize_with(const float* w_in, int64_t n_rows, int64_t
         return make_error(ErrorCode::kUsage, "GPTQ: this grid needs group size " +
                                                  std::to_string(grid.required_group_size()) + ", got " +
                                                  std::to_string(gs));
+    LOWBIT_TRY(check_finite_weights(w_in, N * K, K, ""));  // a NaN would reach an int32 cast below
     std::vector<float> W(w_in, w_in + N * K);              // [N, K], becomes the permuted working copy
     std::unique_ptr<ColumnQuantizer> proto = grid.clone(); // `grid` with the Hessian diagonal; every group clones it
     {

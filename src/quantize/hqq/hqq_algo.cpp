@@ -154,18 +154,24 @@ Result<QuantizeOutput> quantize_hqq_weights(const void* w, DType dtype, int64_t 
     req.n_cols = n_cols;
     req.params = params;
     req.pool = pool;
-    if (dtype == DType::kF32) {
+    const size_t n = size_t(n_rows) * size_t(n_cols);
+    if (dtype == DType::kF32 && reinterpret_cast<uintptr_t>(w) % alignof(float) == 0) {
         req.weights = static_cast<const float*>(w);
         return quantize_hqq_algo(req);
     }
-    const size_t n = size_t(n_rows) * size_t(n_cols);
     std::vector<float> f(n);
-    const uint16_t* h = static_cast<const uint16_t*>(w);
+    if (dtype == DType::kF32) { // mmap'd at an odd offset: an aligned copy
+        std::memcpy(f.data(), w, n * sizeof(float));
+        req.weights = f.data();
+        return quantize_hqq_algo(req);
+    }
+    const void* h = w; // any alignment (mmap'd safetensors data): load_u16 reads through memcpy
     ThreadPool& tp = pool ? *pool : ThreadPool::global();
     tp.parallel_for(
         int64_t(n),
         [&](int64_t b, int64_t e, int) {
-            for (int64_t i = b; i < e; ++i) f[size_t(i)] = dtype == DType::kBF16 ? bf16_to_f32(h[i]) : f16_to_f32(h[i]);
+            for (int64_t i = b; i < e; ++i)
+                f[size_t(i)] = dtype == DType::kBF16 ? bf16_to_f32(load_u16(h, i)) : f16_to_f32(load_u16(h, i));
         },
         1 << 16);
     req.weights = f.data();

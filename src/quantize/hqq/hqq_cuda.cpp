@@ -3,6 +3,7 @@
 // (hqq_cuda_device.h) and builds the HqqTensor. Compiled in every build; without CUDA the device layer refuses.
 #include "quantize/hqq/hqq_cuda.h"
 
+#include "core/finite.h"
 #include "core/half.h"
 #include "quantize/hqq/hqq_cuda_device.h"
 
@@ -74,8 +75,7 @@ Result<HqqSolveResult> HqqCudaSolver::quantize(const void* w, DType dtype, const
             std::memcpy(&h, b + 2 * out.bad_index, 2);
             v = dtype == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h);
         }
-        return make_error(ErrorCode::kBadInput,
-                          fmt::format("weight element {} is {} (HQQ needs finite values)", out.bad_index, v));
+        return non_finite_error("", out.bad_index, shape.n_dims == 2 ? shape[1] : 0, v);
     }
     HqqSolveResult res;
     res.round_zero = p.round_zero;

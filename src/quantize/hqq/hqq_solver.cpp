@@ -3,6 +3,7 @@
 // results do not depend on the thread count.
 #include "quantize/hqq/hqq_solver.h"
 
+#include "core/finite.h"
 #include "core/half.h"
 #include "quantize/hqq/hqq_pow.h"
 
@@ -376,8 +377,7 @@ Result<HqqSolveResult> quantize_hqq(const float* w, const Shape& shape, const Hq
         },
         1 << 16);
     if (const int64_t i = first_bad.load(); i < numel)
-        return make_error(ErrorCode::kBadInput,
-                          fmt::format("weight element {} is {} (HQQ needs finite values)", i, w[i]));
+        return non_finite_error("", i, shape.n_dims == 2 ? shape[1] : 0, w[i]);
     HqqSolveResult res;
     res.round_zero = options.round_zero.value_or(params.nbits == 4);
     Problem pb;

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 // HQQ solver: convergence, beats RTN on heavy-tailed weights, hand-computed init, option errors; algo_list rows.
+#include "core/half.h"
 #include "quantize/algo_list.h"
+#include "quantize/hqq/hqq_algo.h"
 #include "quantize/hqq/hqq_solver.h"
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <gtest/gtest.h>
 #include <random>
@@ -141,3 +144,50 @@ TEST(AlgoList, EveryRowQuantizesAndReportsError) {
 
 } // namespace
 } // namespace lowbit::quantize::hqq
+
+namespace lowbit::quantize {
+namespace {
+
+// Issue #15: 2-byte and f32 weights at an odd address (mmap'd safetensors with an odd header length) give the
+// records of the same weights at an aligned address (loads go through memcpy; UBSan checks it in the asan preset),
+// and a NaN is refused with its index and row.
+TEST(HqqWeights, OddAddressAndNonFinite) {
+    const int64_t rows = 8, cols = 64;
+    std::vector<float> w(size_t(rows * cols));
+    for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(0.1f * float(i));
+    const AlgoRow* row = find_algo("hqq");
+    ASSERT_NE(row, nullptr);
+    QuantizeRequest req;
+    req.n_rows = rows, req.n_cols = cols;
+    std::vector<uint8_t> buf(1 + w.size() * 4);
+    for (DType dt : {DType::kBF16, DType::kF32}) {
+        const size_t esz = dt == DType::kF32 ? 4 : 2;
+        std::vector<uint8_t> aligned(w.size() * esz);
+        for (size_t i = 0; i < w.size(); ++i) {
+            if (dt == DType::kF32) {
+                std::memcpy(aligned.data() + 4 * i, &w[i], 4);
+            } else {
+                const uint16_t h = f32_to_bf16(w[i]);
+                std::memcpy(aligned.data() + 2 * i, &h, 2);
+            }
+        }
+        std::memcpy(buf.data() + 1, aligned.data(), aligned.size());
+        auto a = hqq::quantize_hqq_weights(aligned.data(), dt, rows, cols, req.params, hqq::HqqDevice::kCpu);
+        auto b = hqq::quantize_hqq_weights(buf.data() + 1, dt, rows, cols, req.params, hqq::HqqDevice::kCpu);
+        ASSERT_TRUE(a.ok()) << a.error().message;
+        ASSERT_TRUE(b.ok()) << b.error().message;
+        ASSERT_EQ(a->records.size(), b->records.size());
+        for (size_t r = 0; r < a->records.size(); ++r) EXPECT_EQ(a->records[r].bytes, b->records[r].bytes) << r;
+    }
+    w[size_t(cols + 3)] = NAN;
+    req.weights = w.data();
+    auto bad = row->quantize(req);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().code, ErrorCode::kBadInput);
+    EXPECT_NE(bad.error().message.find("weight element 67 (row 1) is nan; quantization needs finite weights"),
+              std::string::npos)
+        << bad.error().message;
+}
+
+} // namespace
+} // namespace lowbit::quantize

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Integer-group reference: bit-stream packing, RTN quantization, dequantization, records.
+#include "core/finite.h"
 #include "core/half.h"
 #include "core/thread_pool.h"
 #include "scheme/int_group/int_group.h"
@@ -91,10 +92,7 @@ uint32_t quantize_value(float w, float scale, float zero, int bits) {
 
 Result<IntGroupTensor> quantize_rtn(const float* w, int64_t n_rows, int64_t n_cols, const IntGroupParams& p) {
     LOWBIT_TRY(validate(p, n_rows, n_cols));
-    for (int64_t i = 0; i < n_rows * n_cols; ++i)
-        if (!std::isfinite(w[i]))
-            return make_error(ErrorCode::kBadInput,
-                              fmt::format("weight element {} (row {}) is {}", i, i / n_cols, w[i]));
+    LOWBIT_TRY(check_finite_weights(w, n_rows * n_cols, n_cols, ""));
     IntGroupTensor t;
     t.params = p;
     t.n_rows = n_rows;

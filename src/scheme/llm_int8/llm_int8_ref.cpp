@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // LLM.int8() row-wise absmax reference (bitsandbytes backends/default/ops.py int8_vectorwise_quant/dequant).
+#include "core/finite.h"
 #include "scheme/llm_int8/llm_int8.h"
 
 #include <algorithm>
@@ -23,10 +24,7 @@ Result<Int8Tensor> quantize(const float* w, int64_t n_rows, int64_t n_cols) {
     if (n_rows <= 0 || n_cols <= 0)
         return make_error(ErrorCode::kUsage,
                           fmt::format("LLM.int8 needs a non-empty matrix, got [{}, {}]", n_rows, n_cols));
-    for (int64_t i = 0; i < n_rows * n_cols; ++i)
-        if (!std::isfinite(w[i]))
-            return make_error(ErrorCode::kBadInput,
-                              fmt::format("weight element {} (row {}) is {}", i, i / n_cols, w[i]));
+    LOWBIT_TRY(check_finite_weights(w, n_rows * n_cols, n_cols, ""));
     Int8Tensor t;
     t.n_rows = n_rows;
     t.n_cols = n_cols;

@@ -5,6 +5,7 @@
 // only for values exactly on a midpoint). Verified bit-exact against bitsandbytes 0.50.2 on CPU.
 // Double quant: offset = mean(absmax) (accumulated in f64, rounded to f32: torch's f32 reduction order can differ
 // by an ulp), then the same blockwise rule with the 256-entry dynamic map and blocks of 256.
+#include "core/finite.h"
 #include "core/thread_pool.h"
 #include "scheme/nf4/nf4.h"
 
@@ -175,10 +176,7 @@ Result<Nf4Tensor> quantize(const float* w, const Shape& shape, const Nf4Params& 
     if (shape.n_dims == 0 || n <= 0)
         return make_error(ErrorCode::kBadInput,
                           fmt::format("cannot 4-bit quantize an empty tensor {}", shape.to_string()));
-    for (int64_t i = 0; i < n; ++i)
-        if (!std::isfinite(w[i]))
-            return make_error(ErrorCode::kBadInput,
-                              fmt::format("weight element {} is {} (4-bit quantization needs finite values)", i, w[i]));
+    LOWBIT_TRY(check_finite_weights(w, n, shape.n_dims == 2 ? shape[1] : 0, ""));
     Nf4Tensor t;
     t.params = params;
     t.shape = shape;

@@ -14,21 +14,18 @@ void dequantize_row_f32(const void* src, float* dst, int64_t n) {
 void quantize_row_f32(const float* src, void* dst, int64_t n, const float*) {
     std::memcpy(dst, src, sizeof(float) * size_t(n));
 }
+// src/dst may sit at any address (mmap'd safetensors data): loads and stores go through memcpy (core/half.h).
 void dequantize_row_f16(const void* src, float* dst, int64_t n) {
-    const auto* s = static_cast<const uint16_t*>(src);
-    for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+    for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(load_u16(src, i));
 }
 void quantize_row_f16(const float* src, void* dst, int64_t n, const float*) {
-    auto* d = static_cast<uint16_t*>(dst);
-    for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
+    for (int64_t i = 0; i < n; ++i) store_u16(dst, i, f32_to_f16(src[i]));
 }
 void dequantize_row_bf16(const void* src, float* dst, int64_t n) {
-    const auto* s = static_cast<const uint16_t*>(src);
-    for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+    for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(load_u16(src, i));
 }
 void quantize_row_bf16(const float* src, void* dst, int64_t n, const float*) {
-    auto* d = static_cast<uint16_t*>(dst);
-    for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
+    for (int64_t i = 0; i < n; ++i) store_u16(dst, i, f32_to_bf16(src[i]));
 }
 
 } // namespace lowbit::scheme::plain

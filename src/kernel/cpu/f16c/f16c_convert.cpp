@@ -20,7 +20,7 @@ void dequantize_row_f16_f16c(const void* src, float* dst, int64_t n) {
         const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
     }
-    for (; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+    for (; i < n; ++i) dst[i] = f16_to_f32(load_u16(s, i)); // any alignment
 }
 
 } // namespace lowbit::kernel::cpu

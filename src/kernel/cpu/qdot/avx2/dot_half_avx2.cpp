@@ -3,6 +3,7 @@
 // 1..4 activation rows per pass, 8 weights converted once and FMA'd into every row's accumulator.
 // Compiled with -mavx2 -mfma -mf16c.
 #if defined(__AVX2__) // x86-64 builds only (kernel/CMakeLists.txt adds the flags there)
+#include "core/half.h"
 #include "kernel/cpu/qdot/avx2/avx2_util.h"
 #include "kernel/cpu/qdot/qdot.h"
 
@@ -50,7 +51,7 @@ void dot_n(int64_t k, const uint16_t* w, const uint8_t* act, int64_t act_stride,
     }
     for (int j = 0; j < NX; ++j) {
         float s = hsum(_mm256_add_ps(acc0[j], acc1[j]));
-        for (int64_t t = i; t < k; ++t) s += to_f32<kBf16>(w[t]) * x[j][t];
+        for (int64_t t = i; t < k; ++t) s += to_f32<kBf16>(load_u16(w, t)) * x[j][t]; // w: any alignment
         out[j * out_stride] = s;
     }
 }

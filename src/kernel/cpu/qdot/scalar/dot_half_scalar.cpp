@@ -10,9 +10,9 @@ template <float (*kToF32)(uint16_t)> float dot_row(int64_t k, const uint16_t* w,
     float acc[8] = {};
     int64_t i = 0;
     for (; i + 8 <= k; i += 8)
-        for (int l = 0; l < 8; ++l) acc[l] += kToF32(w[i + l]) * x[i + l];
+        for (int l = 0; l < 8; ++l) acc[l] += kToF32(load_u16(w, i + l)) * x[i + l]; // w: any alignment
     float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < k; ++i) s += kToF32(w[i]) * x[i];
+    for (; i < k; ++i) s += kToF32(load_u16(w, i)) * x[i];
     return s;
 }
 

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+// Issue #15 (hardening), through the binary: a NaN weight is refused by every quantization method, naming the tensor
+// and the first bad index, and nothing is written (class 3). Each case asserts the exit code and the message.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wrestrict" // run_binary.h's string concatenation, see gguf_bad_input_test.cpp
+#endif
+
+#include "e2e/harden_util.h"
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <gtest/gtest.h>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lowbit::e2e {
+namespace {
+
+// Class 3: a NaN weight is refused by every method, naming the tensor and the first bad index; nothing written.
+class NonFinite : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        if (!tiny_model_available()) return;
+        dir_ = make_test_dir("harden_nan");
+        ok_ = make_tiny_model(dir_ + "src", "--hidden 128 --ff 256 --dtype f32 --tokenizer --seed 3");
+        if (ok_) poke_f32(dir_ + "src/model.safetensors", "model.layers.1.mlp.down_proj.weight", 5, NAN);
+    }
+    static void TearDownTestSuite() {
+        if (!dir_.empty()) remove_test_dir(dir_);
+    }
+    void SetUp() override {
+        if (!tiny_model_available()) GTEST_SKIP() << "python3 with numpy and tokenizers is needed";
+        ASSERT_TRUE(ok_) << "make_tiny_llama.py failed";
+    }
+    static inline std::string dir_;
+    static inline bool ok_ = false;
+};
+
+TEST_F(NonFinite, GgufMethodsRefuse) {
+    for (const char* method : {"q4_k_m", "q2_k", "q4_0", "q8_0", "q6_k"}) {
+        SCOPED_TRACE(method);
+        const std::string out = dir_ + method + ".gguf";
+        expect_error(run_lowbit({"quantize", "-m", dir_ + "src", "-o", out, "--method", method, "--no-progress"}), 3,
+                     "tensor 'blk.1.ffn_down.weight': weight element 5 (row 0) is nan; quantization needs finite");
+        EXPECT_FALSE(fs::exists(out));
+        EXPECT_TRUE(entries_with(dir_, ".tmp.").empty());
+    }
+}
+
+TEST_F(NonFinite, HfMethodsRefuse) {
+    for (const char* method : {"nf4", "rtn", "int8", "hqq"}) {
+        SCOPED_TRACE(method);
+        const std::string out = dir_ + method;
+        expect_error(
+            run_lowbit({"quantize", "-m", dir_ + "src", "-o", out, "--method", method, "--no-progress", "-t", "2"}), 3,
+            "'model.layers.1.mlp.down_proj.weight': weight element 5 (row 0) is nan; quantization needs finite");
+        EXPECT_FALSE(fs::exists(out)) << "a refused run must not leave an output directory";
+        EXPECT_TRUE(entries_with(dir_, ".tmp.").empty());
+    }
+}
+
+TEST_F(NonFinite, CalibratedMethodsRefuse) {
+    for (const char* method : {"gptq", "awq"}) {
+        SCOPED_TRACE(method);
+        const std::string out = dir_ + method;
+        expect_error(run_lowbit({"quantize", "-m", dir_ + "src", "-o", out, "--method", method, "--calib", "random",
+                                 "--nsamples", "2", "--seqlen", "16", "--no-progress", "-t", "2", "--device", "cpu"}),
+                     3, "tensor 'model.layers.1.mlp.down_proj.weight': weight element 5 (row 0) is nan");
+        EXPECT_FALSE(fs::exists(out));
+    }
+    const std::string out = dir_ + "gptq.gguf";
+    expect_error(run_lowbit({"quantize", "-m",         dir_ + "src", "-o",       out,    "--method",
+                             "gptq",     "--format",   "gguf",       "--type",   "Q4_0", "--calib",
+                             "random",   "--nsamples", "2",          "--seqlen", "16",   "--no-progress",
+                             "-t",       "2",          "--device",   "cpu"}),
+                 3, "tensor 'model.layers.1.mlp.down_proj.weight': weight element 5 (row 0) is nan");
+    EXPECT_FALSE(fs::exists(out));
+}
+
+} // namespace
+} // namespace lowbit::e2e
