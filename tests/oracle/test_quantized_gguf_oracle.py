@@ -122,7 +122,7 @@ def main():
                 f.write(f"Sentence {i}: the quick brown fox jumps over the lazy dog, {i * 7 % 13} times.\n")
         cases = [("rtn", [], deq_rtn, "lowbit_rtn int4 g128 asym"),
                  ("int8", [], deq_int8, "bitsandbytes LLM.int8"),
-                 ("gptq", ["--calib", calib, "--nsamples", "4", "--seqlen", "32"], deq_gptq, "gptq int4 g128 sym")]
+                 ("gptq", ["--calib", calib, "--nsamples", "4", "--seqlen", "32"], deq_gptq, "gptq int4 g128 asym")]
         for method, extra, deq, describe in cases:
             qdir = os.path.join(tmp, method)
             run(["quantize", "-m", src, "-o", qdir, "--method", method, "--no-progress"] + extra)
