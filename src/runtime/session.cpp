@@ -111,26 +111,25 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& path, const Se
 }
 
 void Session::truncate(int64_t n_past) {
-    n_past_ = std::clamp<int64_t>(n_past, 0, n_past_);
-    cache_.truncate(0, n_past_);
+    cache_.truncate(0, n_past);
 }
 
 Status Session::decode(const model::Batch& batch, std::vector<float>& logits) {
     LOWBIT_TRY(model_->validate_batch(batch, cache_));
     logits.resize(size_t(batch.n_logits() * model_->config().vocab_size));
     model_->forward(batch, cache_, logits.data(), pool_.get());
-    n_past_ = cache_.seq_len(0);
     return ok_status();
 }
 
 Status Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
     const int64_t n = int64_t(tokens.size()), n_vocab = model_->config().vocab_size;
     if (n == 0) return make_error(ErrorCode::kUsage, "eval: no tokens given");
-    if (n_past_ + n > cache_.n_ctx())
+    const int64_t n_past = cache_.seq_len(0);
+    if (n_past + n > cache_.n_ctx())
         return make_error(ErrorCode::kUsage,
                           fmt::format("eval: {} tokens after {} cached ones exceed the context of {} positions "
                                       "(raise --ctx-size or truncate)",
-                                      n, n_past_, cache_.n_ctx()));
+                                      n, n_past, cache_.n_ctx()));
     for (int64_t i = 0; i < n; ++i)
         if (tokens[size_t(i)] < 0 || tokens[size_t(i)] >= n_vocab)
             return make_error(ErrorCode::kUsage, fmt::format("eval: token id {} at index {} is outside the "
@@ -141,8 +140,8 @@ Status Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vect
         const int64_t len = std::min(n_batch_, n - begin);
         // Without all_logits every chunk writes its last-token row to the same place; the final chunk's stays.
         float* out = all_logits ? logits.data() + begin * n_vocab : logits.data();
-        model_->forward(tokens.subspan(size_t(begin), size_t(len)), n_past_, cache_, all_logits, out, pool_.get());
-        n_past_ += len;
+        model_->forward(tokens.subspan(size_t(begin), size_t(len)), n_past + begin, cache_, all_logits, out,
+                        pool_.get()); // sets slot 0's length to n_past + begin + len
     }
     return ok_status();
 }

@@ -49,7 +49,7 @@ class Session final : public LanguageModel {
     // LanguageModel.
     int64_t n_vocab() const override { return model_->config().vocab_size; }
     int64_t n_ctx() const override { return cache_.n_ctx(); }
-    int64_t n_past() const override { return n_past_; }
+    int64_t n_past() const override { return cache_.seq_len(0); } // slot 0's length
     void truncate(int64_t n_past) override;
     Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) override;
 
@@ -82,7 +82,6 @@ class Session final : public LanguageModel {
     model::KvCache cache_;
     std::unique_ptr<ThreadPool> pool_;
     std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
-    int64_t n_past_ = 0;
     int64_t n_batch_ = 512;
     uint64_t model_bytes_ = 0;
     int64_t n_params_ = 0;

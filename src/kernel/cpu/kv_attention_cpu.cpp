@@ -32,6 +32,7 @@ void kv_attention(const KvAttentionArgs& a, ThreadPool* pool) {
     const int64_t group = a.n_heads / a.n_kv_heads, q_stride = a.n_heads * a.head_dim, hd = a.head_dim;
     const uint64_t slice_bytes = *dtype_row_bytes(a.kv_dtype, uint64_t(hd)); // one head of one row
     const RowFn convert = slice_converter(a.kv_dtype);
+    const uint64_t row_bytes = a.row_bytes(), slot_bytes = row_bytes * uint64_t(a.n_ctx); // once, not per row
     const int64_t n_items = a.n_tokens * a.n_kv_heads;
     auto work = [&](int64_t begin, int64_t end, int) {
         thread_local std::vector<float> scores, slice, mx, inv; // [group * n_seen], [hd], [group], [group]
@@ -39,6 +40,8 @@ void kv_attention(const KvAttentionArgs& a, ThreadPool* pool) {
         for (int64_t item = begin; item < end; ++item) {
             const int64_t t = item / a.n_kv_heads, kvh = item % a.n_kv_heads;
             const int64_t s = a.seq[t], n_seen = int64_t(a.pos[t]) + 1;
+            const uint8_t* k_slot = static_cast<const uint8_t*>(a.k) + uint64_t(s) * slot_bytes;
+            const uint8_t* v_slot = static_cast<const uint8_t*>(a.v) + uint64_t(s) * slot_bytes;
             scores.resize(size_t(group * n_seen));
             auto head_of = [&](const uint8_t* row) -> const float* {
                 const uint8_t* p = row + uint64_t(kvh) * slice_bytes;
@@ -49,7 +52,7 @@ void kv_attention(const KvAttentionArgs& a, ThreadPool* pool) {
             const float* q0 = a.q + t * q_stride + kvh * group * hd;
             mx.assign(size_t(group), -INFINITY);
             for (int64_t j = 0; j < n_seen; ++j) {
-                const float* k = head_of(a.k_row(s, j));
+                const float* k = head_of(k_slot + uint64_t(j) * row_bytes);
                 for (int64_t g = 0; g < group; ++g) {
                     const float sc = dot_f32(q0 + g * hd, k, hd) * a.scale;
                     scores[size_t(g * n_seen + j)] = sc;
@@ -65,7 +68,7 @@ void kv_attention(const KvAttentionArgs& a, ThreadPool* pool) {
                 std::fill(o0 + g * hd, o0 + (g + 1) * hd, 0.0f);
             }
             for (int64_t j = 0; j < n_seen; ++j) {
-                const float* v = head_of(a.v_row(s, j));
+                const float* v = head_of(v_slot + uint64_t(j) * row_bytes);
                 for (int64_t g = 0; g < group; ++g) {
                     const float p = scores[size_t(g * n_seen + j)] * inv[size_t(g)];
                     float* o = o0 + g * hd;
