@@ -12,8 +12,8 @@
 # Env: LOWBIT (default build/release/lowbit), TOOLS (default build/release/tools or build/ci/tools), PEERS (default
 #      ../peers), WORK (default build/cpu-bench), THREADS (default nproc), PP (128), TG (64), REPS (3), ROUNDS (2),
 #      TYPES (default "f16 q8_0 q4_0 q4_k_m"), HF_TYPES (default "nf4 hqq rtn"), LAYERS (22).
-# Status 2026-12-07: written with the engine, not yet run to the end (the session's machine was saturated by builds:
-# the llama.cpp build and the 1 B quantizations did not finish); its first full run goes into docs/ with the ratios.
+# Status 2026-12-07: not yet run as a whole script; the same measurement done by hand for f16/q8_0/q4_0 (Q4_K_M file
+# not made) is in docs/bench/cpu-vs-llamacpp-2026-12-07.txt.
 set -euo pipefail
 
 LOWBIT=${LOWBIT:-build/release/lowbit}
