@@ -32,6 +32,7 @@ struct PerplexityArgs {
     int64_t n_ctx = 512, n_batch = 512, n_chunks = -1, stride = 0;
     int n_threads = 0;
     std::string cache_type;
+    DeviceArgs device;
     bool json = false, kld = false;
 };
 
@@ -64,6 +65,7 @@ Result<Loaded> load(const PerplexityArgs& a, int64_t n_ctx) {
     so.n_ctx = n_ctx;
     so.n_batch = a.n_batch;
     LOWBIT_ASSIGN_OR_RETURN(so.cache_type, cache_type_of(a.cache_type));
+    LOWBIT_ASSIGN_OR_RETURN(so.device, device_of(a.device));
     Loaded l;
     LOWBIT_ASSIGN_OR_RETURN(l.session, runtime::Session::open(a.model, so));
     l.tok = l.session->tokenizer();
@@ -275,6 +277,7 @@ CommandAction setup_perplexity(CLI::App& sub) {
     sub.add_flag("--kl-divergence", a->kld, "Compare this model with --kl-divergence-base FILE (KLD, top-1, Δp)");
     add_threads_flag(sub, a->n_threads);
     add_cache_type_flag(sub, a->cache_type);
+    add_device_flag(sub, a->device);
     return [a, ctx] { return a->kld ? run_kld(*a, ctx->count() > 0) : run_ppl(*a); };
 }
 

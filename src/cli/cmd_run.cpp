@@ -34,6 +34,7 @@ struct RunArgs {
     int64_t seed = -1;
     int n_threads = 0;
     std::string cache_type;
+    DeviceArgs device;
     bool no_bos = false;
     bool no_display_prompt = false;
     runtime::SamplerOptions sampling;
@@ -78,6 +79,7 @@ Status run_run(RunArgs a, bool has_prompt, bool has_file) {
     so.n_ctx = a.n_ctx;
     so.n_batch = a.n_batch;
     LOWBIT_ASSIGN_OR_RETURN(so.cache_type, cache_type_of(a.cache_type));
+    LOWBIT_ASSIGN_OR_RETURN(so.device, device_of(a.device));
     LOWBIT_ASSIGN_OR_RETURN(auto session, runtime::Session::open(a.model, so));
     const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (const int64_t n_train = session->config().max_position_embeddings; n_train > 0 && session->n_ctx() > n_train)
@@ -133,6 +135,7 @@ CommandAction setup_run(CLI::App& sub) {
     sub.add_option("-b,--batch-size", a->n_batch, "Prompt tokens per forward pass")->capture_default_str();
     add_threads_flag(sub, a->n_threads);
     add_cache_type_flag(sub, a->cache_type);
+    add_device_flag(sub, a->device);
     sub.add_flag("--no-bos", a->no_bos, "Do not add BOS even if the vocabulary asks for it");
     sub.add_flag("--no-display-prompt", a->no_display_prompt, "Print only the generated text");
     return [a, prompt, file] { return run_run(*a, prompt->count() > 0, file->count() > 0); };

@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <map>
+#include <optional>
+#include <vector>
 #include <string>
 #include <thread>
 
@@ -60,6 +62,28 @@ Result<DType> cache_type_of(const std::string& cache_type) {
     return runtime::parse_cache_type(cache_type);
 }
 
+void add_device_flag(CLI::App& sub, DeviceArgs& d) {
+    sub.add_option("--device", d.device,
+                   "Where the model runs: cpu (default), cuda (weights, KV cache and activations on one GPU), auto "
+                   "(cuda when this build and machine can run the model there, else cpu)");
+    sub.add_option("--n-gpu-layers", d.n_gpu_layers,
+                   "llama.cpp compatibility: N > 0 runs the whole model on the GPU (= --device cuda; there is no "
+                   "partial offload), 0 = cpu");
+}
+
+Result<runtime::Device> device_of(const DeviceArgs& d) {
+    if (d.n_gpu_layers < -1)
+        return make_error(ErrorCode::kUsage, "-ngl/--n-gpu-layers must be >= 0");
+    std::optional<runtime::Device> from_ngl;
+    if (d.n_gpu_layers >= 0) from_ngl = d.n_gpu_layers > 0 ? runtime::Device::kCuda : runtime::Device::kCpu;
+    if (d.device.empty()) return from_ngl.value_or(runtime::Device::kCpu);
+    LOWBIT_ASSIGN_OR_RETURN(const runtime::Device dev, runtime::parse_device(d.device));
+    if (from_ngl && dev != runtime::Device::kAuto && dev != *from_ngl)
+        return make_error(ErrorCode::kUsage, "--device " + d.device + " contradicts -ngl " +
+                                                 std::to_string(d.n_gpu_layers));
+    return from_ngl && dev == runtime::Device::kAuto ? *from_ngl : dev;
+}
+
 int run_main(int argc, char** argv) {
     CLI::App app{"lowbit: quantize, evaluate and run Llama-family LLMs (CPU and CUDA)", "lowbit"};
     app.set_version_flag("--version", "lowbit " LOWBIT_VERSION_STRING);
@@ -70,8 +94,16 @@ int run_main(int argc, char** argv) {
         CLI::App* sub = app.add_subcommand(c.name, c.help);
         actions[sub] = c.setup(*sub);
     }
+    // llama.cpp's multi-letter short flag -ngl (CLI11 takes one-letter short names only) -> --n-gpu-layers.
+    std::vector<std::string> args;
+    for (int i = argc - 1; i >= 1; --i) {
+        std::string a = argv[i];
+        if (a == "-ngl") a = "--n-gpu-layers";
+        else if (a.rfind("-ngl=", 0) == 0) a = "--n-gpu-layers=" + a.substr(5);
+        args.push_back(std::move(a));
+    }
     try {
-        app.parse(argc, argv);
+        app.parse(args); // CLI11 takes the arguments in reverse order
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {

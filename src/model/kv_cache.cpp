@@ -51,14 +51,14 @@ Result<KvCache> KvCache::create(int64_t n_layers, int64_t n_kv_heads, int64_t he
     const std::string what = fmt::format("{} layers x {} sequences x {} positions x {} values of {}, keys and values",
                                          n_layers, o.n_seq, o.n_ctx, c.kv_dim_, dtype_name(o.type));
     if (!total) return make_error(ErrorCode::kOutOfMemory, fmt::format("the KV cache size overflows ({})", what));
-    if (*total > limit)
+    if (o.host_rows && *total > limit)
         return make_error(ErrorCode::kOutOfMemory,
                           fmt::format("the KV cache needs {:.2f} GiB ({}), more than the {:.2f} GiB {}; lower "
                                       "-c/--ctx-size or the number of sequences, or use --cache-type q8_0",
                                       gib(*total), what, gib(limit), o.max_bytes ? "allowed" : "of physical memory"));
     c.row_bytes_ = *row, c.layer_bytes_ = *layer;
     const size_t half = size_t(*total / 2);
-    if (half > 0) {
+    if (half > 0 && o.host_rows) {
         c.k_.reset(new (std::nothrow) uint8_t[half]);
         c.v_.reset(new (std::nothrow) uint8_t[half]);
         if (!c.k_ || !c.v_)
@@ -84,7 +84,7 @@ Status KvCache::copy_prefix(int64_t src, int64_t dst, int64_t n) {
     if (n < 0 || n > seq_len(src))
         return make_error(ErrorCode::kUsage,
                           fmt::format("copy_prefix: {} positions asked, slot {} holds {}", n, src, seq_len(src)));
-    if (src != dst && n > 0)
+    if (src != dst && n > 0 && k_)
         for (int64_t l = 0; l < n_layers_; ++l) {
             std::memcpy(k_row(l, dst, 0), k_row(l, src, 0), size_t(n) * row_bytes_);
             std::memcpy(v_row(l, dst, 0), v_row(l, src, 0), size_t(n) * row_bytes_);

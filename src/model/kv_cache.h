@@ -25,6 +25,9 @@ struct KvCacheOptions {
     int64_t n_seq = 1;        // slots
     DType type = DType::kF32; // kF32, kF16 or kQ8_0
     uint64_t max_bytes = 0;   // refuse larger caches; 0: the machine's physical memory
+    // false: bookkeeping only (slot lengths, clear/truncate) — the rows live elsewhere (a device engine's cache);
+    // no host memory is allocated and the row accessors must not be used.
+    bool host_rows = true;
 };
 
 class KvCache {
@@ -40,7 +43,8 @@ class KvCache {
     int64_t kv_dim() const { return kv_dim_; }
     DType type() const { return type_; }
     uint64_t row_bytes() const { return row_bytes_; }
-    uint64_t bytes() const { return 2 * layer_bytes_ * uint64_t(n_layers_); } // k + v
+    uint64_t bytes() const { return 2 * layer_bytes_ * uint64_t(n_layers_); } // k + v (of the rows, wherever they are)
+    bool host_rows() const { return k_ != nullptr || bytes() == 0; }
 
     // Positions [0, seq_len(s)) of slot s hold rows.
     int64_t seq_len(int64_t s) const { return seq_len_[size_t(s)]; }

@@ -10,6 +10,7 @@
 #include "model/quantized/quant_loader.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fmt/format.h>
 #include <map>
 #include <sys/stat.h>
@@ -37,6 +38,23 @@ std::unique_ptr<tokenizer::Tokenizer> make_tokenizer(Result<format::VocabData> v
 
 } // namespace
 
+const char* device_name(Device d) {
+    switch (d) {
+    case Device::kCpu: return "cpu";
+    case Device::kCuda: return "cuda";
+    case Device::kAuto: return "auto";
+    }
+    return "?";
+}
+
+Result<Device> parse_device(const std::string& name) {
+    std::string n = name;
+    std::transform(n.begin(), n.end(), n.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+    for (Device d : {Device::kCpu, Device::kCuda, Device::kAuto})
+        if (n == device_name(d)) return d;
+    return make_error(ErrorCode::kUsage, fmt::format("--device '{}' is not one of cpu, cuda, auto", name));
+}
+
 Result<std::unique_ptr<Session>> Session::build(std::shared_ptr<const format::TensorStore> store,
                                                 const format::ModelConfig& config, model::SourceFormat source,
                                                 const SessionOptions& o) {
@@ -54,9 +72,30 @@ Result<std::unique_ptr<Session>> Session::build(std::shared_ptr<const format::Te
     const int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : (max_pos > 0 ? std::min<int64_t>(max_pos, 4096) : 2048);
     model::KvCacheOptions co;
     co.n_ctx = n_ctx, co.n_seq = o.n_seq, co.type = o.cache_type;
+    if (o.device != Device::kCpu) {
+        kernel::cuda::GpuEngineOptions go;
+        go.n_seq = o.n_seq, go.n_ctx = n_ctx, go.max_tokens = std::clamp<int64_t>(o.n_batch, 1, 2048), go.device = o.gpu_index;
+        auto engine = o.cache_type != DType::kF16
+                          ? Result<std::unique_ptr<kernel::cuda::LlamaGpu>>(make_error(
+                                ErrorCode::kUnsupported, fmt::format("the CUDA engine keeps its KV cache in f16 "
+                                                                     "(--cache-type {} runs on the CPU only)",
+                                                                     dtype_name(o.cache_type))))
+                          : model::make_gpu_engine(*s->model_, go);
+        if (engine.ok()) {
+            s->gpu_ = std::move(engine).value();
+            co.host_rows = false;
+            log_info("CUDA engine on {}: weights {:.1f} MiB, KV cache {:.1f} MiB", s->gpu_->device_name(),
+                     double(s->gpu_->weight_bytes()) / double(1 << 20),
+                     double(s->gpu_->cache_bytes()) / double(1 << 20));
+        } else if (o.device == Device::kAuto) {
+            log_info("--device auto: running on the CPU ({})", engine.error().message);
+        } else {
+            return engine.error();
+        }
+    }
     LOWBIT_ASSIGN_OR_RETURN(s->cache_, s->model_->make_cache(co));
-    log_debug("KV cache: {} x {} positions of {}, {:.1f} MiB", co.n_seq, n_ctx, dtype_name(co.type),
-              double(s->cache_.bytes()) / double(1 << 20));
+    log_debug("KV cache: {} x {} positions of {}, {:.1f} MiB{}", co.n_seq, n_ctx, dtype_name(co.type),
+              double(s->cache_.bytes()) / double(1 << 20), s->gpu_ ? " (on the GPU)" : "");
     s->pool_ = std::make_unique<ThreadPool>(o.n_threads);
     kernel::set_blas_threads(s->pool_->n_threads());
     s->n_batch_ = std::max<int64_t>(o.n_batch, 1);
@@ -117,7 +156,14 @@ void Session::truncate(int64_t n_past) {
 Status Session::decode(const model::Batch& batch, std::vector<float>& logits) {
     LOWBIT_TRY(model_->validate_batch(batch, cache_));
     logits.resize(size_t(batch.n_logits() * model_->config().vocab_size));
+    if (gpu_) return model::gpu_forward(*gpu_, batch, cache_, logits.data());
     model_->forward(batch, cache_, logits.data(), pool_.get());
+    return ok_status();
+}
+
+Status Session::copy_prefix(int64_t src, int64_t dst, int64_t n) {
+    LOWBIT_TRY(cache_.copy_prefix(src, dst, n));
+    if (gpu_) return gpu_->copy_prefix(src, dst, n);
     return ok_status();
 }
 
@@ -136,6 +182,11 @@ Status Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vect
                                                              "vocabulary [0, {})",
                                                              tokens[size_t(i)], i, n_vocab));
     logits.resize(size_t((all_logits ? n : 1) * n_vocab));
+    if (gpu_) { // one batch on slot 0; the engine steps through it max_tokens (= n_batch) at a time
+        model::Batch b;
+        for (int64_t t = 0; t < n; ++t) b.add(tokens[size_t(t)], int32_t(n_past + t), 0, all_logits || t == n - 1);
+        return model::gpu_forward(*gpu_, b, cache_, logits.data());
+    }
     for (int64_t begin = 0; begin < n; begin += n_batch_) {
         const int64_t len = std::min(n_batch_, n - begin);
         // Without all_logits every chunk writes its last-token row to the same place; the final chunk's stays.

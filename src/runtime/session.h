@@ -13,6 +13,7 @@
 #include "format/tensor_store.h"
 #include "kernel/kernel.h"
 #include "model/batch.h"
+#include "model/gpu_engine.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
 #include "runtime/language_model.h"
@@ -25,13 +26,22 @@ namespace lowbit::runtime {
 
 using model::parse_cache_type; // "f16" | "f32" | "q8_0" -> the KvCache row type
 
+// Where the forward runs: the CPU engine (model::Transformer), the CUDA engine (kernel/cuda/engine: weights,
+// KV cache and activations on one GPU), or CUDA when it can run this model here, else the CPU (with a log line).
+enum class Device : uint8_t { kCpu, kCuda, kAuto };
+const char* device_name(Device d); // "cpu" | "cuda" | "auto"
+// "cpu" | "cuda" | "auto" (case-insensitive) -> Device; kUsage naming the choices otherwise.
+Result<Device> parse_device(const std::string& name);
+
 struct SessionOptions {
     int n_threads = 0;              // worker threads (<= 0: all cores); also the OpenBLAS thread count
     int64_t n_ctx = 0;              // KV cache positions (<= 0: min(max_position_embeddings, 4096), or 2048 if unknown)
     int64_t n_batch = 512;          // tokens per forward chunk (bounds activation memory for long prompts)
     int64_t n_seq = 1;              // KV cache slots (sequences decoded together)
     DType cache_type = DType::kF16; // KV cache rows: kF16 (default, as llama.cpp), kF32 (exact), kQ8_0
-    kernel::Backend backend = kernel::Backend::kCpu;
+    kernel::Backend backend = kernel::Backend::kCpu; // CPU kernel table row (ref / cpu)
+    Device device = Device::kCpu;
+    int gpu_index = 0; // CUDA device ordinal
     bool load_tokenizer = true; // a tokenizer that fails to load is a warning, not an error
 };
 
@@ -57,6 +67,16 @@ class Session final : public LanguageModel {
     // breaks a rule of model/batch.h. Slot 0's length is what eval()/n_past() use.
     Status decode(const model::Batch& batch, std::vector<float>& logits);
     int64_t n_seq() const { return cache_.n_seq(); }
+    // Slot operations that keep the engine's rows in step (use these, not kv_cache(), from the server).
+    // copy_prefix: kUsage when a slot is out of range or n > the source slot's length.
+    Status copy_prefix(int64_t src, int64_t dst, int64_t n);
+    void clear_slot(int64_t s) { cache_.clear(s); }
+    void truncate_slot(int64_t s, int64_t n) { cache_.truncate(s, n); }
+    // True when the forward runs on the CUDA engine; backend_label: "CUDA" or "CPU" (llama-bench's names) and
+    // gpu_name the device's name (empty on the CPU).
+    bool on_gpu() const { return gpu_ != nullptr; }
+    std::string backend_label() const { return gpu_ ? "CUDA" : "CPU"; }
+    std::string gpu_name() const { return gpu_ ? gpu_->device_name() : std::string(); }
     // Null when the model has no (loadable) tokenizer.
     const tokenizer::Tokenizer* tokenizer() const { return tokenizer_.get(); }
     const format::ModelConfig& config() const { return model_->config(); }
@@ -66,7 +86,8 @@ class Session final : public LanguageModel {
     uint64_t model_bytes() const { return model_bytes_; }
     int64_t n_params() const { return n_params_; }
     DType main_dtype() const { return main_dtype_; } // the weight dtype holding the most bytes
-    // Calibration access: the transformer (embed / run_layer / head), its cache and the pool.
+    // Calibration access (CPU sessions): the transformer (embed / run_layer / head), its cache and the pool. On
+    // the CUDA engine the cache holds slot lengths only (its rows are on the device).
     model::Transformer& transformer() { return *model_; }
     model::KvCache& kv_cache() { return cache_; }
     ThreadPool& pool() { return *pool_; }
@@ -79,6 +100,7 @@ class Session final : public LanguageModel {
 
     std::string path_;
     std::unique_ptr<model::Transformer> model_;
+    std::unique_ptr<kernel::cuda::LlamaGpu> gpu_; // the CUDA engine, when the session runs on it
     model::KvCache cache_;
     std::unique_ptr<ThreadPool> pool_;
     std::unique_ptr<tokenizer::Tokenizer> tokenizer_;

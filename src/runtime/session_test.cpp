@@ -2,6 +2,7 @@
 // Session: the LanguageModel contract on an in-memory model (errors, truncate, chunking) and clear errors for
 // paths that are not (intact) models.
 #include "core/test_support.h"
+#include "kernel/cuda/cuda_backend.h"
 #include "model/arch/arch_list.h"
 #include "model/memory_store.h"
 #include "runtime/session.h"
@@ -136,6 +137,44 @@ TEST_F(SessionOpenErrors, ConfigWithoutWeights) {
     auto s = Session::open(dir_.string());
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.error().message.find(dir_.string()), std::string::npos) << s.error().message;
+}
+
+// --device: cuda without a usable GPU is an error (kUnsupported without CUDA in the build, kDevice without a
+// device), never a silent CPU run; auto falls back to the CPU; the engine's f16-only cache is checked first.
+TEST(SessionDevice, CudaErrorsAndAutoFallback) {
+    const auto c = tiny_config();
+    auto store = model::make_synthetic_model(c, model::kLlamaArch, model::SourceFormat::kHf, DType::kF32, 3);
+    ASSERT_TRUE(store.ok());
+    SessionOptions o;
+    o.n_ctx = 32, o.device = Device::kCuda, o.cache_type = DType::kQ8_0;
+    auto q8 = Session::from_store(*store, c, model::SourceFormat::kHf, o);
+    ASSERT_FALSE(q8.ok());
+    EXPECT_EQ(q8.error().code, ErrorCode::kUnsupported);
+    EXPECT_NE(q8.error().message.find("f16"), std::string::npos) << q8.error().message;
+    o.cache_type = DType::kF16;
+    const std::string why = kernel::cuda::cuda_unavailable_reason();
+    if (!why.empty()) {
+        auto s = Session::from_store(*store, c, model::SourceFormat::kHf, o);
+        ASSERT_FALSE(s.ok());
+        EXPECT_EQ(s.error().code, kernel::cuda::compiled_with_cuda() ? ErrorCode::kDevice : ErrorCode::kUnsupported)
+            << s.error().message;
+        EXPECT_NE(s.error().message.find("CUDA"), std::string::npos) << s.error().message;
+    }
+    o.device = Device::kAuto;
+    auto fallback = Session::from_store(*store, c, model::SourceFormat::kHf, o);
+    ASSERT_TRUE(fallback.ok()) << fallback.error().message;
+    EXPECT_EQ((*fallback)->on_gpu(), why.empty());
+    EXPECT_EQ((*fallback)->backend_label(), why.empty() ? "CUDA" : "CPU");
+}
+
+TEST(SessionDevice, ParseDevice) {
+    EXPECT_EQ(*parse_device("CUDA"), Device::kCuda);
+    EXPECT_EQ(*parse_device("auto"), Device::kAuto);
+    EXPECT_EQ(*parse_device("cpu"), Device::kCpu);
+    auto bad = parse_device("gpu");
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().code, ErrorCode::kUsage);
+    EXPECT_NE(bad.error().message.find("cpu, cuda, auto"), std::string::npos);
 }
 
 } // namespace

@@ -39,13 +39,24 @@ std::string params_label(int64_t n) {
     return fmt::format("{}M", int64_t(std::llround(double(n) / 1e6)));
 }
 
-// One timed run of a test; the cache is cleared first.
-Result<double> time_test(runtime::Session& s, const std::vector<int32_t>& ids, int64_t n_prompt, int64_t n_gen) {
+// One timed run of a test; the cache is cleared first. tg with n_seq > 1: each step decodes one token for every
+// slot in one batch (continuous batching's decode step), so a test generates n_seq * n_gen tokens.
+Result<double> time_test(runtime::Session& s, const std::vector<int32_t>& ids, int64_t n_prompt, int64_t n_gen,
+                         int64_t n_seq) {
     std::vector<float> logits;
-    s.truncate(0);
+    for (int64_t q = 0; q < s.n_seq(); ++q) s.clear_slot(q);
+    model::Batch batch;
     const auto t0 = std::chrono::steady_clock::now();
     if (n_prompt > 0) LOWBIT_TRY(s.eval(std::span(ids).first(size_t(n_prompt)), false, logits));
-    for (int64_t i = 0; i < n_gen; ++i) LOWBIT_TRY(s.eval(std::span(ids).subspan(size_t(i), 1), false, logits));
+    for (int64_t i = 0; i < n_gen; ++i) {
+        if (n_seq == 1) {
+            LOWBIT_TRY(s.eval(std::span(ids).subspan(size_t(i), 1), false, logits));
+            continue;
+        }
+        batch.clear();
+        for (int64_t q = 0; q < n_seq; ++q) batch.add(ids[size_t((i + q) % int64_t(ids.size()))], int32_t(i), int32_t(q), true);
+        LOWBIT_TRY(s.decode(batch, logits));
+    }
     return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -70,6 +81,8 @@ Result<BenchReport> run_bench(const BenchOptions& o,
                               const std::function<void(const BenchReport&, const BenchResult&)>& on_result) {
     if (o.repetitions < 1) return make_error(ErrorCode::kUsage, fmt::format("-r {} must be >= 1", o.repetitions));
     if (o.n_batch < 1) return make_error(ErrorCode::kUsage, fmt::format("-b {} must be >= 1", o.n_batch));
+    if (o.n_seq < 1 || o.n_seq > 1024)
+        return make_error(ErrorCode::kUsage, fmt::format("--n-seq {} must be in [1, 1024]", o.n_seq));
     std::vector<std::pair<int64_t, int64_t>> tests; // (n_prompt, n_gen)
     int64_t longest = 0;
     for (int64_t p : o.n_prompt) {
@@ -85,8 +98,10 @@ Result<BenchReport> run_bench(const BenchOptions& o,
     so.n_threads = o.n_threads;
     so.n_batch = o.n_batch;
     so.cache_type = o.cache_type;
+    so.device = o.device;
     so.load_tokenizer = false;
     so.n_ctx = longest;
+    so.n_seq = o.n_seq;
     LOWBIT_ASSIGN_OR_RETURN(auto session, runtime::Session::open(o.model, so));
     const auto& c = session->config();
     if (c.max_position_embeddings > 0 && longest > c.max_position_embeddings)
@@ -97,9 +112,9 @@ Result<BenchReport> run_bench(const BenchOptions& o,
     r.model_type = fmt::format("{} {} {}", c.arch.empty() ? "llama" : c.arch, params_label(session->n_params()),
                                dtype_name(session->main_dtype()));
     r.model_bytes = session->model_bytes(), r.n_params = session->n_params();
-    r.n_threads = session->pool().n_threads(), r.n_batch = o.n_batch;
+    r.n_threads = session->pool().n_threads(), r.n_batch = o.n_batch, r.n_seq = o.n_seq;
     r.cache_type = std::string(dtype_name(o.cache_type));
-    r.backend = "CPU", r.cpu_info = cpu_model_name();
+    r.backend = session->backend_label(), r.cpu_info = cpu_model_name(), r.gpu_info = session->gpu_name();
     r.kv_cache_bytes = session->kv_cache().bytes();
     std::mt19937 rng(1234);
     std::uniform_int_distribution<int32_t> pick(0, int32_t(c.vocab_size - 1));
@@ -108,13 +123,14 @@ Result<BenchReport> run_bench(const BenchOptions& o,
     for (const auto& [n_prompt, n_gen] : tests) {
         BenchResult x;
         x.n_prompt = n_prompt, x.n_gen = n_gen;
-        LOWBIT_TRY(time_test(*session, ids, n_prompt, n_gen)); // warm-up
+        LOWBIT_TRY(time_test(*session, ids, n_prompt, n_gen, o.n_seq)); // warm-up
         for (int i = 0; i < o.repetitions; ++i) {
-            LOWBIT_ASSIGN_OR_RETURN(const double ns, time_test(*session, ids, n_prompt, n_gen));
+            LOWBIT_ASSIGN_OR_RETURN(const double ns, time_test(*session, ids, n_prompt, n_gen, o.n_seq));
             x.samples_ns.push_back(ns);
         }
         std::vector<double> ts;
-        for (double ns : x.samples_ns) ts.push_back(double(n_prompt + n_gen) * 1e9 / ns);
+        const int64_t n_tokens = n_prompt + n_gen * (n_gen > 0 ? o.n_seq : 1);
+        for (double ns : x.samples_ns) ts.push_back(double(n_tokens) * 1e9 / ns);
         x.avg_ts = mean(ts), x.stddev_ts = stddev(ts), x.avg_ns = mean(x.samples_ns),
         x.stddev_ns = stddev(x.samples_ns);
         r.peak_rss_bytes = peak_rss_bytes();
@@ -144,6 +160,7 @@ std::string bench_json_line(const BenchReport& r, const BenchResult& x) {
     nlohmann::json j;
     j["build_commit"] = "lowbit";
     j["cpu_info"] = r.cpu_info;
+    j["gpu_info"] = r.gpu_info;
     j["backends"] = r.backend;
     j["model_filename"] = r.model_path;
     j["model_type"] = r.model_type;
@@ -156,6 +173,7 @@ std::string bench_json_line(const BenchReport& r, const BenchResult& x) {
     j["type_v"] = r.cache_type;
     j["n_prompt"] = x.n_prompt;
     j["n_gen"] = x.n_gen;
+    j["n_seq"] = r.n_seq;
     j["avg_ns"] = uint64_t(std::llround(x.avg_ns));
     j["stddev_ns"] = uint64_t(std::llround(x.stddev_ns));
     j["avg_ts"] = x.avg_ts;

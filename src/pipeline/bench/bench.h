@@ -24,6 +24,8 @@ struct BenchOptions {
     int repetitions = 5;
     int64_t n_batch = 512;
     DType cache_type = DType::kF16;
+    runtime::Device device = runtime::Device::kCpu;
+    int64_t n_seq = 1; // tg: sequences decoded together (one token each per step); t/s counts all of them
 };
 
 struct BenchResult {
@@ -39,8 +41,8 @@ struct BenchReport {
     uint64_t model_bytes = 0;
     int64_t n_params = 0;
     int n_threads = 0;
-    int64_t n_batch = 0;
-    std::string cache_type, backend, cpu_info;
+    int64_t n_batch = 0, n_seq = 1;
+    std::string cache_type, backend, cpu_info, gpu_info; // backend: "CPU" | "CUDA" (llama-bench)
     uint64_t kv_cache_bytes = 0;
     uint64_t peak_rss_bytes = 0; // of this process after all tests (VmHWM)
     std::vector<BenchResult> results;

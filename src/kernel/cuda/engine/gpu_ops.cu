@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT
+// The CUDA engine's device ops (see gpu_ops.cuh).
+#include "kernel/cuda/engine/gpu_ops.cuh"
+#include "kernel/cuda/engine/gpu_quant.cuh"
+
+#include <algorithm>
+#include <cfloat>
+
+namespace lowbit::kernel::cuda::engine {
+namespace {
+
+constexpr int kWarp = 32;
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Calls f(Q{}) with the decoder struct of `dtype`; false when the engine has none.
+template <class F> bool with_type(DType dtype, F&& f) {
+    switch (dtype) {
+    case DType::kF32: f(QF32{}); return true;
+    case DType::kF16: f(QF16{}); return true;
+    case DType::kBF16: f(QBF16{}); return true;
+    case DType::kQ8_0: f(QQ8_0{}); return true;
+    case DType::kQ4_0: f(QQ4_0{}); return true;
+    case DType::kQ4_1: f(QQ4_1{}); return true;
+    case DType::kQ5_0: f(QQ5_0{}); return true;
+    case DType::kQ5_1: f(QQ5_1{}); return true;
+    case DType::kQ2_K: f(QQ2_K{}); return true;
+    case DType::kQ3_K: f(QQ3_K{}); return true;
+    case DType::kQ4_K: f(QQ4_K{}); return true;
+    case DType::kQ5_K: f(QQ5_K{}); return true;
+    case DType::kQ6_K: f(QQ6_K{}); return true;
+    default: return false;
+    }
+}
+
+// ---- GEMV: one warp per weight row; lanes walk the row's 32-element sub-blocks; MT token rows at once ----
+constexpr int kGemvWarps = 8;
+
+template <class Q, int MT>
+__global__ void __launch_bounds__(kGemvWarps* kWarp)
+    gemv_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
+                const float* __restrict__ x, int m, const float* __restrict__ bias, float* __restrict__ y,
+                int accumulate) {
+    const int lane = threadIdx.x % kWarp;
+    const int64_t row = int64_t(blockIdx.x) * kGemvWarps + threadIdx.x / kWarp;
+    if (row >= n_rows) return;
+    const uint8_t* wr = w + uint64_t(row) * row_bytes;
+    const int64_t n_sub = n_cols / 32;
+    float acc[MT];
+#pragma unroll
+    for (int t = 0; t < MT; ++t) acc[t] = 0.0f;
+    for (int64_t sb = lane; sb < n_sub; sb += kWarp) {
+        float v[32];
+        Q::dequant32(wr, sb, v);
+#pragma unroll
+        for (int t = 0; t < MT; ++t) {
+            if (t < m) {
+                const float4* xp = reinterpret_cast<const float4*>(x + int64_t(t) * n_cols + sb * 32);
+                float s = 0.0f;
+#pragma unroll
+                for (int i = 0; i < 8; ++i) {
+                    const float4 xv = __ldg(xp + i);
+                    s = fmaf(v[4 * i], xv.x, s);
+                    s = fmaf(v[4 * i + 1], xv.y, s);
+                    s = fmaf(v[4 * i + 2], xv.z, s);
+                    s = fmaf(v[4 * i + 3], xv.w, s);
+                }
+                acc[t] += s;
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < MT; ++t) {
+        if (t >= m) break;
+        const float s = warp_sum(acc[t]);
+        if (lane == 0) {
+            float* out = y + int64_t(t) * n_rows + row;
+            *out = (accumulate ? *out : 0.0f) + s + (bias ? bias[row] : 0.0f);
+        }
+    }
+}
+
+template <class Q> cudaError_t gemv_for(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
+                                        const float* x, int64_t m, const float* bias, float* y, bool acc,
+                                        cudaStream_t st) {
+    const dim3 grid(unsigned((n_rows + kGemvWarps - 1) / kGemvWarps)), block(kGemvWarps * kWarp);
+    const int mi = int(m), a = acc ? 1 : 0;
+    if (m == 1) gemv_kernel<Q, 1><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
+    else if (m == 2) gemv_kernel<Q, 2><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
+    else if (m <= 4) gemv_kernel<Q, 4><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
+    else gemv_kernel<Q, 8><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
+    return cudaGetLastError();
+}
+
+// ---- dequantization to dense 16-bit rows (prefill GEMMs) and embedding rows ----
+template <class Q, bool kBf16>
+__global__ void dequant_matrix_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows,
+                                      int64_t n_cols, void* __restrict__ out) {
+    const int64_t n_sub = n_cols / 32;
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n_rows * n_sub) return;
+    const int64_t row = i / n_sub, sb = i % n_sub;
+    float v[32];
+    Q::dequant32(w + uint64_t(row) * row_bytes, sb, v);
+    uint4* dst = reinterpret_cast<uint4*>(static_cast<uint16_t*>(out) + row * n_cols + sb * 32);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        uint32_t u[4];
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            if (kBf16) {
+                const __nv_bfloat162 h = __floats2bfloat162_rn(v[8 * j + 2 * k], v[8 * j + 2 * k + 1]);
+                u[k] = *reinterpret_cast<const uint32_t*>(&h);
+            } else {
+                const __half2 h = __floats2half2_rn(v[8 * j + 2 * k], v[8 * j + 2 * k + 1]);
+                u[k] = *reinterpret_cast<const uint32_t*>(&h);
+            }
+        }
+        dst[j] = make_uint4(u[0], u[1], u[2], u[3]);
+    }
+}
+
+template <class Q>
+__global__ void embed_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_cols,
+                             const int32_t* __restrict__ token, float* __restrict__ hidden) {
+    const int64_t t = blockIdx.x;
+    const uint8_t* wr = w + uint64_t(token[t]) * row_bytes;
+    for (int64_t sb = threadIdx.x; sb < n_cols / 32; sb += blockDim.x) {
+        float v[32];
+        Q::dequant32(wr, sb, v);
+        float* dst = hidden + t * n_cols + sb * 32;
+#pragma unroll
+        for (int i = 0; i < 32; ++i) dst[i] = v[i];
+    }
+}
+
+// ---- elementwise and row ops ----
+__global__ void to_half_kernel(const float* __restrict__ x, __half* __restrict__ y, int64_t n) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = __float2half_rn(x[i]);
+}
+
+__global__ void to_bf16_kernel(const float* __restrict__ x, __nv_bfloat16* __restrict__ y, int64_t n) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = __float2bfloat16_rn(x[i]);
+}
+
+__global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__ bias, int64_t total, int64_t n) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < total) y[i] += bias[i % n];
+}
+
+__global__ void silu_mul_kernel(const float* g, int64_t gs, const float* u, int64_t us, float* out, int64_t n_rows,
+                                int64_t n) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n_rows * n) return;
+    const int64_t t = i / n, c = i % n;
+    const float v = g[t * gs + c];
+    out[i] = v / (1.0f + expf(-v)) * u[t * us + c];
+}
+
+__global__ void gather_rows_kernel(const float* __restrict__ src, const int32_t* __restrict__ rows, int64_t n,
+                                   float* __restrict__ dst) {
+    const int64_t r = blockIdx.x;
+    const float* s = src + int64_t(rows[r]) * n;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) dst[r * n + i] = s[i];
+}
+
+constexpr int kNormThreads = 256;
+
+__global__ void __launch_bounds__(kNormThreads)
+    rms_norm_kernel(const float* x, const float* __restrict__ weight, float* y, int64_t n, float eps) {
+    const int64_t r = blockIdx.x;
+    const float* xr = x + r * n;
+    float ss = 0.0f;
+    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) ss = fmaf(xr[i], xr[i], ss);
+    __shared__ float part[kNormThreads / kWarp];
+    ss = warp_sum(ss);
+    if (threadIdx.x % kWarp == 0) part[threadIdx.x / kWarp] = ss;
+    __syncthreads();
+    float total = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kNormThreads / kWarp; ++i) total += part[i];
+    const float inv = rsqrtf(total / float(n) + eps);
+    float* yr = y + r * n;
+    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) yr[i] = xr[i] * inv * weight[i];
+}
+
+__global__ void rope_store_kernel(RopeStoreArgs a) {
+    const int64_t t = blockIdx.x;
+    const int64_t half = a.head_dim / 2, kv_dim = a.n_kv * a.head_dim;
+    const double p = double(a.pos[t]);
+    // q heads first, then k heads: one pair (a, b) per thread step.
+    const int64_t n_pairs = (a.n_heads + a.n_kv) * half;
+    for (int64_t j = threadIdx.x; j < n_pairs; j += blockDim.x) {
+        const int64_t h = j / half, i = j % half;
+        float* v = h < a.n_heads ? a.q + t * a.q_stride + h * a.head_dim
+                                 : a.k + t * a.k_stride + (h - a.n_heads) * a.head_dim;
+        double s, c;
+        sincos(p * double(a.inv_freq[i]), &s, &c);
+        const int64_t ia = a.neox ? i : 2 * i, ib = a.neox ? i + half : 2 * i + 1;
+        const double x0 = v[ia], x1 = v[ib];
+        v[ia] = float(x0 * c - x1 * s);
+        v[ib] = float(x0 * s + x1 * c);
+    }
+    __syncthreads();
+    const uint64_t row = (uint64_t(a.seq[t]) * uint64_t(a.n_ctx) + uint64_t(a.pos[t])) * uint64_t(kv_dim);
+    for (int64_t d = threadIdx.x; d < kv_dim; d += blockDim.x) {
+        a.k_cache[row + d] = __float2half_rn(a.k[t * a.k_stride + d]);
+        a.v_cache[row + d] = __float2half_rn(a.v[t * a.v_stride + d]);
+    }
+}
+
+// ---- attention: split-K over positions, online softmax per warp, merged per block then across splits ----
+constexpr int kAttnWarps = 4;
+constexpr int kMaxHeadDim = 256;
+constexpr int kHeadSlots = kMaxHeadDim / kWarp; // head dims held per lane
+
+__global__ void __launch_bounds__(kAttnWarps* kWarp) attention_split_kernel(AttentionArgs a) {
+    const int split = blockIdx.x;
+    const int64_t h = blockIdx.y, t = blockIdx.z;
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int64_t len = int64_t(a.pos[t]) + 1;
+    const int64_t begin = int64_t(split) * a.split_len, end = min(len, begin + a.split_len);
+    const int64_t hd = a.head_dim, kv_dim = a.n_kv * hd, kvh = h / (a.n_heads / a.n_kv);
+    float* part = a.partial + ((t * a.n_heads + h) * a.n_split + split) * (hd + 2);
+    if (begin >= end) { // nothing to see in this range: an empty partial
+        if (threadIdx.x == 0) part[hd] = -FLT_MAX, part[hd + 1] = 0.0f;
+        return;
+    }
+    float q[kHeadSlots], acc[kHeadSlots];
+    const float* qr = a.q + t * a.q_stride + h * hd;
+#pragma unroll
+    for (int i = 0; i < kHeadSlots; ++i) {
+        const int64_t d = lane + kWarp * i;
+        q[i] = d < hd ? qr[d] * a.scale : 0.0f;
+        acc[i] = 0.0f;
+    }
+    const uint64_t base = uint64_t(a.seq[t]) * uint64_t(a.n_ctx) * uint64_t(kv_dim) + uint64_t(kvh * hd);
+    float m = -FLT_MAX, l = 0.0f;
+    for (int64_t p = begin + warp; p < end; p += kAttnWarps) {
+        const __half* kr = a.k_cache + base + uint64_t(p) * kv_dim;
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kHeadSlots; ++i) {
+            const int64_t d = lane + kWarp * i;
+            if (d < hd) s = fmaf(q[i], __half2float(kr[d]), s);
+        }
+        s = warp_sum(s);
+        const float m_new = fmaxf(m, s), corr = __expf(m - m_new), e = __expf(s - m_new);
+        l = l * corr + e;
+        const __half* vr = a.v_cache + base + uint64_t(p) * kv_dim;
+#pragma unroll
+        for (int i = 0; i < kHeadSlots; ++i) {
+            const int64_t d = lane + kWarp * i;
+            acc[i] = acc[i] * corr + (d < hd ? e * __half2float(vr[d]) : 0.0f);
+        }
+        m = m_new;
+    }
+    // Merge the warps of this block.
+    __shared__ float sm[kAttnWarps], sl[kAttnWarps];
+    __shared__ float sacc[kAttnWarps][kMaxHeadDim];
+    if (lane == 0) sm[warp] = m, sl[warp] = l;
+#pragma unroll
+    for (int i = 0; i < kHeadSlots; ++i) {
+        const int64_t d = lane + kWarp * i;
+        if (d < hd) sacc[warp][d] = acc[i];
+    }
+    __syncthreads();
+    float mx = -FLT_MAX;
+#pragma unroll
+    for (int w = 0; w < kAttnWarps; ++w) mx = fmaxf(mx, sm[w]);
+    for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
+        float v = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kAttnWarps; ++w)
+            if (sl[w] > 0.0f) v += sacc[w][d] * __expf(sm[w] - mx);
+        part[d] = v;
+    }
+    if (threadIdx.x == 0) {
+        float lt = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kAttnWarps; ++w)
+            if (sl[w] > 0.0f) lt += sl[w] * __expf(sm[w] - mx);
+        part[hd] = mx, part[hd + 1] = lt;
+    }
+}
+
+__global__ void attention_merge_kernel(AttentionArgs a) {
+    const int64_t h = blockIdx.x, t = blockIdx.y, hd = a.head_dim;
+    const float* part = a.partial + (t * a.n_heads + h) * a.n_split * (hd + 2);
+    float mx = -FLT_MAX;
+    for (int s = 0; s < a.n_split; ++s)
+        if (part[s * (hd + 2) + hd + 1] > 0.0f) mx = fmaxf(mx, part[s * (hd + 2) + hd]);
+    float lt = 0.0f;
+    for (int s = 0; s < a.n_split; ++s) {
+        const float* ps = part + s * (hd + 2);
+        if (ps[hd + 1] > 0.0f) lt += ps[hd + 1] * __expf(ps[hd] - mx);
+    }
+    float* out = a.out + (t * a.n_heads + h) * hd;
+    for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
+        float v = 0.0f;
+        for (int s = 0; s < a.n_split; ++s) {
+            const float* ps = part + s * (hd + 2);
+            if (ps[hd + 1] > 0.0f) v += ps[d] * __expf(ps[hd] - mx);
+        }
+        out[d] = v / lt;
+    }
+}
+
+unsigned blocks_for(int64_t n, int threads) {
+    return unsigned((n + threads - 1) / threads);
+}
+
+} // namespace
+
+bool gpu_weight_type(DType dtype) {
+    return with_type(dtype, [](auto) {});
+}
+
+cudaError_t launch_gemv(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
+                        const float* x, int64_t m, const float* bias, float* y, bool accumulate, cudaStream_t stream) {
+    if (m < 1 || m > kGemvMaxTokens || n_cols % 32 != 0) return cudaErrorInvalidValue;
+    cudaError_t err = cudaErrorInvalidValue;
+    with_type(dtype, [&](auto q) {
+        err = gemv_for<decltype(q)>(w, row_bytes, n_rows, n_cols, x, m, bias, y, accumulate, stream);
+    });
+    return err;
+}
+
+cudaError_t launch_dequant_matrix(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
+                                  void* out, bool to_bf16, cudaStream_t stream) {
+    if (n_cols % 32 != 0) return cudaErrorInvalidValue;
+    const int64_t total = n_rows * (n_cols / 32);
+    bool known = with_type(dtype, [&](auto q) {
+        using Q = decltype(q);
+        if (to_bf16)
+            dequant_matrix_kernel<Q, true><<<blocks_for(total, 256), 256, 0, stream>>>(w, row_bytes, n_rows, n_cols,
+                                                                                      out);
+        else
+            dequant_matrix_kernel<Q, false><<<blocks_for(total, 256), 256, 0, stream>>>(w, row_bytes, n_rows, n_cols,
+                                                                                       out);
+    });
+    return known ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
+cudaError_t launch_embed(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_cols, const int32_t* token,
+                         int64_t n, float* hidden, cudaStream_t stream) {
+    if (n_cols % 32 != 0) return cudaErrorInvalidValue;
+    bool known = with_type(dtype, [&](auto q) {
+        embed_kernel<decltype(q)><<<unsigned(n), 128, 0, stream>>>(w, row_bytes, n_cols, token, hidden);
+    });
+    return known ? cudaGetLastError() : cudaErrorInvalidValue;
+}
+
+cudaError_t launch_to_half(const float* x, __half* y, int64_t n, cudaStream_t stream) {
+    to_half_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, y, n);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_to_bf16(const float* x, __nv_bfloat16* y, int64_t n, cudaStream_t stream) {
+    to_bf16_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(x, y, n);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_add_bias(float* y, const float* bias, int64_t n_rows, int64_t n, cudaStream_t stream) {
+    add_bias_kernel<<<blocks_for(n_rows * n, 256), 256, 0, stream>>>(y, bias, n_rows * n, n);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps,
+                            cudaStream_t stream) {
+    rms_norm_kernel<<<unsigned(n_rows), kNormThreads, 0, stream>>>(x, weight, y, n, eps);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_silu_mul(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride, float* out,
+                            int64_t n_rows, int64_t n, cudaStream_t stream) {
+    silu_mul_kernel<<<blocks_for(n_rows * n, 256), 256, 0, stream>>>(gate, gate_stride, up, up_stride, out, n_rows, n);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_gather_rows(const float* src, const int32_t* rows, int64_t n_out, int64_t n, float* dst,
+                               cudaStream_t stream) {
+    gather_rows_kernel<<<unsigned(n_out), 256, 0, stream>>>(src, rows, n, dst);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_rope_store(const RopeStoreArgs& a, cudaStream_t stream) {
+    rope_store_kernel<<<unsigned(a.n), 128, 0, stream>>>(a);
+    return cudaGetLastError();
+}
+
+void attention_splits(int64_t n_ctx, int& n_split, int& split_len) {
+    constexpr int64_t kLen = 256, kMaxSplits = 64;
+    int64_t len = kLen;
+    if ((n_ctx + len - 1) / len > kMaxSplits) len = (n_ctx + kMaxSplits - 1) / kMaxSplits;
+    split_len = int(len);
+    n_split = int(std::max<int64_t>(1, (n_ctx + len - 1) / len));
+}
+
+cudaError_t launch_attention(const AttentionArgs& a, cudaStream_t stream) {
+    if (a.head_dim > kMaxHeadDim || a.n_kv < 1 || a.n_heads % a.n_kv != 0) return cudaErrorInvalidValue;
+    const dim3 grid(unsigned(a.n_split), unsigned(a.n_heads), unsigned(a.n));
+    attention_split_kernel<<<grid, kAttnWarps * kWarp, 0, stream>>>(a);
+    if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+    attention_merge_kernel<<<dim3(unsigned(a.n_heads), unsigned(a.n)), 128, 0, stream>>>(a);
+    return cudaGetLastError();
+}
+
+} // namespace lowbit::kernel::cuda::engine

@@ -1,0 +1,516 @@
+// SPDX-License-Identifier: MIT
+// The CUDA engine (see llama_gpu.h): weight upload, the per-step op sequence, GEMV/GEMM choice, graphs.
+#include "kernel/cuda/calib_layer_util.cuh"
+#include "kernel/cuda/engine/gpu_ops.cuh"
+#include "kernel/cuda/engine/llama_gpu.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <string>
+#include <utility>
+
+namespace lowbit::kernel::cuda {
+namespace {
+
+using engine::kGemvMaxTokens;
+
+std::string gib(double bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", bytes / double(1ull << 30));
+    return buf;
+}
+
+std::string type_name(DType t) {
+    return std::string(dtype_name(t));
+}
+
+// A weight matrix in device memory, in its file layout.
+struct DevWeight {
+    DeviceBuffer<uint8_t> buf;
+    DType dtype = DType::kF32;
+    int64_t n_rows = 0, n_cols = 0;
+    uint64_t row_bytes = 0;
+};
+
+Status check_weight(const GpuWeight& w, const std::string& name) {
+    if (!engine::gpu_weight_type(w.dtype))
+        return make_error(ErrorCode::kUnsupported,
+                          name + ": weights of type " + type_name(w.dtype) +
+                              " have no CUDA kernel (the engine runs f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, "
+                              "q2_k, q3_k, q4_k, q5_k, q6_k; run it with --device cpu)");
+    if (w.n_cols % 32 != 0 || w.n_rows < 1)
+        return make_error(ErrorCode::kUnsupported, name + ": rows of " + std::to_string(w.n_cols) +
+                                                       " columns (the CUDA engine needs a multiple of 32)");
+    return ok_status();
+}
+
+Status upload(const GpuWeight& w, DevWeight& d, const std::string& name) {
+    LOWBIT_TRY(check_weight(w, name));
+    d.dtype = w.dtype, d.n_rows = w.n_rows, d.n_cols = w.n_cols, d.row_bytes = w.row_bytes;
+    const uint64_t bytes = uint64_t(w.n_rows) * w.row_bytes;
+    LOWBIT_TRY(d.buf.alloc(int64_t(bytes), name));
+    CALIB_CUDA_TRY(cudaMemcpy(d.buf.get(), w.data, bytes, cudaMemcpyHostToDevice), "upload of " + name);
+    return ok_status();
+}
+
+// Several matrices of one type and width stacked into one [Σ rows, n_cols] (fused QKV, gate|up: one GEMV
+// launch reads them all).
+bool can_fuse(std::initializer_list<const GpuWeight*> ws) {
+    const GpuWeight* a = *ws.begin();
+    for (const GpuWeight* w : ws)
+        if (w->dtype != a->dtype || w->n_cols != a->n_cols || w->row_bytes != a->row_bytes) return false;
+    return true;
+}
+
+Status upload_fused(std::initializer_list<const GpuWeight*> ws, DevWeight& d, const std::string& name) {
+    const GpuWeight* a = *ws.begin();
+    int64_t rows = 0;
+    for (const GpuWeight* w : ws) {
+        LOWBIT_TRY(check_weight(*w, name));
+        rows += w->n_rows;
+    }
+    d.dtype = a->dtype, d.n_rows = rows, d.n_cols = a->n_cols, d.row_bytes = a->row_bytes;
+    LOWBIT_TRY(d.buf.alloc(int64_t(uint64_t(rows) * a->row_bytes), name));
+    uint64_t off = 0;
+    for (const GpuWeight* w : ws) {
+        const uint64_t bytes = uint64_t(w->n_rows) * w->row_bytes;
+        CALIB_CUDA_TRY(cudaMemcpy(d.buf.get() + off, w->data, bytes, cudaMemcpyHostToDevice), "upload of " + name);
+        off += bytes;
+    }
+    return ok_status();
+}
+
+Status upload_floats(const float* host, int64_t n, DeviceBuffer<float>& d, const std::string& name) {
+    if (!host) return ok_status();
+    LOWBIT_TRY(d.alloc(n, name));
+    CALIB_CUDA_TRY(cudaMemcpy(d.get(), host, uint64_t(n) * 4, cudaMemcpyHostToDevice), "upload of " + name);
+    return ok_status();
+}
+
+bool needs_dequant_scratch(DType t) {
+    return t != DType::kF16 && t != DType::kBF16 && t != DType::kF32;
+}
+
+// Matmul on the device: GEMV for few tokens, dequantize + cuBLAS for more. Owns the GEMM scratch.
+class Matmul {
+  public:
+    ~Matmul() {
+        if (cublas_) cublasDestroy(cublas_);
+    }
+    Status init(cudaStream_t stream, int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems) {
+        stream_ = stream;
+        CALIB_CUBLAS_TRY(cublasCreate(&cublas_), "cublasCreate");
+        CALIB_CUBLAS_TRY(cublasSetStream(cublas_, stream), "cublasSetStream");
+        if (max_tokens > kGemvMaxTokens) {
+            LOWBIT_TRY(xh_.alloc(max_tokens * max_cols, "GEMM input scratch"));
+            LOWBIT_TRY(wdeq_.alloc(max_dequant_elems, "GEMM weight scratch"));
+        }
+        return ok_status();
+    }
+    static uint64_t scratch_bytes(int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems) {
+        return max_tokens > kGemvMaxTokens ? uint64_t(max_tokens * max_cols + max_dequant_elems) * 2 : 0;
+    }
+
+    // y[m, N] (= or +=) x[m, K] · Wᵀ (+ bias). Device pointers.
+    Status run(const DevWeight& w, const float* x, int64_t m, const float* bias, float* y, bool accumulate,
+               bool force_gemm = false) {
+        if (m <= kGemvMaxTokens && !force_gemm) {
+            CALIB_CUDA_TRY(engine::launch_gemv(w.dtype, w.buf.get(), w.row_bytes, w.n_rows, w.n_cols, x, m, bias, y,
+                                               accumulate, stream_),
+                           "GEMV (" + type_name(w.dtype) + ")");
+            return ok_status();
+        }
+        const void* a = w.buf.get();
+        const void* b = x;
+        cudaDataType at = CUDA_R_32F, bt = CUDA_R_32F;
+        if (m * w.n_cols > xh_.size() || (needs_dequant_scratch(w.dtype) && w.n_rows * w.n_cols > wdeq_.size()))
+            return make_error(ErrorCode::kInternal, "GEMM of " + std::to_string(m) + " x " + std::to_string(w.n_cols) +
+                                                        " exceeds the engine's scratch");
+        if (w.dtype == DType::kF32) {
+            at = bt = CUDA_R_32F;
+        } else if (w.dtype == DType::kBF16) {
+            at = bt = CUDA_R_16BF;
+            CALIB_CUDA_TRY(engine::launch_to_bf16(x, reinterpret_cast<__nv_bfloat16*>(xh_.get()), m * w.n_cols,
+                                                  stream_),
+                           "f32->bf16");
+            b = xh_.get();
+        } else {
+            at = bt = CUDA_R_16F;
+            if (w.dtype != DType::kF16) {
+                CALIB_CUDA_TRY(engine::launch_dequant_matrix(w.dtype, w.buf.get(), w.row_bytes, w.n_rows, w.n_cols,
+                                                             wdeq_.get(), false, stream_),
+                               "dequantize " + type_name(w.dtype));
+                a = wdeq_.get();
+            }
+            CALIB_CUDA_TRY(engine::launch_to_half(x, reinterpret_cast<__half*>(xh_.get()), m * w.n_cols, stream_),
+                           "f32->f16");
+            b = xh_.get();
+        }
+        const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+        // Row-major y[m, N] = x[m, K] · W[N, K]ᵀ is column-major yᵀ[N, m] = W(ᵀ of col-major K×N) · xᵀ.
+        CALIB_CUBLAS_TRY(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, int(w.n_rows), int(m), int(w.n_cols), &alpha,
+                                      a, at, int(w.n_cols), b, bt, int(w.n_cols), &beta, y, CUDA_R_32F, int(w.n_rows),
+                                      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                         "cublasGemmEx (" + type_name(w.dtype) + ")");
+        if (bias) CALIB_CUDA_TRY(engine::launch_add_bias(y, bias, m, w.n_rows, stream_), "bias");
+        return ok_status();
+    }
+
+  private:
+    cudaStream_t stream_ = nullptr;
+    cublasHandle_t cublas_ = nullptr;
+    DeviceBuffer<uint16_t> xh_;   // x as f16/bf16
+    DeviceBuffer<uint16_t> wdeq_; // a dequantized weight matrix
+};
+
+struct DevLayer {
+    DeviceBuffer<float> attn_norm, ffn_norm, bq, bk, bv, bo, bqkv;
+    const DevWeight *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr, *gate = nullptr, *up = nullptr,
+                    *down = nullptr;
+    DevWeight qkv, gate_up; // fused (empty buffer when the parts differ in type)
+};
+
+class LlamaGpuImpl final : public LlamaGpu {
+  public:
+    ~LlamaGpuImpl() override {
+        for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
+        if (stream_) cudaStreamDestroy(stream_);
+    }
+
+    Status init(const GpuModelDesc& m, const GpuEngineOptions& o);
+    Status forward(const int32_t* token, const int32_t* pos, const int32_t* seq, const uint8_t* want, int64_t n,
+                   float* logits) override;
+    Status copy_prefix(int64_t src, int64_t dst, int64_t n) override;
+    uint64_t weight_bytes() const override { return weight_bytes_; }
+    uint64_t cache_bytes() const override { return k_.bytes() + v_.bytes(); }
+    std::string device_name() const override { return device_name_; }
+
+  private:
+    Status enqueue_step(int64_t n, int64_t n_out);
+    Status run_step(int64_t n, int64_t n_out);
+    const DevWeight* weight(const GpuWeight& w, const std::string& name, Status& st);
+
+    GpuModelDesc m_; // dims (weight pointers are not used after init)
+    GpuEngineOptions o_;
+    std::string device_name_;
+    cudaStream_t stream_ = nullptr;
+    Matmul mm_;
+    std::vector<std::unique_ptr<DevWeight>> weights_;
+    std::map<const void*, const DevWeight*> by_host_; // tied embeddings upload once
+    uint64_t weight_bytes_ = 0;
+    std::vector<DevLayer> layers_;
+    const DevWeight *embd_ = nullptr, *output_ = nullptr;
+    DeviceBuffer<float> output_norm_, inv_freq_;
+    DeviceBuffer<__half> k_, v_;
+    uint64_t layer_elems_ = 0; // cache elements per layer (n_seq * n_ctx * kv_dim)
+    int n_split_ = 1, split_len_ = 0;
+    // Scratch for max_tokens tokens.
+    DeviceBuffer<float> hidden_, xn_, picked_, q_, k_tok_, v_tok_, attn_, gate_, up_, partial_, logits_;
+    DeviceBuffer<int32_t> inputs_; // token | pos | seq | rows, max_tokens each
+    std::vector<int32_t> staged_;
+    std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs_;
+};
+
+const DevWeight* LlamaGpuImpl::weight(const GpuWeight& w, const std::string& name, Status& st) {
+    if (!st.ok()) return nullptr;
+    if (auto it = by_host_.find(w.data); it != by_host_.end()) return it->second;
+    auto d = std::make_unique<DevWeight>();
+    st = upload(w, *d, name);
+    if (!st.ok()) return nullptr;
+    weight_bytes_ += d->buf.bytes();
+    by_host_[w.data] = d.get();
+    weights_.push_back(std::move(d));
+    return weights_.back().get();
+}
+
+Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
+    m_ = m, o_ = o;
+    if (m.n_layers < 1 || m.hidden < 1 || m.n_heads < 1 || m.n_kv_heads < 1 || m.n_heads % m.n_kv_heads != 0 ||
+        m.head_dim < 2 || m.head_dim % 2 != 0 || int64_t(m.inv_freq.size()) != m.head_dim / 2 ||
+        int64_t(m.layers.size()) != m.n_layers || o.n_seq < 1 || o.n_ctx < 1 || o.max_tokens < 1)
+        return make_error(ErrorCode::kUsage, "CUDA engine: inconsistent model or options");
+    if (m.head_dim > 256)
+        return make_error(ErrorCode::kUnsupported,
+                          "CUDA engine: head_dim " + std::to_string(m.head_dim) + " (at most 256 is supported)");
+    int n_dev = 0;
+    CALIB_CUDA_TRY(cudaGetDeviceCount(&n_dev), "cudaGetDeviceCount");
+    if (o.device < 0 || o.device >= n_dev)
+        return make_error(ErrorCode::kDevice, "CUDA device " + std::to_string(o.device) + " does not exist (" +
+                                                  std::to_string(n_dev) + " visible)");
+    CALIB_CUDA_TRY(cudaSetDevice(o.device), "cudaSetDevice");
+    cudaDeviceProp prop{};
+    CALIB_CUDA_TRY(cudaGetDeviceProperties(&prop, o.device), "cudaGetDeviceProperties");
+    device_name_ = prop.name;
+
+    // Sizes first, checked against free memory, so a model that cannot fit fails before any upload.
+    const int64_t T = o.max_tokens, hs = m.hidden, qd = m.n_heads * m.head_dim, kvd = m.n_kv_heads * m.head_dim;
+    const double cache_elems = double(m.n_layers) * double(o.n_seq) * double(o.n_ctx) * double(kvd);
+    if (cache_elems > 1e14)
+        return make_error(ErrorCode::kOutOfMemory, "CUDA engine: a KV cache of " + std::to_string(o.n_seq) + " x " +
+                                                       std::to_string(o.n_ctx) + " positions is beyond any GPU");
+    engine::attention_splits(o.n_ctx, n_split_, split_len_);
+    uint64_t w_bytes = 0;
+    int64_t max_cols = std::max({hs, qd, m.n_ff}), max_deq = 0;
+    for (const auto& l : m.layers) {
+        if (can_fuse({&l.wq, &l.wk, &l.wv}) && needs_dequant_scratch(l.wq.dtype))
+            max_deq = std::max(max_deq, (qd + 2 * kvd) * hs);
+        if (can_fuse({&l.gate, &l.up}) && needs_dequant_scratch(l.gate.dtype))
+            max_deq = std::max(max_deq, 2 * m.n_ff * hs);
+    }
+    std::map<const void*, bool> seen;
+    auto count = [&](const GpuWeight& w) {
+        if (seen[w.data]) return;
+        seen[w.data] = true;
+        w_bytes += uint64_t(w.n_rows) * w.row_bytes;
+        if (needs_dequant_scratch(w.dtype)) max_deq = std::max(max_deq, w.n_rows * w.n_cols);
+    };
+    count(m.token_embd), count(m.output);
+    for (const auto& l : m.layers)
+        for (const GpuWeight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) count(*w);
+    const uint64_t cache = uint64_t(cache_elems) * 2 * 2;
+    const uint64_t scratch =
+        uint64_t(T) * 4 *
+            uint64_t(3 * hs + 3 * qd + 4 * kvd + 5 * m.n_ff + m.n_vocab + m.n_heads * n_split_ * (m.head_dim + 2)) +
+        Matmul::scratch_bytes(T, max_cols, max_deq);
+    size_t free_b = 0, total_b = 0;
+    CALIB_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+    const uint64_t need = w_bytes + cache + scratch;
+    if (need > free_b)
+        return make_error(ErrorCode::kOutOfMemory, "CUDA engine: the model needs " + gib(double(need)) + " GiB (weights " +
+                                                       gib(double(w_bytes)) + ", KV cache " + gib(double(cache)) +
+                                                       ", scratch " + gib(double(scratch)) + ") but " + device_name_ +
+                                                       " has " + gib(double(free_b)) +
+                                                       " GiB free (lower -c / -np, or use a smaller type)");
+
+    CALIB_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    LOWBIT_TRY(mm_.init(stream_, T, max_cols, max_deq));
+    Status st = ok_status();
+    embd_ = weight(m.token_embd, "token_embd", st);
+    output_ = weight(m.output, "output", st);
+    layers_.resize(size_t(m.n_layers));
+    for (int64_t il = 0; il < m.n_layers && st.ok(); ++il) {
+        const GpuLayerDesc& s = m.layers[size_t(il)];
+        DevLayer& d = layers_[size_t(il)];
+        const std::string p = "blk." + std::to_string(il) + ".";
+        if (can_fuse({&s.wq, &s.wk, &s.wv})) {
+            LOWBIT_TRY(upload_fused({&s.wq, &s.wk, &s.wv}, d.qkv, p + "attn_qkv"));
+            weight_bytes_ += d.qkv.buf.bytes();
+            if (s.bq || s.bk || s.bv) {
+                std::vector<float> b(size_t(qd + 2 * kvd), 0.0f);
+                if (s.bq) std::copy(s.bq, s.bq + qd, b.begin());
+                if (s.bk) std::copy(s.bk, s.bk + kvd, b.begin() + qd);
+                if (s.bv) std::copy(s.bv, s.bv + kvd, b.begin() + qd + kvd);
+                LOWBIT_TRY(upload_floats(b.data(), int64_t(b.size()), d.bqkv, p + "attn_qkv.bias"));
+            }
+        } else {
+            d.wq = weight(s.wq, p + "attn_q", st), d.wk = weight(s.wk, p + "attn_k", st);
+            d.wv = weight(s.wv, p + "attn_v", st);
+        }
+        if (can_fuse({&s.gate, &s.up})) {
+            LOWBIT_TRY(upload_fused({&s.gate, &s.up}, d.gate_up, p + "ffn_gate_up"));
+            weight_bytes_ += d.gate_up.buf.bytes();
+        } else {
+            d.gate = weight(s.gate, p + "ffn_gate", st), d.up = weight(s.up, p + "ffn_up", st);
+        }
+        d.wo = weight(s.wo, p + "attn_output", st);
+        d.down = weight(s.down, p + "ffn_down", st);
+        if (!st.ok()) break;
+        LOWBIT_TRY(upload_floats(s.attn_norm, hs, d.attn_norm, p + "attn_norm"));
+        LOWBIT_TRY(upload_floats(s.ffn_norm, hs, d.ffn_norm, p + "ffn_norm"));
+        LOWBIT_TRY(upload_floats(s.bq, qd, d.bq, p + "attn_q.bias"));
+        LOWBIT_TRY(upload_floats(s.bk, kvd, d.bk, p + "attn_k.bias"));
+        LOWBIT_TRY(upload_floats(s.bv, kvd, d.bv, p + "attn_v.bias"));
+        LOWBIT_TRY(upload_floats(s.bo, hs, d.bo, p + "attn_output.bias"));
+    }
+    LOWBIT_TRY(st);
+    LOWBIT_TRY(upload_floats(m.output_norm, hs, output_norm_, "output_norm"));
+    LOWBIT_TRY(upload_floats(m.inv_freq.data(), int64_t(m.inv_freq.size()), inv_freq_, "rope frequencies"));
+    layer_elems_ = uint64_t(o.n_seq) * uint64_t(o.n_ctx) * uint64_t(kvd);
+    LOWBIT_TRY(k_.alloc(int64_t(layer_elems_ * uint64_t(m.n_layers)), "K cache"));
+    LOWBIT_TRY(v_.alloc(int64_t(layer_elems_ * uint64_t(m.n_layers)), "V cache"));
+    LOWBIT_TRY(hidden_.alloc(T * hs, "hidden"));
+    LOWBIT_TRY(xn_.alloc(T * hs, "normed"));
+    LOWBIT_TRY(picked_.alloc(T * hs, "logit rows"));
+    LOWBIT_TRY(q_.alloc(T * (qd + 2 * kvd), "q (fused: q|k|v)"));
+    LOWBIT_TRY(attn_.alloc(T * qd, "attention output"));
+    LOWBIT_TRY(k_tok_.alloc(T * kvd, "k"));
+    LOWBIT_TRY(v_tok_.alloc(T * kvd, "v"));
+    LOWBIT_TRY(gate_.alloc(T * 2 * m.n_ff, "gate (fused: gate|up)"));
+    LOWBIT_TRY(up_.alloc(T * m.n_ff, "up"));
+    LOWBIT_TRY(partial_.alloc(T * m.n_heads * n_split_ * (m.head_dim + 2), "attention partials"));
+    LOWBIT_TRY(logits_.alloc(T * m.n_vocab, "logits"));
+    LOWBIT_TRY(inputs_.alloc(4 * T, "step inputs"));
+    staged_.resize(size_t(4 * T));
+    CALIB_CUDA_TRY(cudaStreamSynchronize(stream_), "engine init");
+    return ok_status();
+}
+
+// The whole step on stream_, inputs already in inputs_: token | pos | seq | rows (n_out of them).
+Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
+    const int64_t T = o_.max_tokens, hs = m_.hidden, qd = m_.n_heads * m_.head_dim, kvd = m_.n_kv_heads * m_.head_dim;
+    const int32_t *tok = inputs_.get(), *pos = tok + T, *seq = pos + T, *rows = seq + T;
+    CALIB_CUDA_TRY(engine::launch_embed(embd_->dtype, embd_->buf.get(), embd_->row_bytes, hs, tok, n, hidden_.get(),
+                                        stream_),
+                   "embedding");
+    for (int64_t il = 0; il < m_.n_layers; ++il) {
+        const DevLayer& l = layers_[size_t(il)];
+        CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.attn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_),
+                       "attn_norm");
+        engine::RopeStoreArgs r;
+        if (l.qkv.buf.get()) { // one GEMV/GEMM: token rows [q | k | v]
+            LOWBIT_TRY(mm_.run(l.qkv, xn_.get(), n, l.bqkv.get(), q_.get(), false));
+            r.q = q_.get(), r.k = q_.get() + qd, r.v = q_.get() + qd + kvd;
+            r.q_stride = r.k_stride = r.v_stride = qd + 2 * kvd;
+        } else {
+            LOWBIT_TRY(mm_.run(*l.wq, xn_.get(), n, l.bq.get(), q_.get(), false));
+            LOWBIT_TRY(mm_.run(*l.wk, xn_.get(), n, l.bk.get(), k_tok_.get(), false));
+            LOWBIT_TRY(mm_.run(*l.wv, xn_.get(), n, l.bv.get(), v_tok_.get(), false));
+            r.q = q_.get(), r.k = k_tok_.get(), r.v = v_tok_.get();
+            r.q_stride = qd, r.k_stride = r.v_stride = kvd;
+        }
+        r.pos = pos, r.seq = seq;
+        r.n = n, r.n_heads = m_.n_heads, r.n_kv = m_.n_kv_heads, r.head_dim = m_.head_dim, r.n_ctx = o_.n_ctx;
+        r.inv_freq = inv_freq_.get(), r.neox = m_.rope_neox;
+        r.k_cache = k_.get() + uint64_t(il) * layer_elems_, r.v_cache = v_.get() + uint64_t(il) * layer_elems_;
+        CALIB_CUDA_TRY(engine::launch_rope_store(r, stream_), "rope");
+        engine::AttentionArgs a;
+        a.q = r.q, a.q_stride = r.q_stride, a.k_cache = r.k_cache, a.v_cache = r.v_cache, a.pos = pos, a.seq = seq;
+        a.out = attn_.get(), a.partial = partial_.get();
+        a.n = n, a.n_heads = m_.n_heads, a.n_kv = m_.n_kv_heads, a.head_dim = m_.head_dim, a.n_ctx = o_.n_ctx;
+        a.n_split = n_split_, a.split_len = split_len_;
+        a.scale = float(1.0 / std::sqrt(double(m_.head_dim)));
+        CALIB_CUDA_TRY(engine::launch_attention(a, stream_), "attention");
+        LOWBIT_TRY(mm_.run(*l.wo, attn_.get(), n, l.bo.get(), hidden_.get(), true));
+        CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.ffn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_),
+                       "ffn_norm");
+        const int64_t ff = m_.n_ff;
+        if (l.gate_up.buf.get()) { // token rows [gate | up] -> silu(gate) * up into up_
+            LOWBIT_TRY(mm_.run(l.gate_up, xn_.get(), n, nullptr, gate_.get(), false));
+            CALIB_CUDA_TRY(engine::launch_silu_mul(gate_.get(), 2 * ff, gate_.get() + ff, 2 * ff, up_.get(), n, ff,
+                                                   stream_),
+                           "silu_mul");
+        } else {
+            LOWBIT_TRY(mm_.run(*l.gate, xn_.get(), n, nullptr, gate_.get(), false));
+            LOWBIT_TRY(mm_.run(*l.up, xn_.get(), n, nullptr, up_.get(), false));
+            CALIB_CUDA_TRY(engine::launch_silu_mul(gate_.get(), ff, up_.get(), ff, up_.get(), n, ff, stream_),
+                           "silu_mul");
+        }
+        LOWBIT_TRY(mm_.run(*l.down, up_.get(), n, nullptr, hidden_.get(), true));
+    }
+    if (n_out == 0) return ok_status();
+    const float* src = hidden_.get();
+    if (n_out < n) {
+        CALIB_CUDA_TRY(engine::launch_gather_rows(hidden_.get(), rows, n_out, hs, picked_.get(), stream_), "gather");
+        src = picked_.get();
+    }
+    CALIB_CUDA_TRY(engine::launch_rms_norm(src, output_norm_.get(), xn_.get(), n_out, hs, m_.rms_eps, stream_),
+                   "output_norm");
+    return mm_.run(*output_, xn_.get(), n_out, nullptr, logits_.get(), false);
+}
+
+Status LlamaGpuImpl::run_step(int64_t n, int64_t n_out) {
+    if (!o_.graphs || n > kGemvMaxTokens) return enqueue_step(n, n_out);
+    const auto key = std::make_pair(n, n_out);
+    auto it = graphs_.find(key);
+    if (it == graphs_.end()) {
+        CALIB_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "graph capture");
+        Status st = enqueue_step(n, n_out);
+        cudaGraph_t graph = nullptr;
+        const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+        if (!st.ok()) {
+            if (graph) cudaGraphDestroy(graph);
+            return st;
+        }
+        CALIB_CUDA_TRY(end, "graph capture");
+        cudaGraphExec_t exec = nullptr;
+        const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+        cudaGraphDestroy(graph);
+        CALIB_CUDA_TRY(inst, "graph instantiate");
+        it = graphs_.emplace(key, exec).first;
+    }
+    CALIB_CUDA_TRY(cudaGraphLaunch(it->second, stream_), "graph launch");
+    return ok_status();
+}
+
+Status LlamaGpuImpl::forward(const int32_t* token, const int32_t* pos, const int32_t* seq, const uint8_t* want,
+                             int64_t n, float* logits) {
+    const int64_t T = o_.max_tokens;
+    int64_t out_row = 0;
+    for (int64_t begin = 0; begin < n; begin += T) {
+        const int64_t c = std::min(T, n - begin);
+        int64_t n_out = 0;
+        for (int64_t i = 0; i < c; ++i) {
+            staged_[size_t(i)] = token[begin + i];
+            staged_[size_t(T + i)] = pos[begin + i];
+            staged_[size_t(2 * T + i)] = seq[begin + i];
+            if (want[begin + i]) staged_[size_t(3 * T + n_out++)] = int32_t(i);
+        }
+        // The rows part only matters when some tokens want no logits (else the step uses all rows in order).
+        CALIB_CUDA_TRY(cudaMemcpyAsync(inputs_.get(), staged_.data(), staged_.size() * 4, cudaMemcpyHostToDevice,
+                                       stream_),
+                       "step inputs");
+        LOWBIT_TRY(run_step(c, n_out));
+        if (n_out > 0)
+            CALIB_CUDA_TRY(cudaMemcpyAsync(logits + out_row * m_.n_vocab, logits_.get(),
+                                           uint64_t(n_out * m_.n_vocab) * 4, cudaMemcpyDeviceToHost, stream_),
+                           "logits");
+        CALIB_CUDA_TRY(cudaStreamSynchronize(stream_), "forward step");
+        out_row += n_out;
+    }
+    return ok_status();
+}
+
+Status LlamaGpuImpl::copy_prefix(int64_t src, int64_t dst, int64_t n) {
+    if (src < 0 || dst < 0 || src >= o_.n_seq || dst >= o_.n_seq || n < 0 || n > o_.n_ctx)
+        return make_error(ErrorCode::kUsage, "copy_prefix: slot or length out of range");
+    if (n == 0 || src == dst) return ok_status();
+    const uint64_t kvd = uint64_t(m_.n_kv_heads * m_.head_dim), slot = uint64_t(o_.n_ctx) * kvd;
+    for (int64_t il = 0; il < m_.n_layers; ++il)
+        for (__half* base : {k_.get(), v_.get()}) {
+            __half* layer = base + uint64_t(il) * layer_elems_;
+            CALIB_CUDA_TRY(cudaMemcpyAsync(layer + uint64_t(dst) * slot, layer + uint64_t(src) * slot,
+                                           uint64_t(n) * kvd * 2, cudaMemcpyDeviceToDevice, stream_),
+                           "copy_prefix");
+        }
+    CALIB_CUDA_TRY(cudaStreamSynchronize(stream_), "copy_prefix");
+    return ok_status();
+}
+
+} // namespace
+
+bool gpu_engine_supports(DType dtype) {
+    return engine::gpu_weight_type(dtype);
+}
+
+Result<std::unique_ptr<LlamaGpu>> LlamaGpu::create(const GpuModelDesc& model, const GpuEngineOptions& options) {
+    auto e = std::make_unique<LlamaGpuImpl>();
+    LOWBIT_TRY(e->init(model, options));
+    return std::unique_ptr<LlamaGpu>(std::move(e));
+}
+
+Status gpu_matmul(const GpuWeight& w, const float* x, int64_t m, float* y, bool force_gemm) {
+    if (m < 1) return make_error(ErrorCode::kUsage, "gpu_matmul: m must be >= 1");
+    DevWeight d;
+    LOWBIT_TRY(upload(w, d, "weight"));
+    cudaStream_t stream = nullptr;
+    CALIB_CUDA_TRY(cudaStreamCreate(&stream), "cudaStreamCreate");
+    struct StreamGuard {
+        cudaStream_t s;
+        ~StreamGuard() { cudaStreamDestroy(s); }
+    } guard{stream};
+    Matmul mm;
+    const bool gemm = force_gemm || m > kGemvMaxTokens;
+    LOWBIT_TRY(mm.init(stream, gemm ? std::max<int64_t>(m, kGemvMaxTokens + 1) : m, w.n_cols, w.n_rows * w.n_cols));
+    DeviceBuffer<float> xd, yd;
+    LOWBIT_TRY(xd.alloc(m * w.n_cols, "x"));
+    LOWBIT_TRY(yd.alloc(m * w.n_rows, "y"));
+    CALIB_CUDA_TRY(cudaMemcpy(xd.get(), x, uint64_t(m * w.n_cols) * 4, cudaMemcpyHostToDevice), "x upload");
+    LOWBIT_TRY(mm.run(d, xd.get(), m, nullptr, yd.get(), false, force_gemm));
+    CALIB_CUDA_TRY(cudaStreamSynchronize(stream), "matmul");
+    CALIB_CUDA_TRY(cudaMemcpy(y, yd.get(), uint64_t(m * w.n_rows) * 4, cudaMemcpyDeviceToHost), "y download");
+    return ok_status();
+}
+
+} // namespace lowbit::kernel::cuda
