@@ -37,8 +37,9 @@ template <class F> bool with_type(DType dtype, F&& f) {
     }
 }
 
-// ---- GEMV: one warp per weight row; lanes walk the row's 32-element sub-blocks; MT token rows at once ----
-constexpr int kGemvWarps = 8;
+// ---- GEMV: each warp computes kRows weight rows; lanes walk the rows' 32-element sub-blocks; MT token rows at
+// once (each x sub-block is loaded once and used for every row) ----
+constexpr int kGemvWarps = 4, kRows = 2;
 
 template <class Q, int MT>
 __global__ void __launch_bounds__(kGemvWarps* kWarp)
@@ -46,40 +47,55 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
                 const float* __restrict__ x, int m, const float* __restrict__ bias, float* __restrict__ y,
                 int accumulate) {
     const int lane = threadIdx.x % kWarp;
-    const int64_t row = int64_t(blockIdx.x) * kGemvWarps + threadIdx.x / kWarp;
-    if (row >= n_rows) return;
-    const uint8_t* wr = w + uint64_t(row) * row_bytes;
+    const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + threadIdx.x / kWarp) * kRows;
+    if (row0 >= n_rows) return;
     const int64_t n_sub = n_cols / 32;
-    float acc[MT];
+    const int n_r = n_rows - row0 < kRows ? int(n_rows - row0) : kRows;
+    float acc[kRows][MT];
 #pragma unroll
-    for (int t = 0; t < MT; ++t) acc[t] = 0.0f;
+    for (int r = 0; r < kRows; ++r)
+#pragma unroll
+        for (int t = 0; t < MT; ++t) acc[r][t] = 0.0f;
     for (int64_t sb = lane; sb < n_sub; sb += kWarp) {
-        float v[32];
-        Q::dequant32(wr, sb, v);
+        float v[kRows][32];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+            if (r < n_r) Q::dequant32(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v[r]);
+        }
 #pragma unroll
         for (int t = 0; t < MT; ++t) {
             if (t < m) {
                 const float4* xp = reinterpret_cast<const float4*>(x + int64_t(t) * n_cols + sb * 32);
-                float s = 0.0f;
+                float s[kRows];
+#pragma unroll
+                for (int r = 0; r < kRows; ++r) s[r] = 0.0f;
 #pragma unroll
                 for (int i = 0; i < 8; ++i) {
                     const float4 xv = __ldg(xp + i);
-                    s = fmaf(v[4 * i], xv.x, s);
-                    s = fmaf(v[4 * i + 1], xv.y, s);
-                    s = fmaf(v[4 * i + 2], xv.z, s);
-                    s = fmaf(v[4 * i + 3], xv.w, s);
+#pragma unroll
+                    for (int r = 0; r < kRows; ++r) {
+                        s[r] = fmaf(v[r][4 * i], xv.x, s[r]);
+                        s[r] = fmaf(v[r][4 * i + 1], xv.y, s[r]);
+                        s[r] = fmaf(v[r][4 * i + 2], xv.z, s[r]);
+                        s[r] = fmaf(v[r][4 * i + 3], xv.w, s[r]);
+                    }
                 }
-                acc[t] += s;
+#pragma unroll
+                for (int r = 0; r < kRows; ++r) acc[r][t] += s[r];
             }
         }
     }
 #pragma unroll
-    for (int t = 0; t < MT; ++t) {
-        if (t >= m) break;
-        const float s = warp_sum(acc[t]);
-        if (lane == 0) {
-            float* out = y + int64_t(t) * n_rows + row;
-            *out = (accumulate ? *out : 0.0f) + s + (bias ? bias[row] : 0.0f);
+    for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+        for (int t = 0; t < MT; ++t) {
+            if (t >= m || r >= n_r) continue;
+            const float s = warp_sum(acc[r][t]);
+            if (lane == 0) {
+                const int64_t row = row0 + r;
+                float* out = y + int64_t(t) * n_rows + row;
+                *out = (accumulate ? *out : 0.0f) + s + (bias ? bias[row] : 0.0f);
+            }
         }
     }
 }
@@ -87,7 +103,8 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
 template <class Q> cudaError_t gemv_for(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                                         const float* x, int64_t m, const float* bias, float* y, bool acc,
                                         cudaStream_t st) {
-    const dim3 grid(unsigned((n_rows + kGemvWarps - 1) / kGemvWarps)), block(kGemvWarps * kWarp);
+    constexpr int kPerBlock = kGemvWarps * kRows;
+    const dim3 grid(unsigned((n_rows + kPerBlock - 1) / kPerBlock)), block(kGemvWarps * kWarp);
     const int mi = int(m), a = acc ? 1 : 0;
     if (m == 1) gemv_kernel<Q, 1><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
     else if (m == 2) gemv_kernel<Q, 2><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
@@ -105,7 +122,7 @@ __global__ void dequant_matrix_kernel(const uint8_t* __restrict__ w, uint64_t ro
     if (i >= n_rows * n_sub) return;
     const int64_t row = i / n_sub, sb = i % n_sub;
     float v[32];
-    Q::dequant32(w + uint64_t(row) * row_bytes, sb, v);
+    Q::dequant32(w + uint64_t(row) * row_bytes, sb, n_sub, v);
     uint4* dst = reinterpret_cast<uint4*>(static_cast<uint16_t*>(out) + row * n_cols + sb * 32);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
@@ -131,7 +148,7 @@ __global__ void embed_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, 
     const uint8_t* wr = w + uint64_t(token[t]) * row_bytes;
     for (int64_t sb = threadIdx.x; sb < n_cols / 32; sb += blockDim.x) {
         float v[32];
-        Q::dequant32(wr, sb, v);
+        Q::dequant32(wr, sb, n_cols / 32, v);
         float* dst = hidden + t * n_cols + sb * 32;
 #pragma unroll
         for (int i = 0; i < 32; ++i) dst[i] = v[i];

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Device decoding of the weight types the CUDA engine multiplies by (included by .cu files only).
-// Every type is read in sub-blocks of 32 consecutive elements of a row: `Q::dequant32(row, sb, w)` writes the
-// 32 values of sub-block sb (elements [32·sb, 32·sb + 32)) of a row whose bytes start at `row`. The formulas are
+// Every type is read in sub-blocks of 32 consecutive elements of a row: `Q::dequant32(row, sb, n_sub, w)` writes
+// the 32 values of sub-block sb (elements [32·sb, 32·sb + 32)) of a row of n_sub sub-blocks starting at `row`. The formulas are
 // those of the scheme references (src/scheme/<type>/*_ref.cpp, bit-exact with ggml's dequantize_row_*), so a GPU
 // result differs from the CPU's only by the order of float additions. Block layouts (bytes, little endian):
 //   f32/f16/bf16 plain; q8_0 {f16 d, i8 qs[32]}; q4_0 {f16 d, u8 qs[16]}; q4_1 {f16 d, f16 m, u8 qs[16]};
@@ -9,8 +9,11 @@
 //   q2_k {u8 scales[16], u8 qs[64], f16 d, f16 dmin}; q3_k {u8 hmask[32], u8 qs[64], u8 scales[12], f16 d};
 //   q4_k {f16 d, f16 dmin, u8 scales[12], u8 qs[128]}; q5_k {f16 d, f16 dmin, u8 scales[12], u8 qh[32],
 //   u8 qs[128]}; q6_k {u8 ql[128], u8 qh[64], i8 scales[16], f16 d}.
-// Loads: blocks of the legacy types are only 2-byte aligned, so their bytes are read as 16-bit words; plain
-// types and the 16-byte multiples (q4_k, q5_k) use 16-byte vector loads.
+// Loads: q4_0, q8_0 and q6_k are repacked at upload (gpu_repack.h: per row, the quant bytes of every block, then
+// the f16 scales; rows padded to 16 bytes) so a lane reads a block's quants with 16-byte loads; q4_k and q5_k
+// blocks are 16-byte multiples already; the other legacy types are read as 16-bit words (2-byte aligned blocks).
+// Nibbles and bytes become floats by the exponent trick (byte b under exponent 2^23, minus 2^23: exact), one
+// byte-permute and one add per value instead of an int-to-float conversion.
 #pragma once
 
 #include <cstdint>
@@ -46,9 +49,20 @@ template <int N> __device__ __forceinline__ void load_bytes16(const uint8_t* p, 
     }
 }
 
+// Byte k (0..3) of `word` as a float: 2^23 + byte, minus `bias` (2^23 + offset: exact for the byte range).
+__device__ __forceinline__ float byte_float(uint32_t word, int k, float bias) {
+    return __uint_as_float(__byte_perm(word, 0x4B000000u, 0x7650u + uint32_t(k))) - bias;
+}
+constexpr float kMagic = 8388608.0f; // 2^23
+
+__device__ __forceinline__ void words16(const uint8_t* p, uint32_t (&u)[4]) {
+    const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
+    u[0] = v.x, u[1] = v.y, u[2] = v.z, u[3] = v.w;
+}
+
 struct QF32 {
     static constexpr int kBlockElems = 1, kBlockBytes = 4;
-    __device__ static void dequant32(const uint8_t* row, int64_t sb, float (&w)[32]) {
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
         const float4* p = reinterpret_cast<const float4*>(row + sb * 128);
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
@@ -60,7 +74,7 @@ struct QF32 {
 
 struct QF16 {
     static constexpr int kBlockElems = 1, kBlockBytes = 2;
-    __device__ static void dequant32(const uint8_t* row, int64_t sb, float (&w)[32]) {
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
         const uint4* p = reinterpret_cast<const uint4*>(row + sb * 64);
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
@@ -77,7 +91,7 @@ struct QF16 {
 
 struct QBF16 {
     static constexpr int kBlockElems = 1, kBlockBytes = 2;
-    __device__ static void dequant32(const uint8_t* row, int64_t sb, float (&w)[32]) {
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
         const uint4* p = reinterpret_cast<const uint4*>(row + sb * 64);
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
@@ -92,36 +106,45 @@ struct QBF16 {
     }
 };
 
+// q8_0, repacked: per row [qs: 32 bytes per block][d: f16 per block].
 struct QQ8_0 {
     static constexpr int kBlockElems = 32, kBlockBytes = 34;
-    __device__ static void dequant32(const uint8_t* row, int64_t sb, float (&w)[32]) {
-        const uint8_t* b = row + sb * kBlockBytes;
-        uint8_t q[32];
-        load_bytes2<32>(b + 2, q);
-        const float d = half_at(b);
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
+        uint32_t u[8];
+        words16(row + 32 * sb, *reinterpret_cast<uint32_t(*)[4]>(u));
+        words16(row + 32 * sb + 16, *reinterpret_cast<uint32_t(*)[4]>(u + 4));
+        const float d = __half2float(__ldg(reinterpret_cast<const __half*>(row + 32 * n_sub) + sb));
 #pragma unroll
-        for (int i = 0; i < 32; ++i) w[i] = d * float(int8_t(q[i]));
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t b = u[i] ^ 0x80808080u; // int8 -> q + 128
+#pragma unroll
+            for (int k = 0; k < 4; ++k) w[4 * i + k] = d * byte_float(b, k, kMagic + 128.0f);
+        }
     }
 };
 
+// q4_0, repacked: per row [qs: 16 bytes per block][d: f16 per block].
 struct QQ4_0 {
     static constexpr int kBlockElems = 32, kBlockBytes = 18;
-    __device__ static void dequant32(const uint8_t* row, int64_t sb, float (&w)[32]) {
-        const uint8_t* b = row + sb * kBlockBytes;
-        uint8_t q[16];
-        load_bytes2<16>(b + 2, q);
-        const float d = half_at(b);
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
+        uint32_t u[4];
+        words16(row + 16 * sb, u);
+        const float d = __half2float(__ldg(reinterpret_cast<const __half*>(row + 16 * n_sub) + sb));
 #pragma unroll
-        for (int i = 0; i < 16; ++i) {
-            w[i] = d * float(int(q[i] & 0xF) - 8);
-            w[i + 16] = d * float(int(q[i] >> 4) - 8);
+        for (int i = 0; i < 4; ++i) {
+            const uint32_t lo = u[i] & 0x0F0F0F0Fu, hi = (u[i] >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+            for (int k = 0; k < 4; ++k) {
+                w[4 * i + k] = d * byte_float(lo, k, kMagic + 8.0f);
+                w[16 + 4 * i + k] = d * byte_float(hi, k, kMagic + 8.0f);
+            }
         }
     }
 };
 
 struct QQ4_1 {
     static constexpr int kBlockElems = 32, kBlockBytes = 20;
-    __device__ static void dequant32(const uint8_t* row, int64_t sb, float (&w)[32]) {
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
         const uint8_t* b = row + sb * kBlockBytes;
         uint8_t q[16];
         load_bytes2<16>(b + 4, q);
@@ -136,7 +159,7 @@ struct QQ4_1 {
 
 template <bool kHasMin> struct QQ5 {
     static constexpr int kBlockElems = 32, kBlockBytes = kHasMin ? 24 : 22;
-    __device__ static void dequant32(const uint8_t* row, int64_t sb, float (&w)[32]) {
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
         const uint8_t* b = row + sb * kBlockBytes;
         constexpr int kQh = kHasMin ? 4 : 2;
         uint8_t q[20];
@@ -163,7 +186,7 @@ using QQ5_1 = QQ5<true>;
 // K-quants: super-blocks of 256 elements = 8 sub-blocks of 32.
 struct QQ2_K {
     static constexpr int kBlockElems = 256, kBlockBytes = 84;
-    __device__ static void dequant32(const uint8_t* row, int64_t sb, float (&w)[32]) {
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
         const uint8_t* b = row + (sb >> 3) * kBlockBytes;
         const int s = int(sb & 7), n = s >> 2, j = s & 3;
         uint8_t q[32], sc[2];
@@ -187,7 +210,7 @@ struct QQ3_K {
         sc |= ((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4;
         return sc - 32;
     }
-    __device__ static void dequant32(const uint8_t* row, int64_t sb, float (&w)[32]) {
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
         const uint8_t* b = row + (sb >> 3) * kBlockBytes;
         const int s = int(sb & 7), n = s >> 2, j = s & 3;
         uint8_t hm[32], q[32], scales[12];
@@ -222,24 +245,30 @@ __device__ __forceinline__ void scale_min_k4(int j, const uint8_t (&q)[16], floa
 
 struct QQ4_K {
     static constexpr int kBlockElems = 256, kBlockBytes = 144; // 16-byte multiple: vector loads
-    __device__ static void dequant32(const uint8_t* row, int64_t sb, float (&w)[32]) {
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t, float (&w)[32]) {
         const uint8_t* b = row + (sb >> 3) * kBlockBytes;
         const int s = int(sb & 7), pair = s >> 1, hi = s & 1;
-        uint8_t head[16], q[32];
+        uint8_t head[16];
         load_bytes16<16>(b, head);
-        load_bytes16<32>(b + 16 + 32 * pair, q);
+        uint32_t u[8];
+        words16(b + 16 + 32 * pair, *reinterpret_cast<uint32_t(*)[4]>(u));
+        words16(b + 32 + 32 * pair, *reinterpret_cast<uint32_t(*)[4]>(u + 4));
         const float d = half_at(head), dmin = half_at(head + 2);
         float sc, mn;
         scale_min_k4(s, head, sc, mn);
         const float d1 = d * sc, m1 = dmin * mn;
 #pragma unroll
-        for (int l = 0; l < 32; ++l) w[l] = d1 * float(hi ? q[l] >> 4 : q[l] & 0xF) - m1;
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t q = (hi ? u[i] >> 4 : u[i]) & 0x0F0F0F0Fu;
+#pragma unroll
+            for (int k = 0; k < 4; ++k) w[4 * i + k] = fmaf(d1, byte_float(q, k, kMagic), -m1);
+        }
     }
 };
 
 struct QQ5_K {
     static constexpr int kBlockElems = 256, kBlockBytes = 176; // 16-byte multiple
-    __device__ static void dequant32(const uint8_t* row, int64_t sb, float (&w)[32]) {
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
         const uint8_t* b = row + (sb >> 3) * kBlockBytes;
         const int s = int(sb & 7), pair = s >> 1, hi = s & 1;
         uint8_t head[16], qh[32], q[32];
@@ -257,22 +286,27 @@ struct QQ5_K {
     }
 };
 
+// q6_k, repacked: per row [ql, qh, scales: 208 bytes per block][d: f16 per block].
 struct QQ6_K {
     static constexpr int kBlockElems = 256, kBlockBytes = 210;
-    __device__ static void dequant32(const uint8_t* row, int64_t sb, float (&w)[32]) {
-        const uint8_t* b = row + (sb >> 3) * kBlockBytes;
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
+        const int64_t blk = sb >> 3;
+        const uint8_t* b = row + blk * 208;
         const int s = int(sb & 7), n = s >> 2, quarter = s & 3;
-        uint8_t ql[32], qh[32], sc[2];
-        load_bytes2<32>(b + 64 * n + 32 * (quarter & 1), ql);
-        load_bytes2<32>(b + 128 + 32 * n, qh);
+        uint32_t ql[8], qh[8];
+        words16(b + 64 * n + 32 * (quarter & 1), *reinterpret_cast<uint32_t(*)[4]>(ql));
+        words16(b + 64 * n + 32 * (quarter & 1) + 16, *reinterpret_cast<uint32_t(*)[4]>(ql + 4));
+        words16(b + 128 + 32 * n, *reinterpret_cast<uint32_t(*)[4]>(qh));
+        words16(b + 144 + 32 * n, *reinterpret_cast<uint32_t(*)[4]>(qh + 4));
         const uint16_t scw = __ldg(reinterpret_cast<const uint16_t*>(b + 192 + 8 * n + 2 * quarter));
-        sc[0] = uint8_t(scw & 0xFF), sc[1] = uint8_t(scw >> 8);
-        const float d = half_at(b + 208);
+        const float d = __half2float(__ldg(reinterpret_cast<const __half*>(row + 208 * (n_sub >> 3)) + blk));
+        const float d0 = d * float(int8_t(scw & 0xFF)), d1 = d * float(int8_t(scw >> 8));
 #pragma unroll
-        for (int l = 0; l < 32; ++l) {
-            const int nib = quarter >= 2 ? ql[l] >> 4 : ql[l] & 0xF;
-            const int h = (qh[l] >> (2 * quarter)) & 3;
-            w[l] = d * float(int8_t(sc[l / 16])) * float((nib | (h << 4)) - 32);
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t lo = (quarter >= 2 ? ql[i] >> 4 : ql[i]) & 0x0F0F0F0Fu;
+            const uint32_t q = lo | (((qh[i] >> (2 * quarter)) & 0x03030303u) << 4);
+#pragma unroll
+            for (int k = 0; k < 4; ++k) w[4 * i + k] = (i < 4 ? d0 : d1) * byte_float(q, k, kMagic + 32.0f);
         }
     }
 };

@@ -2,6 +2,7 @@
 // The CUDA engine (see llama_gpu.h): weight upload, the per-step op sequence, GEMV/GEMM choice, graphs.
 #include "kernel/cuda/calib_layer_util.cuh"
 #include "kernel/cuda/engine/gpu_ops.cuh"
+#include "kernel/cuda/engine/gpu_repack.h"
 #include "kernel/cuda/engine/llama_gpu.h"
 
 #include <algorithm>
@@ -46,13 +47,34 @@ Status check_weight(const GpuWeight& w, const std::string& name) {
     return ok_status();
 }
 
-Status upload(const GpuWeight& w, DevWeight& d, const std::string& name) {
-    LOWBIT_TRY(check_weight(w, name));
-    d.dtype = w.dtype, d.n_rows = w.n_rows, d.n_cols = w.n_cols, d.row_bytes = w.row_bytes;
-    const uint64_t bytes = uint64_t(w.n_rows) * w.row_bytes;
-    LOWBIT_TRY(d.buf.alloc(int64_t(bytes), name));
-    CALIB_CUDA_TRY(cudaMemcpy(d.buf.get(), w.data, bytes, cudaMemcpyHostToDevice), "upload of " + name);
+// Copies matrices stacked in order into d (one, or several of one type and width: fused QKV, gate|up), in the
+// device layout (gpu_repack.h).
+Status upload_rows(std::initializer_list<const GpuWeight*> ws, DevWeight& d, const std::string& name) {
+    const GpuWeight* a = *ws.begin();
+    int64_t rows = 0;
+    for (const GpuWeight* w : ws) {
+        LOWBIT_TRY(check_weight(*w, name));
+        rows += w->n_rows;
+    }
+    const uint64_t file_row = uint64_t(a->n_cols / dtype_block_elems(a->dtype)) * uint64_t(dtype_block_bytes(a->dtype));
+    d.dtype = a->dtype, d.n_rows = rows, d.n_cols = a->n_cols, d.row_bytes = engine::device_row_bytes(file_row);
+    LOWBIT_TRY(d.buf.alloc(int64_t(uint64_t(rows) * d.row_bytes), name));
+    std::vector<uint8_t> staging;
+    uint64_t off = 0;
+    for (const GpuWeight* w : ws) {
+        const uint64_t bytes = uint64_t(w->n_rows) * d.row_bytes;
+        staging.resize(size_t(bytes));
+        engine::repack_rows(w->dtype, static_cast<const uint8_t*>(w->data), w->row_bytes, w->n_rows, file_row,
+                            staging.data());
+        CALIB_CUDA_TRY(cudaMemcpy(d.buf.get() + off, staging.data(), bytes, cudaMemcpyHostToDevice),
+                       "upload of " + name);
+        off += bytes;
+    }
     return ok_status();
+}
+
+Status upload(const GpuWeight& w, DevWeight& d, const std::string& name) {
+    return upload_rows({&w}, d, name);
 }
 
 // Several matrices of one type and width stacked into one [Σ rows, n_cols] (fused QKV, gate|up: one GEMV
@@ -62,24 +84,6 @@ bool can_fuse(std::initializer_list<const GpuWeight*> ws) {
     for (const GpuWeight* w : ws)
         if (w->dtype != a->dtype || w->n_cols != a->n_cols || w->row_bytes != a->row_bytes) return false;
     return true;
-}
-
-Status upload_fused(std::initializer_list<const GpuWeight*> ws, DevWeight& d, const std::string& name) {
-    const GpuWeight* a = *ws.begin();
-    int64_t rows = 0;
-    for (const GpuWeight* w : ws) {
-        LOWBIT_TRY(check_weight(*w, name));
-        rows += w->n_rows;
-    }
-    d.dtype = a->dtype, d.n_rows = rows, d.n_cols = a->n_cols, d.row_bytes = a->row_bytes;
-    LOWBIT_TRY(d.buf.alloc(int64_t(uint64_t(rows) * a->row_bytes), name));
-    uint64_t off = 0;
-    for (const GpuWeight* w : ws) {
-        const uint64_t bytes = uint64_t(w->n_rows) * w->row_bytes;
-        CALIB_CUDA_TRY(cudaMemcpy(d.buf.get() + off, w->data, bytes, cudaMemcpyHostToDevice), "upload of " + name);
-        off += bytes;
-    }
-    return ok_status();
 }
 
 Status upload_floats(const float* host, int64_t n, DeviceBuffer<float>& d, const std::string& name) {
@@ -217,8 +221,10 @@ const DevWeight* LlamaGpuImpl::weight(const GpuWeight& w, const std::string& nam
     if (!st.ok()) return nullptr;
     if (auto it = by_host_.find(w.data); it != by_host_.end()) return it->second;
     auto d = std::make_unique<DevWeight>();
-    st = upload(w, *d, name);
-    if (!st.ok()) return nullptr;
+    if (Status up = upload(w, *d, name); !up.ok()) {
+        st = std::move(up);
+        return nullptr;
+    }
     weight_bytes_ += d->buf.bytes();
     by_host_[w.data] = d.get();
     weights_.push_back(std::move(d));
@@ -263,7 +269,7 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
     auto count = [&](const GpuWeight& w) {
         if (seen[w.data]) return;
         seen[w.data] = true;
-        w_bytes += uint64_t(w.n_rows) * w.row_bytes;
+        w_bytes += uint64_t(w.n_rows) * engine::device_row_bytes(w.row_bytes);
         if (needs_dequant_scratch(w.dtype)) max_deq = std::max(max_deq, w.n_rows * w.n_cols);
     };
     count(m.token_embd), count(m.output);
@@ -295,7 +301,7 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
         DevLayer& d = layers_[size_t(il)];
         const std::string p = "blk." + std::to_string(il) + ".";
         if (can_fuse({&s.wq, &s.wk, &s.wv})) {
-            LOWBIT_TRY(upload_fused({&s.wq, &s.wk, &s.wv}, d.qkv, p + "attn_qkv"));
+            LOWBIT_TRY(upload_rows({&s.wq, &s.wk, &s.wv}, d.qkv, p + "attn_qkv"));
             weight_bytes_ += d.qkv.buf.bytes();
             if (s.bq || s.bk || s.bv) {
                 std::vector<float> b(size_t(qd + 2 * kvd), 0.0f);
@@ -309,7 +315,7 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
             d.wv = weight(s.wv, p + "attn_v", st);
         }
         if (can_fuse({&s.gate, &s.up})) {
-            LOWBIT_TRY(upload_fused({&s.gate, &s.up}, d.gate_up, p + "ffn_gate_up"));
+            LOWBIT_TRY(upload_rows({&s.gate, &s.up}, d.gate_up, p + "ffn_gate_up"));
             weight_bytes_ += d.gate_up.buf.bytes();
         } else {
             d.gate = weight(s.gate, p + "ffn_gate", st), d.up = weight(s.up, p + "ffn_up", st);

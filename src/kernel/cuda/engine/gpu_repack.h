@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+// The CUDA engine's weight layouts on the device (host code; used at upload). q4_0, q8_0 and q6_k rows are
+// repacked into two planes — the quant bytes of every block (16, 32, 208 bytes: 16-byte multiples), then the f16
+// scale of every block — so that the device decoders (gpu_quant.cuh) read quants with 16-byte loads; every row
+// starts 16-byte aligned (row stride padded). Other types keep the file's bytes (rows padded to 16 bytes too).
+#pragma once
+
+#include "core/dtype.h"
+
+#include <cstdint>
+#include <cstring>
+
+namespace lowbit::kernel::cuda::engine {
+
+struct RepackSpec {
+    int quant_offset = 0, quant_bytes = 0; // within a file block
+    int meta_offset = 0, meta_bytes = 0;
+};
+
+// True (and the split) for the types stored repacked.
+inline bool repack_spec(DType t, RepackSpec& s) {
+    switch (t) {
+    case DType::kQ4_0: s = {2, 16, 0, 2}; return true;
+    case DType::kQ8_0: s = {2, 32, 0, 2}; return true;
+    case DType::kQ6_K: s = {0, 208, 208, 2}; return true;
+    default: return false;
+    }
+}
+
+// Device bytes of one row (16-byte multiple) for a row of file_row_bytes.
+inline uint64_t device_row_bytes(uint64_t file_row_bytes) {
+    return (file_row_bytes + 15) / 16 * 16;
+}
+
+// n_rows rows of file bytes (src_row_bytes apart) -> device layout (device_row_bytes apart) at dst.
+inline void repack_rows(DType t, const uint8_t* src, uint64_t src_row_bytes, int64_t n_rows, uint64_t file_row_bytes,
+                        uint8_t* dst) {
+    const uint64_t dst_row = device_row_bytes(file_row_bytes);
+    RepackSpec s;
+    const bool split = repack_spec(t, s);
+    const uint64_t block = uint64_t(dtype_block_bytes(t)), nb = split ? file_row_bytes / block : 0;
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const uint8_t* in = src + uint64_t(r) * src_row_bytes;
+        uint8_t* out = dst + uint64_t(r) * dst_row;
+        std::memset(out + file_row_bytes, 0, dst_row - file_row_bytes);
+        if (!split) {
+            std::memcpy(out, in, file_row_bytes);
+            continue;
+        }
+        uint8_t* meta = out + nb * uint64_t(s.quant_bytes);
+        for (uint64_t b = 0; b < nb; ++b) {
+            std::memcpy(out + b * uint64_t(s.quant_bytes), in + b * block + uint64_t(s.quant_offset),
+                        size_t(s.quant_bytes));
+            std::memcpy(meta + b * uint64_t(s.meta_bytes), in + b * block + uint64_t(s.meta_offset),
+                        size_t(s.meta_bytes));
+        }
+    }
+}
+
+} // namespace lowbit::kernel::cuda::engine
