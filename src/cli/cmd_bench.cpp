@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-// `lowbit bench -m MODEL [-p 512] [-n 128] [-t N] [-r 5] [-b 512] [--cache-type f16] [--device cpu|cuda|auto | -ngl N] [--json]`: llama-bench's
-// prompt-processing (pp) and token-generation (tg) throughput, mean ± sd over repetitions after one warm-up.
-// -p and -n take comma lists (llama-bench: `-p 128,512`). Output: llama-bench's markdown table, or with --json one
-// JSON object per line with llama-bench's field names (n_prompt, n_gen, n_threads, avg_ts, stddev_ts, model_size,
-// model_n_params, ...) plus peak_rss_bytes and kv_cache_bytes. The peak RSS also goes to stderr.
+// `lowbit bench -m MODEL [-p 512] [-n 128] [-t N] [-r 5] [-b 512] [--cache-type f16] [--device cpu|cuda|auto | -ngl N]
+// [--json]`: llama-bench's prompt-processing (pp) and token-generation (tg) throughput, mean ± sd over repetitions
+// after one warm-up. -p and -n take comma lists (llama-bench: `-p 128,512`). Output: llama-bench's markdown table, or
+// with --json one JSON object per line with llama-bench's field names (n_prompt, n_gen, n_threads, avg_ts, stddev_ts,
+// model_size, model_n_params, ...) plus peak_rss_bytes and kv_cache_bytes. The peak RSS also goes to stderr.
 #include "cli/commands.h"
 #include "pipeline/bench/bench.h"
 

@@ -8,9 +8,9 @@
 #include <cstdio>
 #include <map>
 #include <optional>
-#include <vector>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace lowbit::cli {
 
@@ -72,15 +72,14 @@ void add_device_flag(CLI::App& sub, DeviceArgs& d) {
 }
 
 Result<runtime::Device> device_of(const DeviceArgs& d) {
-    if (d.n_gpu_layers < -1)
-        return make_error(ErrorCode::kUsage, "-ngl/--n-gpu-layers must be >= 0");
+    if (d.n_gpu_layers < -1) return make_error(ErrorCode::kUsage, "-ngl/--n-gpu-layers must be >= 0");
     std::optional<runtime::Device> from_ngl;
     if (d.n_gpu_layers >= 0) from_ngl = d.n_gpu_layers > 0 ? runtime::Device::kCuda : runtime::Device::kCpu;
     if (d.device.empty()) return from_ngl.value_or(runtime::Device::kCpu);
     LOWBIT_ASSIGN_OR_RETURN(const runtime::Device dev, runtime::parse_device(d.device));
     if (from_ngl && dev != runtime::Device::kAuto && dev != *from_ngl)
-        return make_error(ErrorCode::kUsage, "--device " + d.device + " contradicts -ngl " +
-                                                 std::to_string(d.n_gpu_layers));
+        return make_error(ErrorCode::kUsage,
+                          "--device " + d.device + " contradicts -ngl " + std::to_string(d.n_gpu_layers));
     return from_ngl && dev == runtime::Device::kAuto ? *from_ngl : dev;
 }
 
@@ -98,8 +97,10 @@ int run_main(int argc, char** argv) {
     std::vector<std::string> args;
     for (int i = argc - 1; i >= 1; --i) {
         std::string a = argv[i];
-        if (a == "-ngl") a = "--n-gpu-layers";
-        else if (a.rfind("-ngl=", 0) == 0) a = "--n-gpu-layers=" + a.substr(5);
+        if (a == "-ngl")
+            a = "--n-gpu-layers";
+        else if (a.rfind("-ngl=", 0) == 0)
+            a = "--n-gpu-layers=" + a.substr(5);
         args.push_back(std::move(a));
     }
     try {

@@ -30,10 +30,11 @@ void add_threads_flag(CLI::App& sub, int& n_threads); // -t/--threads, default =
 // --cache-type f16|f32|q8_0 (KV cache rows; default f16 as llama.cpp's), parsed by cache_type_of.
 void add_cache_type_flag(CLI::App& sub, std::string& cache_type);
 Result<DType> cache_type_of(const std::string& cache_type);
-// --device cpu|cuda|auto and llama.cpp's -ngl/--n-gpu-layers N (run_main rewrites -ngl) (N > 0: the whole model on the GPU, as -ngl 99;
-// lowbit has no partial offload; 0: cpu). device_of resolves them (kUsage when they contradict each other).
+// --device cpu|cuda|auto and llama.cpp's -ngl/--n-gpu-layers N (run_main rewrites -ngl) (N > 0: the whole model on the
+// GPU, as -ngl 99; lowbit has no partial offload; 0: cpu). device_of resolves them (kUsage when they contradict each
+// other).
 struct DeviceArgs {
-    std::string device;   // empty: not given
+    std::string device;        // empty: not given
     int64_t n_gpu_layers = -1; // -1: not given
 };
 void add_device_flag(CLI::App& sub, DeviceArgs& d);

@@ -46,8 +46,8 @@ Result<std::unique_ptr<kernel::cuda::LlamaGpu>> make_gpu_engine(const Transforme
 }
 
 Status gpu_forward(kernel::cuda::LlamaGpu& engine, const Batch& batch, KvCache& cache, float* logits) {
-    LOWBIT_TRY(engine.forward(batch.token.data(), batch.pos.data(), batch.seq.data(), batch.logits.data(),
-                              batch.size(), logits));
+    LOWBIT_TRY(engine.forward(batch.token.data(), batch.pos.data(), batch.seq.data(), batch.logits.data(), batch.size(),
+                              logits));
     for (int64_t t = 0; t < batch.size(); ++t)
         cache.set_seq_len(batch.seq[size_t(t)], int64_t(batch.pos[size_t(t)]) + 1);
     return ok_status();

@@ -40,9 +40,12 @@ std::unique_ptr<tokenizer::Tokenizer> make_tokenizer(Result<format::VocabData> v
 
 const char* device_name(Device d) {
     switch (d) {
-    case Device::kCpu: return "cpu";
-    case Device::kCuda: return "cuda";
-    case Device::kAuto: return "auto";
+    case Device::kCpu:
+        return "cpu";
+    case Device::kCuda:
+        return "cuda";
+    case Device::kAuto:
+        return "auto";
     }
     return "?";
 }
@@ -74,7 +77,8 @@ Result<std::unique_ptr<Session>> Session::build(std::shared_ptr<const format::Te
     co.n_ctx = n_ctx, co.n_seq = o.n_seq, co.type = o.cache_type;
     if (o.device != Device::kCpu) {
         kernel::cuda::GpuEngineOptions go;
-        go.n_seq = o.n_seq, go.n_ctx = n_ctx, go.max_tokens = std::clamp<int64_t>(o.n_batch, 1, 2048), go.device = o.gpu_index;
+        go.n_seq = o.n_seq, go.n_ctx = n_ctx, go.max_tokens = std::clamp<int64_t>(o.n_batch, 1, 2048),
+        go.device = o.gpu_index;
         auto engine = o.cache_type != DType::kF16
                           ? Result<std::unique_ptr<kernel::cuda::LlamaGpu>>(make_error(
                                 ErrorCode::kUnsupported, fmt::format("the CUDA engine keeps its KV cache in f16 "

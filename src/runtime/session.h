@@ -41,7 +41,7 @@ struct SessionOptions {
     DType cache_type = DType::kF16; // KV cache rows: kF16 (default, as llama.cpp), kF32 (exact), kQ8_0
     kernel::Backend backend = kernel::Backend::kCpu; // CPU kernel table row (ref / cpu)
     Device device = Device::kCpu;
-    int gpu_index = 0; // CUDA device ordinal
+    int gpu_index = 0;          // CUDA device ordinal
     bool load_tokenizer = true; // a tokenizer that fails to load is a warning, not an error
 };
 

@@ -80,8 +80,8 @@ TEST_P(GpuSession, LogitsMatchCpu) {
         ASSERT_TRUE(gpu->eval(std::vector<int32_t>{next}, false, b).ok());
         e_step = std::max(e_step, rel_max(b, a));
     }
-    std::printf("%-5s prompt rel err %.2e (bound %.0e), steps %.2e (bound %.0e)\n",
-                std::string(dtype_name(dt)).c_str(), e_prompt, prompt_bound, e_step, step_bound);
+    std::printf("%-5s prompt rel err %.2e (bound %.0e), steps %.2e (bound %.0e)\n", std::string(dtype_name(dt)).c_str(),
+                e_prompt, prompt_bound, e_step, step_bound);
     EXPECT_LE(e_prompt, prompt_bound);
     // Steps attend over the prompt's K/V, which went through the f16 GEMMs on the GPU: their error is the
     // prompt's, carried; the step bound applies to a GPU-only prompt of <= 8 tokens (next test).

@@ -64,7 +64,9 @@ TEST(BenchCli, BadFlagsAreUsageErrors) {
     const std::vector<Case> cases = {
         {{"-r", "0"}, "-r 0 must be >= 1"},   {{"-p", "0", "-n", "0"}, "at least one test"},
         {{"-p", "-4"}, "-p -4 must be >= 0"}, {{"--cache-type", "q4_0"}, "--cache-type 'q4_0'"},
-        {{"-b", "0"}, "-b 0 must be >= 1"},
+        {{"-b", "0"}, "-b 0 must be >= 1"},   {{"--device", "gpu"}, "--device 'gpu' is not one of cpu, cuda, auto"},
+        {{"--device", "cpu", "-ngl", "99"}, "--device cpu contradicts -ngl 99"},
+        {{"-ngl", "-3"}, "-ngl/--n-gpu-layers must be >= 0"}, {{"--n-seq", "0"}, "--n-seq 0 must be in [1, 1024]"},
     };
     for (const auto& c : cases) {
         std::vector<std::string> args = {"bench", "-m", kModel};
@@ -77,6 +79,32 @@ TEST(BenchCli, BadFlagsAreUsageErrors) {
     const auto missing = run_lowbit({"bench", "-m", "/nonexistent/model.gguf", "-p", "8", "-n", "0"});
     EXPECT_NE(missing.exit_code, 0);
     EXPECT_NE(missing.err.find("/nonexistent/model.gguf"), std::string::npos) << missing.err;
+}
+
+// Aggregate decode of several sequences: one batch per step, tokens/s over all of them.
+TEST(BenchCli, SeveralSequencesDecodeTogether) {
+    const auto r = run_lowbit({"bench", "-m", kModel, "-p", "0", "-n", "4", "-r", "1", "-t", "2", "--n-seq", "3",
+                               "--json", "-ngl", "0"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out.substr(0, r.out.find('\n')));
+    EXPECT_EQ(j["n_seq"], 3);
+    EXPECT_EQ(j["n_gen"], 4);
+    EXPECT_EQ(j["backends"], "CPU");
+    EXPECT_GT(j["avg_ts"].get<double>(), 0.0);
+}
+
+// --device cuda never falls back silently: without CUDA in the build exit 4, without a device exit 1 (the GPU
+// machine's own run of this test, where it succeeds, is covered by the gpu label instead).
+TEST(BenchCli, DeviceCudaWithoutAGpuIsAnError) {
+    const auto r = run_lowbit({"bench", "-m", kModel, "-p", "8", "-n", "0", "-r", "1", "--device", "cuda"});
+    if (r.exit_code == 0) GTEST_SKIP() << "a usable CUDA device is present";
+    EXPECT_TRUE(r.exit_code == 4 || r.exit_code == 1) << r.exit_code << r.err;
+    EXPECT_NE(r.err.find("CUDA"), std::string::npos) << r.err;
+    const auto ngl = run_lowbit({"bench", "-m", kModel, "-p", "8", "-n", "0", "-r", "1", "-ngl", "99"});
+    EXPECT_EQ(ngl.exit_code, r.exit_code) << ngl.err;
+    const auto autod = run_lowbit({"bench", "-m", kModel, "-p", "8", "-n", "0", "-r", "1", "--device", "auto"});
+    EXPECT_EQ(autod.exit_code, 0) << autod.err;
+    EXPECT_NE(autod.out.find("| CPU"), std::string::npos) << autod.out;
 }
 
 } // namespace

@@ -54,7 +54,8 @@ Result<double> time_test(runtime::Session& s, const std::vector<int32_t>& ids, i
             continue;
         }
         batch.clear();
-        for (int64_t q = 0; q < n_seq; ++q) batch.add(ids[size_t((i + q) % int64_t(ids.size()))], int32_t(i), int32_t(q), true);
+        for (int64_t q = 0; q < n_seq; ++q)
+            batch.add(ids[size_t((i + q) % int64_t(ids.size()))], int32_t(i), int32_t(q), true);
         LOWBIT_TRY(s.decode(batch, logits));
     }
     return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();

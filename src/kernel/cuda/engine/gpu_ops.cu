@@ -20,20 +20,47 @@ __device__ __forceinline__ float warp_sum(float v) {
 // Calls f(Q{}) with the decoder struct of `dtype`; false when the engine has none.
 template <class F> bool with_type(DType dtype, F&& f) {
     switch (dtype) {
-    case DType::kF32: f(QF32{}); return true;
-    case DType::kF16: f(QF16{}); return true;
-    case DType::kBF16: f(QBF16{}); return true;
-    case DType::kQ8_0: f(QQ8_0{}); return true;
-    case DType::kQ4_0: f(QQ4_0{}); return true;
-    case DType::kQ4_1: f(QQ4_1{}); return true;
-    case DType::kQ5_0: f(QQ5_0{}); return true;
-    case DType::kQ5_1: f(QQ5_1{}); return true;
-    case DType::kQ2_K: f(QQ2_K{}); return true;
-    case DType::kQ3_K: f(QQ3_K{}); return true;
-    case DType::kQ4_K: f(QQ4_K{}); return true;
-    case DType::kQ5_K: f(QQ5_K{}); return true;
-    case DType::kQ6_K: f(QQ6_K{}); return true;
-    default: return false;
+    case DType::kF32:
+        f(QF32{});
+        return true;
+    case DType::kF16:
+        f(QF16{});
+        return true;
+    case DType::kBF16:
+        f(QBF16{});
+        return true;
+    case DType::kQ8_0:
+        f(QQ8_0{});
+        return true;
+    case DType::kQ4_0:
+        f(QQ4_0{});
+        return true;
+    case DType::kQ4_1:
+        f(QQ4_1{});
+        return true;
+    case DType::kQ5_0:
+        f(QQ5_0{});
+        return true;
+    case DType::kQ5_1:
+        f(QQ5_1{});
+        return true;
+    case DType::kQ2_K:
+        f(QQ2_K{});
+        return true;
+    case DType::kQ3_K:
+        f(QQ3_K{});
+        return true;
+    case DType::kQ4_K:
+        f(QQ4_K{});
+        return true;
+    case DType::kQ5_K:
+        f(QQ5_K{});
+        return true;
+    case DType::kQ6_K:
+        f(QQ6_K{});
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -100,23 +127,27 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
     }
 }
 
-template <class Q> cudaError_t gemv_for(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
-                                        const float* x, int64_t m, const float* bias, float* y, bool acc,
-                                        cudaStream_t st) {
+template <class Q>
+cudaError_t gemv_for(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols, const float* x, int64_t m,
+                     const float* bias, float* y, bool acc, cudaStream_t st) {
     constexpr int kPerBlock = kGemvWarps * kRows;
     const dim3 grid(unsigned((n_rows + kPerBlock - 1) / kPerBlock)), block(kGemvWarps * kWarp);
     const int mi = int(m), a = acc ? 1 : 0;
-    if (m == 1) gemv_kernel<Q, 1><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
-    else if (m == 2) gemv_kernel<Q, 2><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
-    else if (m <= 4) gemv_kernel<Q, 4><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
-    else gemv_kernel<Q, 8><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
+    if (m == 1)
+        gemv_kernel<Q, 1><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
+    else if (m == 2)
+        gemv_kernel<Q, 2><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
+    else if (m <= 4)
+        gemv_kernel<Q, 4><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
+    else
+        gemv_kernel<Q, 8><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
     return cudaGetLastError();
 }
 
 // ---- dequantization to dense 16-bit rows (prefill GEMMs) and embedding rows ----
 template <class Q, bool kBf16>
-__global__ void dequant_matrix_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows,
-                                      int64_t n_cols, void* __restrict__ out) {
+__global__ void dequant_matrix_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
+                                      void* __restrict__ out) {
     const int64_t n_sub = n_cols / 32;
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n_rows * n_sub) return;
@@ -215,8 +246,8 @@ __global__ void rope_store_kernel(RopeStoreArgs a) {
     const int64_t n_pairs = (a.n_heads + a.n_kv) * half;
     for (int64_t j = threadIdx.x; j < n_pairs; j += blockDim.x) {
         const int64_t h = j / half, i = j % half;
-        float* v = h < a.n_heads ? a.q + t * a.q_stride + h * a.head_dim
-                                 : a.k + t * a.k_stride + (h - a.n_heads) * a.head_dim;
+        float* v =
+            h < a.n_heads ? a.q + t * a.q_stride + h * a.head_dim : a.k + t * a.k_stride + (h - a.n_heads) * a.head_dim;
         double s, c;
         sincos(p * double(a.inv_freq[i]), &s, &c);
         const int64_t ia = a.neox ? i : 2 * i, ib = a.neox ? i + half : 2 * i + 1;
@@ -356,11 +387,11 @@ cudaError_t launch_dequant_matrix(DType dtype, const uint8_t* w, uint64_t row_by
     bool known = with_type(dtype, [&](auto q) {
         using Q = decltype(q);
         if (to_bf16)
-            dequant_matrix_kernel<Q, true><<<blocks_for(total, 256), 256, 0, stream>>>(w, row_bytes, n_rows, n_cols,
-                                                                                      out);
+            dequant_matrix_kernel<Q, true>
+                <<<blocks_for(total, 256), 256, 0, stream>>>(w, row_bytes, n_rows, n_cols, out);
         else
-            dequant_matrix_kernel<Q, false><<<blocks_for(total, 256), 256, 0, stream>>>(w, row_bytes, n_rows, n_cols,
-                                                                                       out);
+            dequant_matrix_kernel<Q, false>
+                <<<blocks_for(total, 256), 256, 0, stream>>>(w, row_bytes, n_rows, n_cols, out);
     });
     return known ? cudaGetLastError() : cudaErrorInvalidValue;
 }

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Device decoding of the weight types the CUDA engine multiplies by (included by .cu files only).
 // Every type is read in sub-blocks of 32 consecutive elements of a row: `Q::dequant32(row, sb, n_sub, w)` writes
-// the 32 values of sub-block sb (elements [32·sb, 32·sb + 32)) of a row of n_sub sub-blocks starting at `row`. The formulas are
-// those of the scheme references (src/scheme/<type>/*_ref.cpp, bit-exact with ggml's dequantize_row_*), so a GPU
-// result differs from the CPU's only by the order of float additions. Block layouts (bytes, little endian):
+// the 32 values of sub-block sb (elements [32·sb, 32·sb + 32)) of a row of n_sub sub-blocks starting at `row`. The
+// formulas are those of the scheme references (src/scheme/<type>/*_ref.cpp, bit-exact with ggml's dequantize_row_*), so
+// a GPU result differs from the CPU's only by the order of float additions. Block layouts (bytes, little endian):
 //   f32/f16/bf16 plain; q8_0 {f16 d, i8 qs[32]}; q4_0 {f16 d, u8 qs[16]}; q4_1 {f16 d, f16 m, u8 qs[16]};
 //   q5_0 {f16 d, u8 qh[4], u8 qs[16]}; q5_1 {f16 d, f16 m, u8 qh[4], u8 qs[16]};
 //   q2_k {u8 scales[16], u8 qs[64], f16 d, f16 dmin}; q3_k {u8 hmask[32], u8 qs[64], u8 scales[12], f16 d};
@@ -281,8 +281,7 @@ struct QQ5_K {
         const float d1 = d * sc, m1 = dmin * mn;
         const uint8_t u = uint8_t(1u << s);
 #pragma unroll
-        for (int l = 0; l < 32; ++l)
-            w[l] = d1 * float(int(hi ? q[l] >> 4 : q[l] & 0xF) + ((qh[l] & u) ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; ++l) w[l] = d1 * float(int(hi ? q[l] >> 4 : q[l] & 0xF) + ((qh[l] & u) ? 16 : 0)) - m1;
     }
 };
 

@@ -20,10 +20,17 @@ struct RepackSpec {
 // True (and the split) for the types stored repacked.
 inline bool repack_spec(DType t, RepackSpec& s) {
     switch (t) {
-    case DType::kQ4_0: s = {2, 16, 0, 2}; return true;
-    case DType::kQ8_0: s = {2, 32, 0, 2}; return true;
-    case DType::kQ6_K: s = {0, 208, 208, 2}; return true;
-    default: return false;
+    case DType::kQ4_0:
+        s = {2, 16, 0, 2};
+        return true;
+    case DType::kQ8_0:
+        s = {2, 32, 0, 2};
+        return true;
+    case DType::kQ6_K:
+        s = {0, 208, 208, 2};
+        return true;
+    default:
+        return false;
     }
 }
 

@@ -136,9 +136,9 @@ class Matmul {
             at = bt = CUDA_R_32F;
         } else if (w.dtype == DType::kBF16) {
             at = bt = CUDA_R_16BF;
-            CALIB_CUDA_TRY(engine::launch_to_bf16(x, reinterpret_cast<__nv_bfloat16*>(xh_.get()), m * w.n_cols,
-                                                  stream_),
-                           "f32->bf16");
+            CALIB_CUDA_TRY(
+                engine::launch_to_bf16(x, reinterpret_cast<__nv_bfloat16*>(xh_.get()), m * w.n_cols, stream_),
+                "f32->bf16");
             b = xh_.get();
         } else {
             at = bt = CUDA_R_16F;
@@ -284,10 +284,10 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
     CALIB_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
     const uint64_t need = w_bytes + cache + scratch;
     if (need > free_b)
-        return make_error(ErrorCode::kOutOfMemory, "CUDA engine: the model needs " + gib(double(need)) + " GiB (weights " +
-                                                       gib(double(w_bytes)) + ", KV cache " + gib(double(cache)) +
-                                                       ", scratch " + gib(double(scratch)) + ") but " + device_name_ +
-                                                       " has " + gib(double(free_b)) +
+        return make_error(ErrorCode::kOutOfMemory, "CUDA engine: the model needs " + gib(double(need)) +
+                                                       " GiB (weights " + gib(double(w_bytes)) + ", KV cache " +
+                                                       gib(double(cache)) + ", scratch " + gib(double(scratch)) +
+                                                       ") but " + device_name_ + " has " + gib(double(free_b)) +
                                                        " GiB free (lower -c / -np, or use a smaller type)");
 
     CALIB_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -357,9 +357,9 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
 Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
     const int64_t T = o_.max_tokens, hs = m_.hidden, qd = m_.n_heads * m_.head_dim, kvd = m_.n_kv_heads * m_.head_dim;
     const int32_t *tok = inputs_.get(), *pos = tok + T, *seq = pos + T, *rows = seq + T;
-    CALIB_CUDA_TRY(engine::launch_embed(embd_->dtype, embd_->buf.get(), embd_->row_bytes, hs, tok, n, hidden_.get(),
-                                        stream_),
-                   "embedding");
+    CALIB_CUDA_TRY(
+        engine::launch_embed(embd_->dtype, embd_->buf.get(), embd_->row_bytes, hs, tok, n, hidden_.get(), stream_),
+        "embedding");
     for (int64_t il = 0; il < m_.n_layers; ++il) {
         const DevLayer& l = layers_[size_t(il)];
         CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.attn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_),
@@ -394,9 +394,9 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
         const int64_t ff = m_.n_ff;
         if (l.gate_up.buf.get()) { // token rows [gate | up] -> silu(gate) * up into up_
             LOWBIT_TRY(mm_.run(l.gate_up, xn_.get(), n, nullptr, gate_.get(), false));
-            CALIB_CUDA_TRY(engine::launch_silu_mul(gate_.get(), 2 * ff, gate_.get() + ff, 2 * ff, up_.get(), n, ff,
-                                                   stream_),
-                           "silu_mul");
+            CALIB_CUDA_TRY(
+                engine::launch_silu_mul(gate_.get(), 2 * ff, gate_.get() + ff, 2 * ff, up_.get(), n, ff, stream_),
+                "silu_mul");
         } else {
             LOWBIT_TRY(mm_.run(*l.gate, xn_.get(), n, nullptr, gate_.get(), false));
             LOWBIT_TRY(mm_.run(*l.up, xn_.get(), n, nullptr, up_.get(), false));
@@ -454,9 +454,9 @@ Status LlamaGpuImpl::forward(const int32_t* token, const int32_t* pos, const int
             if (want[begin + i]) staged_[size_t(3 * T + n_out++)] = int32_t(i);
         }
         // The rows part only matters when some tokens want no logits (else the step uses all rows in order).
-        CALIB_CUDA_TRY(cudaMemcpyAsync(inputs_.get(), staged_.data(), staged_.size() * 4, cudaMemcpyHostToDevice,
-                                       stream_),
-                       "step inputs");
+        CALIB_CUDA_TRY(
+            cudaMemcpyAsync(inputs_.get(), staged_.data(), staged_.size() * 4, cudaMemcpyHostToDevice, stream_),
+            "step inputs");
         LOWBIT_TRY(run_step(c, n_out));
         if (n_out > 0)
             CALIB_CUDA_TRY(cudaMemcpyAsync(logits + out_row * m_.n_vocab, logits_.get(),

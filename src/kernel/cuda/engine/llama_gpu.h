@@ -40,7 +40,7 @@ struct GpuLayerDesc {
 struct GpuModelDesc {
     int64_t n_layers = 0, hidden = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0, n_ff = 0, n_vocab = 0;
     float rms_eps = 1e-5f;
-    bool rope_neox = true;      // rotate-half pairing (HF); false = interleaved (GGUF llama)
+    bool rope_neox = true;       // rotate-half pairing (HF); false = interleaved (GGUF llama)
     std::vector<float> inv_freq; // [head_dim / 2]
     GpuWeight token_embd, output;
     const float* output_norm = nullptr; // [hidden]
@@ -48,8 +48,8 @@ struct GpuModelDesc {
 };
 
 struct GpuEngineOptions {
-    int64_t n_seq = 1;       // KV cache slots
-    int64_t n_ctx = 2048;    // positions per slot
+    int64_t n_seq = 1;        // KV cache slots
+    int64_t n_ctx = 2048;     // positions per slot
     int64_t max_tokens = 512; // tokens per device step (larger batches run as several steps)
     int device = 0;
     bool graphs = true; // capture decode steps (<= 8 tokens) in CUDA graphs

@@ -62,8 +62,9 @@ TEST_P(GpuMatmul, MatchesReference) {
             const double err = rel_l2(got, want);
             const bool gemm = m > 8;
             const double bound = !gemm ? 1e-5 : (dt == DType::kBF16 ? 1.6e-2 : 4e-3);
-            std::printf("%-5s %4lld x %5lld m=%-3lld %s rel err %.2e (bound %.0e)\n", std::string(dtype_name(dt)).c_str(),
-                        (long long)n_rows, (long long)n_cols, (long long)m, gemm ? "gemm" : "gemv", err, bound);
+            std::printf("%-5s %4lld x %5lld m=%-3lld %s rel err %.2e (bound %.0e)\n",
+                        std::string(dtype_name(dt)).c_str(), (long long)n_rows, (long long)n_cols, (long long)m,
+                        gemm ? "gemm" : "gemv", err, bound);
             EXPECT_LE(err, bound) << dtype_name(dt) << " m=" << m;
         }
         // The GEMM path also for few tokens (the engine uses it for prefill chunks of any size > 8).

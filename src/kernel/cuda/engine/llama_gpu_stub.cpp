@@ -6,8 +6,9 @@
 namespace lowbit::kernel::cuda {
 namespace {
 Error no_cuda() {
-    return make_error(ErrorCode::kUnsupported,
-                      "this lowbit was built without CUDA, so --device cuda cannot run (configure with -DLOWBIT_CUDA=ON)");
+    return make_error(
+        ErrorCode::kUnsupported,
+        "this lowbit was built without CUDA, so --device cuda cannot run (configure with -DLOWBIT_CUDA=ON)");
 }
 } // namespace
 
