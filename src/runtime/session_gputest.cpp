@@ -127,7 +127,7 @@ TEST(GpuSessionSlots, BatchOfSlotsEqualsEachAlone) {
         for (size_t i = 0; i < prompts[size_t(s)].size(); ++i)
             batch.add(prompts[size_t(s)][i], int32_t(i), s, i + 1 == prompts[size_t(s)].size());
     }
-    // 15 tokens in one step: the GEMM path; then a 3-token decode step (one per slot): GEMV + graph.
+    // 15 tokens in one step (two GEMV passes of 8 + 7), then a 2-token decode step (slots 1 and 2): graphs.
     std::vector<float> logits;
     ASSERT_TRUE(multi->decode(batch, logits).ok());
     ASSERT_EQ(logits.size(), size_t(3 * 300));

@@ -16,8 +16,11 @@ namespace lowbit::kernel::cuda::engine {
 // Whether the engine has device code for weights of `dtype` (row widths must be multiples of 32).
 bool gpu_weight_type(DType dtype);
 
-// Largest token count that takes the GEMV path (weights streamed once per step, fused dequantization).
+// Largest token count of one GEMV launch (weights streamed once, fused dequantization), and of a step that
+// multiplies by GEMV launches (ceil(m / 8) passes over the weights: for a quantized matrix still fewer bytes than
+// dequantizing it to f16 for a GEMM, up to about 32 tokens); larger steps take the GEMM path.
 inline constexpr int kGemvMaxTokens = 8;
+inline constexpr int kGemvStepMaxTokens = 32;
 
 // y[m, n_rows] (= or +=, per `accumulate`) x[m, n_cols] · Wᵀ (+ bias) for m <= kGemvMaxTokens.
 cudaError_t launch_gemv(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,

@@ -107,23 +107,25 @@ class Matmul {
         stream_ = stream;
         CALIB_CUBLAS_TRY(cublasCreate(&cublas_), "cublasCreate");
         CALIB_CUBLAS_TRY(cublasSetStream(cublas_, stream), "cublasSetStream");
-        if (max_tokens > kGemvMaxTokens) {
+        if (max_tokens > engine::kGemvStepMaxTokens) {
             LOWBIT_TRY(xh_.alloc(max_tokens * max_cols, "GEMM input scratch"));
             LOWBIT_TRY(wdeq_.alloc(max_dequant_elems, "GEMM weight scratch"));
         }
         return ok_status();
     }
     static uint64_t scratch_bytes(int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems) {
-        return max_tokens > kGemvMaxTokens ? uint64_t(max_tokens * max_cols + max_dequant_elems) * 2 : 0;
+        return max_tokens > engine::kGemvStepMaxTokens ? uint64_t(max_tokens * max_cols + max_dequant_elems) * 2 : 0;
     }
 
     // y[m, N] (= or +=) x[m, K] · Wᵀ (+ bias). Device pointers.
     Status run(const DevWeight& w, const float* x, int64_t m, const float* bias, float* y, bool accumulate,
                bool force_gemm = false) {
-        if (m <= kGemvMaxTokens && !force_gemm) {
-            CALIB_CUDA_TRY(engine::launch_gemv(w.dtype, w.buf.get(), w.row_bytes, w.n_rows, w.n_cols, x, m, bias, y,
-                                               accumulate, stream_),
-                           "GEMV (" + type_name(w.dtype) + ")");
+        if (m <= engine::kGemvStepMaxTokens && !force_gemm) {
+            for (int64_t t0 = 0; t0 < m; t0 += kGemvMaxTokens)
+                CALIB_CUDA_TRY(engine::launch_gemv(w.dtype, w.buf.get(), w.row_bytes, w.n_rows, w.n_cols,
+                                                   x + t0 * w.n_cols, std::min<int64_t>(kGemvMaxTokens, m - t0), bias,
+                                                   y + t0 * w.n_rows, accumulate, stream_),
+                               "GEMV (" + type_name(w.dtype) + ")");
             return ok_status();
         }
         const void* a = w.buf.get();
@@ -417,7 +419,7 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
 }
 
 Status LlamaGpuImpl::run_step(int64_t n, int64_t n_out) {
-    if (!o_.graphs || n > kGemvMaxTokens) return enqueue_step(n, n_out);
+    if (!o_.graphs || n > engine::kGemvStepMaxTokens) return enqueue_step(n, n_out); // cuBLAS steps: no graph
     const auto key = std::make_pair(n, n_out);
     auto it = graphs_.find(key);
     if (it == graphs_.end()) {
@@ -507,8 +509,9 @@ Status gpu_matmul(const GpuWeight& w, const float* x, int64_t m, float* y, bool 
         ~StreamGuard() { cudaStreamDestroy(s); }
     } guard{stream};
     Matmul mm;
-    const bool gemm = force_gemm || m > kGemvMaxTokens;
-    LOWBIT_TRY(mm.init(stream, gemm ? std::max<int64_t>(m, kGemvMaxTokens + 1) : m, w.n_cols, w.n_rows * w.n_cols));
+    const bool gemm = force_gemm || m > engine::kGemvStepMaxTokens;
+    LOWBIT_TRY(mm.init(stream, gemm ? std::max<int64_t>(m, engine::kGemvStepMaxTokens + 1) : m, w.n_cols,
+                       w.n_rows * w.n_cols));
     DeviceBuffer<float> xd, yd;
     LOWBIT_TRY(xd.alloc(m * w.n_cols, "x"));
     LOWBIT_TRY(yd.alloc(m * w.n_rows, "y"));

@@ -6,9 +6,9 @@
 // pointers (GpuModelDesc) — this room knows no model types; see model/gpu_engine.h for the adapter.
 // Step shape: the runtime's Batch (model/batch.h) — tokens of several slots in one forward; the caller checks
 // the batch rules (Transformer::validate_batch) and keeps the slots' lengths.
-// Matmuls: m <= 8 tokens -> GEMV with fused dequantization (weights read once per step); more -> weights
-// dequantized into a 16-bit scratch matrix, then a cuBLAS tensor-core GEMM. Decode steps (m <= 8) are captured
-// in a CUDA graph per (tokens, logits) shape and replayed.
+// Matmuls: m <= 32 tokens -> GEMV launches of <= 8 tokens with fused dequantization (weights read once per 8
+// tokens); more -> weights dequantized into a 16-bit scratch matrix, then a cuBLAS tensor-core GEMM. GEMV-only
+// steps (m <= 32) are captured in a CUDA graph per (tokens, logits) shape and replayed.
 // Thread-safety: one forward at a time per engine.
 #pragma once
 
@@ -79,7 +79,7 @@ class LlamaGpu {
     virtual std::string device_name() const = 0;
 };
 
-// y[m, n_rows] = x[m, n_cols] · Wᵀ on the device through the engine's matmul (GEMV for m <= 8 unless
+// y[m, n_rows] = x[m, n_cols] · Wᵀ on the device through the engine's matmul (GEMV for m <= 32 unless
 // force_gemm, else dequantize + cuBLAS): the parity tests' entry point. Host arrays in and out.
 Status gpu_matmul(const GpuWeight& w, const float* x, int64_t m, float* y, bool force_gemm = false);
 
