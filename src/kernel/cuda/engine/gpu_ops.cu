@@ -64,8 +64,9 @@ template <class F> bool with_type(DType dtype, F&& f) {
     }
 }
 
-// ---- GEMV: each warp computes kRows weight rows; lanes walk the rows' 32-element sub-blocks; MT token rows at
-// once (each x sub-block is loaded once and used for every row) ----
+// ---- GEMV: a block of kGemvWarps warps computes kRows weight rows together: its 128 lanes walk the rows'
+// 32-element sub-blocks (split-K inside the block, so a decode GEMV has ~4 warps per row pair in flight and every
+// load of a row is issued at once), partial sums meet in shared memory; MT token rows at once ----
 constexpr int kGemvWarps = 4, kRows = 2;
 
 template <class Q, int MT>
@@ -73,9 +74,8 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
     gemv_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                 const float* __restrict__ x, int m, const float* __restrict__ bias, float* __restrict__ y,
                 int accumulate) {
-    const int lane = threadIdx.x % kWarp;
-    const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + threadIdx.x / kWarp) * kRows;
-    if (row0 >= n_rows) return;
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int64_t row0 = int64_t(blockIdx.x) * kRows;
     const int64_t n_sub = n_cols / 32;
     const int n_r = n_rows - row0 < kRows ? int(n_rows - row0) : kRows;
     float acc[kRows][MT];
@@ -83,46 +83,48 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
     for (int r = 0; r < kRows; ++r)
 #pragma unroll
         for (int t = 0; t < MT; ++t) acc[r][t] = 0.0f;
-    for (int64_t sb = lane; sb < n_sub; sb += kWarp) {
-        float v[kRows][32];
+#pragma unroll 2
+    for (int64_t sb = threadIdx.x; sb < n_sub; sb += kGemvWarps * kWarp) {
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-            if (r < n_r) Q::dequant32(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v[r]);
-        }
+            if (r >= n_r) break;
+            float v[32];
+            Q::dequant32(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v);
 #pragma unroll
-        for (int t = 0; t < MT; ++t) {
-            if (t < m) {
+            for (int t = 0; t < MT; ++t) {
+                if (t >= m) break;
                 const float4* xp = reinterpret_cast<const float4*>(x + int64_t(t) * n_cols + sb * 32);
-                float s[kRows];
-#pragma unroll
-                for (int r = 0; r < kRows; ++r) s[r] = 0.0f;
+                float s = 0.0f;
 #pragma unroll
                 for (int i = 0; i < 8; ++i) {
                     const float4 xv = __ldg(xp + i);
-#pragma unroll
-                    for (int r = 0; r < kRows; ++r) {
-                        s[r] = fmaf(v[r][4 * i], xv.x, s[r]);
-                        s[r] = fmaf(v[r][4 * i + 1], xv.y, s[r]);
-                        s[r] = fmaf(v[r][4 * i + 2], xv.z, s[r]);
-                        s[r] = fmaf(v[r][4 * i + 3], xv.w, s[r]);
-                    }
+                    s = fmaf(v[4 * i], xv.x, s);
+                    s = fmaf(v[4 * i + 1], xv.y, s);
+                    s = fmaf(v[4 * i + 2], xv.z, s);
+                    s = fmaf(v[4 * i + 3], xv.w, s);
                 }
-#pragma unroll
-                for (int r = 0; r < kRows; ++r) acc[r][t] += s[r];
+                acc[r][t] += s;
             }
         }
     }
+    __shared__ float part[kGemvWarps][kRows][MT];
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) {
+    for (int r = 0; r < kRows; ++r)
 #pragma unroll
         for (int t = 0; t < MT; ++t) {
-            if (t >= m || r >= n_r) continue;
             const float s = warp_sum(acc[r][t]);
-            if (lane == 0) {
-                const int64_t row = row0 + r;
-                float* out = y + int64_t(t) * n_rows + row;
-                *out = (accumulate ? *out : 0.0f) + s + (bias ? bias[row] : 0.0f);
-            }
+            if (lane == 0) part[warp][r][t] = s;
+        }
+    __syncthreads();
+    if (threadIdx.x < kRows * MT) {
+        const int r = threadIdx.x / MT, t = threadIdx.x % MT;
+        if (r < n_r && t < m) {
+            float s = 0.0f;
+#pragma unroll
+            for (int wi = 0; wi < kGemvWarps; ++wi) s += part[wi][r][t];
+            const int64_t row = row0 + r;
+            float* out = y + int64_t(t) * n_rows + row;
+            *out = (accumulate ? *out : 0.0f) + s + (bias ? bias[row] : 0.0f);
         }
     }
 }
@@ -130,8 +132,7 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
 template <class Q>
 cudaError_t gemv_for(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols, const float* x, int64_t m,
                      const float* bias, float* y, bool acc, cudaStream_t st) {
-    constexpr int kPerBlock = kGemvWarps * kRows;
-    const dim3 grid(unsigned((n_rows + kPerBlock - 1) / kPerBlock)), block(kGemvWarps * kWarp);
+    const dim3 grid(unsigned((n_rows + kRows - 1) / kRows)), block(kGemvWarps * kWarp);
     const int mi = int(m), a = acc ? 1 : 0;
     if (m == 1)
         gemv_kernel<Q, 1><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
