@@ -39,7 +39,7 @@ if [ ! -x "$LB" ]; then
     fi
     (cmake -S "$src" -B "$WORK/lcpp-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
         -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
-        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=ON >"$OUT/lcpp-cmake.log" 2>&1 &&
+        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DGGML_NATIVE=ON >"$OUT/lcpp-cmake.log" 2>&1 &&
         cmake --build "$WORK/lcpp-build" -j"$J" --target llama-bench >"$OUT/lcpp-build.log" 2>&1) &
     LCPP_PID=$!
 fi

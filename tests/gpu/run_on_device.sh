@@ -1,30 +1,67 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# One device call's worth of CUDA-engine checks, from binaries built elsewhere and carried in BIN (default
-# .carry/bin: lowbit, lowbit_kernel_gputests, lowbit_runtime_gputests, make_synthetic_model):
-#   1. the gpu-label test binaries (matmul parity per type, whole-model logits vs the CPU, slots, graphs);
-#   2. tests/gpu/engine_check.sh cuda on the reference model (greedy text + perplexity, compared with a CPU run
-#      made elsewhere by `engine_check.sh cpu` and `engine_check.sh compare`);
-#   3. optionally (QUICK_BENCH=1) lowbit bench --device cuda on a synthetic 7B-shaped model of TYPES.
-# Results go to OUT (default $OUT, as the device tool provides). Usage: tests/gpu/run_on_device.sh
+# One device call's worth of CUDA-engine work, from binaries built elsewhere and carried in .carry/call
+# (dev.tar.xz: lowbit, lowbit_kernel_gputests, lowbit_runtime_gputests, make_synthetic_model, gpu_matmul_bench,
+# libfmt; model.tar.zst: models/lowbit-ref-30m; llama.cpp.tar.xz: the llama-cpp-python sdist's llama.cpp, trimmed;
+# wiki.test.raw.xz). PHASES (default "tests gemv engine bench") picks:
+#   tests   the gpu-label test binaries (matmul parity per type for both GEMV variants, whole-model logits vs CPU)
+#   gemv    tests/tools/gpu_matmul_bench for both GEMV variants (LOWBIT_GEMV=block|warp): µs and GB/s per type/shape
+#   engine  tests/gpu/engine_check.sh cuda on the reference model (greedy text + perplexity; compared with a CPU
+#           run made elsewhere by `engine_check.sh cpu` + `engine_check.sh compare`)
+#   profile lowbit bench on the synthetic 7B Q4_0 with LOWBIT_GPU_PROFILE=1 (per-op device time)
+#   bench   bench/gpu_vs_llamacpp.sh (llama.cpp CUDA build + interleaved llama-bench vs lowbit bench)
+# Results under OUT (default $OUT, as the device tool provides), one tarball per phase set (the tool returns few
+# files). Usage: PHASES="tests gemv" tests/gpu/run_on_device.sh
 set -uo pipefail
-BIN=${BIN:-.carry/bin}
 OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-chmod +x "$BIN"/* 2>/dev/null
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-"$BIN/lowbit" version | tee -a "$OUT/gpu.txt"
-for t in lowbit_kernel_gputests lowbit_runtime_gputests; do
-    timeout 300 "$BIN/$t" --gtest_brief=1 >"$OUT/$t.txt" 2>&1
-    echo "$t exit $?: $(grep -cE '^\[       OK|^\[  PASSED' "$OUT/$t.txt") ok lines, $(grep -c FAILED "$OUT/$t.txt") FAILED lines"
-done
-WIKI=${WIKI:-.carry/wiki.test.raw} LOWBIT=$BIN/lowbit CHUNKS=${CHUNKS:-20} tests/gpu/engine_check.sh cuda "$OUT/engine-cuda" 2>&1 | tail -5
-if [ "${QUICK_BENCH:-0}" = 1 ]; then
-    W=/tmp/qb && mkdir -p $W
-    "$BIN/make_synthetic_model" $W/m --tokenizer-from models/lowbit-ref-30m --hidden 4096 --ff 11008 \
-        --layers "${LAYERS:-32}" --heads 32 --kv-heads 32 --ctx 4096 --threads 16 >/dev/null
-    for t in ${TYPES:-q4_0}; do
-        "$BIN/lowbit" quantize -m $W/m -o $W/$t.gguf --method "$t" --no-progress -t 16 >/dev/null 2>&1
-        "$BIN/lowbit" bench -m $W/$t.gguf --device cuda -p 512 -n 128 -r 3 2>"$OUT/bench-$t.err" | tee "$OUT/bench-$t.txt"
+PHASES=${PHASES:-tests gemv engine bench}
+C=.carry/call
+B=$PWD/.carry/bin
+R=$OUT/r
+mkdir -p "$R" "$B"
+has() { [[ " $PHASES " == *" $1 "* ]]; }
+log() { echo "[$(date +%T)] $*" | tee -a "$R/log.txt"; }
+[ -x "$B/lowbit" ] || tar xJf $C/dev.tar.xz -C .carry
+export LD_LIBRARY_PATH=$B${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+[ -f models/lowbit-ref-30m/config.json ] || zstd -dc $C/model.tar.zst | tar xf -
+[ -f .carry/wiki.test.raw ] || xz -dc $C/wiki.test.raw.xz >.carry/wiki.test.raw
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee "$R/gpu.txt"
+"$B/lowbit" version | tee -a "$R/gpu.txt"
+
+if has tests; then
+    for v in warp block; do
+        for t in lowbit_kernel_gputests lowbit_runtime_gputests; do
+            LOWBIT_GEMV=$v timeout 300 "$B/$t" --gtest_brief=1 >"$R/$t-$v.txt" 2>&1
+            log "$t ($v GEMV) exit $?: $(grep -c FAILED "$R/$t-$v.txt") FAILED lines"
+        done
     done
 fi
+if has gemv; then
+    for v in warp block; do
+        LOWBIT_GEMV=$v "$B/gpu_matmul_bench" --types f16,q8_0,q4_0,q4_k,q6_k --m 1,2,4,8,16,256 \
+            --shapes 4096x4096,11008x4096,4096x11008 >"$R/gemv-$v.txt" 2>&1
+        log "gemv bench ($v) exit $?"
+    done
+    paste "$R/gemv-warp.txt" "$R/gemv-block.txt" | awk '{printf "%-6s %-12s %4s  warp %9s us %7s GB/s | block %9s us %7s GB/s\n", $1,$2,$3,$4,$5,$9,$10}' | tee "$R/gemv-both.txt"
+fi
+if has engine; then
+    WIKI=.carry/wiki.test.raw LOWBIT=$B/lowbit CHUNKS=${CHUNKS:-20} tests/gpu/engine_check.sh cuda "$R/engine-cuda" 2>&1 | tee -a "$R/log.txt"
+fi
+W=${WORK:-$PWD/.work}
+mkdir -p "$W"
+if has profile; then
+    if [ ! -f "$W/synth7b-q4_0.gguf" ]; then
+        [ -f "$W/synth7b/config.json" ] || "$B/make_synthetic_model" "$W/synth7b" --tokenizer-from models/lowbit-ref-30m \
+            --hidden 4096 --ff 11008 --layers 32 --heads 32 --kv-heads 32 --ctx 4096 --threads 16 >/dev/null
+        "$B/lowbit" quantize -m "$W/synth7b" -o "$W/synth7b-q4_0.gguf" --method q4_0 --no-progress -t 16 >/dev/null
+    fi
+    for v in warp block; do
+        LOWBIT_GEMV=$v "$B/lowbit" bench -m "$W/synth7b-q4_0.gguf" --device cuda -p 512 -n 128 -r 3 2>&1 | tee "$R/bench-q4_0-$v.txt" | grep -E "pp512|tg128"
+    done
+    LOWBIT_GPU_PROFILE=1 "$B/lowbit" bench -m "$W/synth7b-q4_0.gguf" --device cuda -p 0 -n 64 -r 1 >"$R/profile-q4_0.txt" 2>&1
+    grep -A20 "GPU profile" "$R/profile-q4_0.txt"
+fi
+if has bench; then
+    OUT=$R/bench LOWBIT=$B/lowbit TOOLS=$B LCPP_SRC=$C/llama.cpp.tar.xz WORK=$W bench/gpu_vs_llamacpp.sh 2>&1 | tee "$R/bench.txt"
+fi
+tar czf "$OUT/results.tgz" -C "$OUT" r

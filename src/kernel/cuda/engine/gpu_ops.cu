@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <cstdlib>
+#include <string>
 
 namespace lowbit::kernel::cuda::engine {
 namespace {
@@ -129,19 +131,120 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
     }
 }
 
+// ---- GEMV, warp-per-rows variant: each warp owns kWarpRows<MT> weight rows and splits their sub-blocks over its
+// 32 lanes; no shared memory, no block barrier. For one token the lane's 32 activations are loaded once per
+// sub-block and reused for every row (activation traffic ÷ rows); for more tokens each row is decoded once and the
+// activations come from L1 per token. ----
+template <int MT> constexpr int kWarpRows = MT <= 2 ? 4 : 2;
+
+template <class Q, int MT>
+__global__ void __launch_bounds__(kGemvWarps* kWarp)
+    gemv_warp_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
+                     const float* __restrict__ x, int m, const float* __restrict__ bias, float* __restrict__ y,
+                     int accumulate) {
+    constexpr int R = kWarpRows<MT>;
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
+    if (row0 >= n_rows) return;
+    const int64_t n_sub = n_cols / 32;
+    const int n_r = n_rows - row0 < R ? int(n_rows - row0) : R;
+    float acc[R][MT];
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int t = 0; t < MT; ++t) acc[r][t] = 0.0f;
+    for (int64_t sb = lane; sb < n_sub; sb += kWarp) {
+        if constexpr (MT == 1) {
+            float xs[32];
+            const float4* xp = reinterpret_cast<const float4*>(x + sb * 32);
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+                const float4 xv = __ldg(xp + i);
+                xs[4 * i] = xv.x, xs[4 * i + 1] = xv.y, xs[4 * i + 2] = xv.z, xs[4 * i + 3] = xv.w;
+            }
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                if (r >= n_r) break;
+                float v[32];
+                Q::dequant32(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v);
+                float s = 0.0f;
+#pragma unroll
+                for (int i = 0; i < 32; ++i) s = fmaf(v[i], xs[i], s);
+                acc[r][0] += s;
+            }
+        } else {
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                if (r >= n_r) break;
+                float v[32];
+                Q::dequant32(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v);
+#pragma unroll
+                for (int t = 0; t < MT; ++t) {
+                    if (t >= m) break;
+                    const float4* xp = reinterpret_cast<const float4*>(x + int64_t(t) * n_cols + sb * 32);
+                    float s = 0.0f;
+#pragma unroll
+                    for (int i = 0; i < 8; ++i) {
+                        const float4 xv = __ldg(xp + i);
+                        s = fmaf(v[4 * i], xv.x, s);
+                        s = fmaf(v[4 * i + 1], xv.y, s);
+                        s = fmaf(v[4 * i + 2], xv.z, s);
+                        s = fmaf(v[4 * i + 3], xv.w, s);
+                    }
+                    acc[r][t] += s;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int t = 0; t < MT; ++t) {
+            const float s = warp_sum(acc[r][t]);
+            if (lane == 0 && r < n_r && t < m) {
+                const int64_t row = row0 + r;
+                float* out = y + int64_t(t) * n_rows + row;
+                *out = (accumulate ? *out : 0.0f) + s + (bias ? bias[row] : 0.0f);
+            }
+        }
+}
+
+// Which GEMV kernel runs: LOWBIT_GEMV=block (split-K over the block's warps, two rows) or warp (the default:
+// rows per warp); read once.
+bool gemv_block_variant() {
+    static const bool block = [] {
+        const char* e = std::getenv("LOWBIT_GEMV");
+        return e && std::string(e) == "block";
+    }();
+    return block;
+}
+
+template <class Q, int MT>
+void launch_gemv_mt(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols, const float* x, int m,
+                    const float* bias, float* y, int a, cudaStream_t st) {
+    const dim3 block(kGemvWarps * kWarp);
+    if (gemv_block_variant()) {
+        const dim3 grid(unsigned((n_rows + kRows - 1) / kRows));
+        gemv_kernel<Q, MT><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, m, bias, y, a);
+    } else {
+        const int64_t per_block = int64_t(kGemvWarps) * kWarpRows<MT>;
+        const dim3 grid(unsigned((n_rows + per_block - 1) / per_block));
+        gemv_warp_kernel<Q, MT><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, m, bias, y, a);
+    }
+}
+
 template <class Q>
 cudaError_t gemv_for(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols, const float* x, int64_t m,
                      const float* bias, float* y, bool acc, cudaStream_t st) {
-    const dim3 grid(unsigned((n_rows + kRows - 1) / kRows)), block(kGemvWarps * kWarp);
     const int mi = int(m), a = acc ? 1 : 0;
     if (m == 1)
-        gemv_kernel<Q, 1><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
+        launch_gemv_mt<Q, 1>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a, st);
     else if (m == 2)
-        gemv_kernel<Q, 2><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
+        launch_gemv_mt<Q, 2>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a, st);
     else if (m <= 4)
-        gemv_kernel<Q, 4><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
+        launch_gemv_mt<Q, 4>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a, st);
     else
-        gemv_kernel<Q, 8><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a);
+        launch_gemv_mt<Q, 8>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a, st);
     return cudaGetLastError();
 }
 
@@ -239,18 +342,23 @@ __global__ void __launch_bounds__(kNormThreads)
     for (int64_t i = threadIdx.x; i < n; i += kNormThreads) yr[i] = xr[i] * inv * weight[i];
 }
 
+constexpr int kMaxRopePairs = 128; // head_dim <= 256 (checked at engine init)
+
 __global__ void rope_store_kernel(RopeStoreArgs a) {
     const int64_t t = blockIdx.x;
     const int64_t half = a.head_dim / 2, kv_dim = a.n_kv * a.head_dim;
     const double p = double(a.pos[t]);
+    // The angle depends on the pair index only: each (sin, cos) once per token, in double, shared by all heads.
+    __shared__ double cs[kMaxRopePairs][2];
+    for (int64_t i = threadIdx.x; i < half; i += blockDim.x) sincos(p * double(a.inv_freq[i]), &cs[i][0], &cs[i][1]);
+    __syncthreads();
     // q heads first, then k heads: one pair (a, b) per thread step.
     const int64_t n_pairs = (a.n_heads + a.n_kv) * half;
     for (int64_t j = threadIdx.x; j < n_pairs; j += blockDim.x) {
         const int64_t h = j / half, i = j % half;
         float* v =
             h < a.n_heads ? a.q + t * a.q_stride + h * a.head_dim : a.k + t * a.k_stride + (h - a.n_heads) * a.head_dim;
-        double s, c;
-        sincos(p * double(a.inv_freq[i]), &s, &c);
+        const double s = cs[i][0], c = cs[i][1];
         const int64_t ia = a.neox ? i : 2 * i, ib = a.neox ? i + half : 2 * i + 1;
         const double x0 = v[ia], x1 = v[ib];
         v[ia] = float(x0 * c - x1 * s);
@@ -440,6 +548,7 @@ cudaError_t launch_gather_rows(const float* src, const int32_t* rows, int64_t n_
 }
 
 cudaError_t launch_rope_store(const RopeStoreArgs& a, cudaStream_t stream) {
+    if (a.head_dim > 2 * kMaxRopePairs) return cudaErrorInvalidValue;
     rope_store_kernel<<<unsigned(a.n), 128, 0, stream>>>(a);
     return cudaGetLastError();
 }

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
@@ -171,6 +173,80 @@ class Matmul {
     DeviceBuffer<uint16_t> wdeq_; // a dequantized weight matrix
 };
 
+// LOWBIT_GPU_PROFILE=1: per-op device time (CUDA events between ops, graphs off), printed at exit as a table —
+// where a step's time goes, with the achieved GB/s of each matmul family.
+class StepProfiler {
+  public:
+    StepProfiler() {
+        const char* e = std::getenv("LOWBIT_GPU_PROFILE");
+        on_ = e && *e && std::string(e) != "0";
+    }
+    ~StepProfiler() {
+        if (!on_) return;
+        report();
+        for (cudaEvent_t e : pool_) cudaEventDestroy(e);
+    }
+    bool on() const { return on_; }
+    void begin(cudaStream_t s) {
+        if (!on_) return;
+        used_ = 0, marks_.clear();
+        cudaEventRecord(event(), s);
+    }
+    void mark(const char* name, uint64_t bytes, cudaStream_t s) {
+        if (!on_) return;
+        marks_.push_back({name, bytes});
+        cudaEventRecord(event(), s);
+    }
+    // After the step's stream synchronisation.
+    void end() {
+        if (!on_) return;
+        for (size_t i = 0; i < marks_.size(); ++i) {
+            float ms = 0.0f;
+            cudaEventElapsedTime(&ms, pool_[i], pool_[i + 1]);
+            Row& r = rows_[marks_[i].name];
+            r.ms += ms, r.bytes += double(marks_[i].bytes), ++r.calls;
+        }
+        ++steps_;
+    }
+
+  private:
+    struct Mark {
+        const char* name;
+        uint64_t bytes;
+    };
+    struct Row {
+        double ms = 0, bytes = 0;
+        int64_t calls = 0;
+    };
+    cudaEvent_t event() {
+        if (used_ == pool_.size()) {
+            cudaEvent_t e = nullptr;
+            cudaEventCreate(&e);
+            pool_.push_back(e);
+        }
+        return pool_[used_++];
+    }
+    void report() const {
+        double total = 0;
+        for (const auto& [name, r] : rows_) total += r.ms;
+        std::vector<std::pair<std::string, Row>> v(rows_.begin(), rows_.end());
+        std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+        std::fprintf(stderr, "lowbit: GPU profile over %lld steps (%.3f ms device time per step)\n",
+                     static_cast<long long>(steps_), steps_ ? total / double(steps_) : 0.0);
+        std::fprintf(stderr, "  %-14s %8s %10s %10s %8s %9s\n", "op", "calls", "total ms", "us/call", "share", "GB/s");
+        for (const auto& [name, r] : v)
+            std::fprintf(stderr, "  %-14s %8lld %10.3f %10.2f %7.1f%% %9.1f\n", name.c_str(),
+                         static_cast<long long>(r.calls), r.ms, 1000.0 * r.ms / double(r.calls),
+                         100.0 * r.ms / std::max(total, 1e-9), r.bytes > 0 ? r.bytes / (r.ms * 1e6) : 0.0);
+    }
+    bool on_ = false;
+    std::vector<cudaEvent_t> pool_;
+    size_t used_ = 0;
+    std::vector<Mark> marks_;
+    std::map<std::string, Row> rows_;
+    int64_t steps_ = 0;
+};
+
 struct DevLayer {
     DeviceBuffer<float> attn_norm, ffn_norm, bq, bk, bv, bo, bqkv;
     const DevWeight *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr, *gate = nullptr, *up = nullptr,
@@ -197,6 +273,9 @@ class LlamaGpuImpl final : public LlamaGpu {
     Status enqueue_step(int64_t n, int64_t n_out);
     Status run_step(int64_t n, int64_t n_out);
     const DevWeight* weight(const GpuWeight& w, const std::string& name, Status& st);
+    static uint64_t qkv_bytes(const DevLayer& l) {
+        return l.qkv.buf.get() ? l.qkv.buf.bytes() : l.wq->buf.bytes() + l.wk->buf.bytes() + l.wv->buf.bytes();
+    }
 
     GpuModelDesc m_; // dims (weight pointers are not used after init)
     GpuEngineOptions o_;
@@ -217,6 +296,7 @@ class LlamaGpuImpl final : public LlamaGpu {
     DeviceBuffer<int32_t> inputs_; // token | pos | seq | rows, max_tokens each
     std::vector<int32_t> staged_;
     std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs_;
+    StepProfiler prof_;
 };
 
 const DevWeight* LlamaGpuImpl::weight(const GpuWeight& w, const std::string& name, Status& st) {
@@ -362,10 +442,12 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
     CALIB_CUDA_TRY(
         engine::launch_embed(embd_->dtype, embd_->buf.get(), embd_->row_bytes, hs, tok, n, hidden_.get(), stream_),
         "embedding");
+    prof_.mark("embed", 0, stream_);
     for (int64_t il = 0; il < m_.n_layers; ++il) {
         const DevLayer& l = layers_[size_t(il)];
         CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.attn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_),
                        "attn_norm");
+        prof_.mark("norm", 0, stream_);
         engine::RopeStoreArgs r;
         if (l.qkv.buf.get()) { // one GEMV/GEMM: token rows [q | k | v]
             LOWBIT_TRY(mm_.run(l.qkv, xn_.get(), n, l.bqkv.get(), q_.get(), false));
@@ -378,11 +460,13 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
             r.q = q_.get(), r.k = k_tok_.get(), r.v = v_tok_.get();
             r.q_stride = qd, r.k_stride = r.v_stride = kvd;
         }
+        prof_.mark(n <= engine::kGemvStepMaxTokens ? "mm qkv" : "gemm qkv", qkv_bytes(l), stream_);
         r.pos = pos, r.seq = seq;
         r.n = n, r.n_heads = m_.n_heads, r.n_kv = m_.n_kv_heads, r.head_dim = m_.head_dim, r.n_ctx = o_.n_ctx;
         r.inv_freq = inv_freq_.get(), r.neox = m_.rope_neox;
         r.k_cache = k_.get() + uint64_t(il) * layer_elems_, r.v_cache = v_.get() + uint64_t(il) * layer_elems_;
         CALIB_CUDA_TRY(engine::launch_rope_store(r, stream_), "rope");
+        prof_.mark("rope+store", 0, stream_);
         engine::AttentionArgs a;
         a.q = r.q, a.q_stride = r.q_stride, a.k_cache = r.k_cache, a.v_cache = r.v_cache, a.pos = pos, a.seq = seq;
         a.out = attn_.get(), a.partial = partial_.get();
@@ -390,9 +474,12 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
         a.n_split = n_split_, a.split_len = split_len_;
         a.scale = float(1.0 / std::sqrt(double(m_.head_dim)));
         CALIB_CUDA_TRY(engine::launch_attention(a, stream_), "attention");
+        prof_.mark("attention", 0, stream_);
         LOWBIT_TRY(mm_.run(*l.wo, attn_.get(), n, l.bo.get(), hidden_.get(), true));
+        prof_.mark(n <= engine::kGemvStepMaxTokens ? "mm wo" : "gemm wo", l.wo->buf.bytes(), stream_);
         CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.ffn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_),
                        "ffn_norm");
+        prof_.mark("norm", 0, stream_);
         const int64_t ff = m_.n_ff;
         if (l.gate_up.buf.get()) { // token rows [gate | up] -> silu(gate) * up into up_
             LOWBIT_TRY(mm_.run(l.gate_up, xn_.get(), n, nullptr, gate_.get(), false));
@@ -405,7 +492,10 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
             CALIB_CUDA_TRY(engine::launch_silu_mul(gate_.get(), ff, up_.get(), ff, up_.get(), n, ff, stream_),
                            "silu_mul");
         }
+        prof_.mark(n <= engine::kGemvStepMaxTokens ? "mm gate_up+silu" : "gemm gate_up+silu",
+                   l.gate_up.buf.get() ? l.gate_up.buf.bytes() : l.gate->buf.bytes() + l.up->buf.bytes(), stream_);
         LOWBIT_TRY(mm_.run(*l.down, up_.get(), n, nullptr, hidden_.get(), true));
+        prof_.mark(n <= engine::kGemvStepMaxTokens ? "mm down" : "gemm down", l.down->buf.bytes(), stream_);
     }
     if (n_out == 0) return ok_status();
     const float* src = hidden_.get();
@@ -415,11 +505,15 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
     }
     CALIB_CUDA_TRY(engine::launch_rms_norm(src, output_norm_.get(), xn_.get(), n_out, hs, m_.rms_eps, stream_),
                    "output_norm");
-    return mm_.run(*output_, xn_.get(), n_out, nullptr, logits_.get(), false);
+    prof_.mark("out norm", 0, stream_);
+    LOWBIT_TRY(mm_.run(*output_, xn_.get(), n_out, nullptr, logits_.get(), false));
+    prof_.mark(n_out <= engine::kGemvStepMaxTokens ? "mm output" : "gemm output", output_->buf.bytes(), stream_);
+    return ok_status();
 }
 
 Status LlamaGpuImpl::run_step(int64_t n, int64_t n_out) {
-    if (!o_.graphs || n > engine::kGemvStepMaxTokens) return enqueue_step(n, n_out); // cuBLAS steps: no graph
+    if (!o_.graphs || prof_.on() || n > engine::kGemvStepMaxTokens)
+        return enqueue_step(n, n_out); // cuBLAS steps (and profiled ones): no graph
     const auto key = std::make_pair(n, n_out);
     auto it = graphs_.find(key);
     if (it == graphs_.end()) {
@@ -459,12 +553,14 @@ Status LlamaGpuImpl::forward(const int32_t* token, const int32_t* pos, const int
         CALIB_CUDA_TRY(
             cudaMemcpyAsync(inputs_.get(), staged_.data(), staged_.size() * 4, cudaMemcpyHostToDevice, stream_),
             "step inputs");
+        prof_.begin(stream_);
         LOWBIT_TRY(run_step(c, n_out));
         if (n_out > 0)
             CALIB_CUDA_TRY(cudaMemcpyAsync(logits + out_row * m_.n_vocab, logits_.get(),
                                            uint64_t(n_out * m_.n_vocab) * 4, cudaMemcpyDeviceToHost, stream_),
                            "logits");
         CALIB_CUDA_TRY(cudaStreamSynchronize(stream_), "forward step");
+        prof_.end();
         out_row += n_out;
     }
     return ok_status();
@@ -498,28 +594,66 @@ Result<std::unique_ptr<LlamaGpu>> LlamaGpu::create(const GpuModelDesc& model, co
     return std::unique_ptr<LlamaGpu>(std::move(e));
 }
 
-Status gpu_matmul(const GpuWeight& w, const float* x, int64_t m, float* y, bool force_gemm) {
-    if (m < 1) return make_error(ErrorCode::kUsage, "gpu_matmul: m must be >= 1");
+namespace {
+
+// One weight on the device with its stream, matmul and activation buffers (the test and benchmark entries).
+struct MatmulRig {
     DevWeight d;
-    LOWBIT_TRY(upload(w, d, "weight"));
     cudaStream_t stream = nullptr;
-    CALIB_CUDA_TRY(cudaStreamCreate(&stream), "cudaStreamCreate");
-    struct StreamGuard {
-        cudaStream_t s;
-        ~StreamGuard() { cudaStreamDestroy(s); }
-    } guard{stream};
     Matmul mm;
-    const bool gemm = force_gemm || m > engine::kGemvStepMaxTokens;
-    LOWBIT_TRY(mm.init(stream, gemm ? std::max<int64_t>(m, engine::kGemvStepMaxTokens + 1) : m, w.n_cols,
-                       w.n_rows * w.n_cols));
     DeviceBuffer<float> xd, yd;
-    LOWBIT_TRY(xd.alloc(m * w.n_cols, "x"));
-    LOWBIT_TRY(yd.alloc(m * w.n_rows, "y"));
-    CALIB_CUDA_TRY(cudaMemcpy(xd.get(), x, uint64_t(m * w.n_cols) * 4, cudaMemcpyHostToDevice), "x upload");
-    LOWBIT_TRY(mm.run(d, xd.get(), m, nullptr, yd.get(), false, force_gemm));
-    CALIB_CUDA_TRY(cudaStreamSynchronize(stream), "matmul");
-    CALIB_CUDA_TRY(cudaMemcpy(y, yd.get(), uint64_t(m * w.n_rows) * 4, cudaMemcpyDeviceToHost), "y download");
+    bool gemm = false;
+    ~MatmulRig() {
+        if (stream) cudaStreamDestroy(stream);
+    }
+    Status init(const GpuWeight& w, int64_t m, bool force_gemm) {
+        if (m < 1) return make_error(ErrorCode::kUsage, "gpu_matmul: m must be >= 1");
+        LOWBIT_TRY(upload(w, d, "weight"));
+        CALIB_CUDA_TRY(cudaStreamCreate(&stream), "cudaStreamCreate");
+        gemm = force_gemm || m > engine::kGemvStepMaxTokens;
+        LOWBIT_TRY(mm.init(stream, gemm ? std::max<int64_t>(m, engine::kGemvStepMaxTokens + 1) : m, w.n_cols,
+                           w.n_rows * w.n_cols));
+        LOWBIT_TRY(xd.alloc(m * w.n_cols, "x"));
+        LOWBIT_TRY(yd.alloc(m * w.n_rows, "y"));
+        return ok_status();
+    }
+};
+
+} // namespace
+
+Status gpu_matmul(const GpuWeight& w, const float* x, int64_t m, float* y, bool force_gemm) {
+    MatmulRig rig;
+    LOWBIT_TRY(rig.init(w, m, force_gemm));
+    CALIB_CUDA_TRY(cudaMemcpy(rig.xd.get(), x, uint64_t(m * w.n_cols) * 4, cudaMemcpyHostToDevice), "x upload");
+    LOWBIT_TRY(rig.mm.run(rig.d, rig.xd.get(), m, nullptr, rig.yd.get(), false, force_gemm));
+    CALIB_CUDA_TRY(cudaStreamSynchronize(rig.stream), "matmul");
+    CALIB_CUDA_TRY(cudaMemcpy(y, rig.yd.get(), uint64_t(m * w.n_rows) * 4, cudaMemcpyDeviceToHost), "y download");
     return ok_status();
+}
+
+Result<double> gpu_matmul_time_us(const GpuWeight& w, int64_t m, int reps, bool force_gemm) {
+    if (reps < 1) return make_error(ErrorCode::kUsage, "gpu_matmul_time_us: reps must be >= 1");
+    MatmulRig rig;
+    LOWBIT_TRY(rig.init(w, m, force_gemm));
+    CALIB_CUDA_TRY(cudaMemsetAsync(rig.xd.get(), 0, uint64_t(m * w.n_cols) * 4, rig.stream), "x");
+    for (int i = 0; i < 3; ++i)
+        LOWBIT_TRY(rig.mm.run(rig.d, rig.xd.get(), m, nullptr, rig.yd.get(), false, force_gemm));
+    cudaEvent_t e0 = nullptr, e1 = nullptr;
+    CALIB_CUDA_TRY(cudaEventCreate(&e0), "event");
+    CALIB_CUDA_TRY(cudaEventCreate(&e1), "event");
+    cudaEventRecord(e0, rig.stream);
+    Status st = ok_status();
+    for (int i = 0; i < reps && st.ok(); ++i)
+        st = rig.mm.run(rig.d, rig.xd.get(), m, nullptr, rig.yd.get(), false, force_gemm);
+    cudaEventRecord(e1, rig.stream);
+    const cudaError_t sync = cudaEventSynchronize(e1);
+    float ms = 0.0f;
+    cudaEventElapsedTime(&ms, e0, e1);
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    LOWBIT_TRY(st);
+    CALIB_CUDA_TRY(sync, "matmul timing");
+    return 1000.0 * double(ms) / double(reps);
 }
 
 } // namespace lowbit::kernel::cuda

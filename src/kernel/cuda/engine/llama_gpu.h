@@ -83,4 +83,8 @@ class LlamaGpu {
 // force_gemm, else dequantize + cuBLAS): the parity tests' entry point. Host arrays in and out.
 Status gpu_matmul(const GpuWeight& w, const float* x, int64_t m, float* y, bool force_gemm = false);
 
+// Device time of one such matmul in microseconds (weights uploaded once, the mean of `reps` launches after a
+// warm-up, CUDA events): the kernel benchmark's entry point (tests/tools/gpu_matmul_bench.cpp).
+Result<double> gpu_matmul_time_us(const GpuWeight& w, int64_t m, int reps, bool force_gemm = false);
+
 } // namespace lowbit::kernel::cuda

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // CUDA engine matmul parity (label gpu; skips without CUDA or a device): for every weight type the engine runs,
-// the GEMV (m = 1, 3, 8; 19 = three GEMV passes) and the dequantize + cuBLAS GEMM (m = 40, and m = 2 forced) against the scalar reference matmul
-// (kernel::matmul on Backend::kRef: dequantize_row + f32 dots) on fresh random weights and activations.
-// Bounds, as ‖gpu − ref‖ / ‖ref‖: GEMV 1e-5 (f32 products, only the summation order differs); GEMM 4e-3
+// the GEMV (m = 1, 3, 8; 19 = three GEMV passes) and the dequantize + cuBLAS GEMM (m = 40, and m = 2 forced) against
+// the scalar reference matmul (kernel::matmul on Backend::kRef: dequantize_row + f32 dots) on fresh random weights and
+// activations. Bounds, as ‖gpu − ref‖ / ‖ref‖: GEMV 1e-5 (f32 products, only the summation order differs); GEMM 4e-3
 // (activations rounded to f16 — bf16 for bf16 weights, 1.6e-2 — weights to f16 for block types).
 #include "kernel/cuda/cuda_backend.h"
 #include "kernel/cuda/engine/llama_gpu.h"
