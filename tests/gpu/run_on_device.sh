@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: MIT
 # One device call's worth of CUDA-engine work, from binaries built elsewhere and carried in .carry/call
 # (dev.tar.xz: lowbit, lowbit_kernel_gputests, lowbit_runtime_gputests, make_synthetic_model, gpu_matmul_bench,
-# libfmt; model.tar.zst: models/lowbit-ref-30m; llama.cpp.tar.xz: the llama-cpp-python sdist's llama.cpp, trimmed;
+# libfmt; model.tar.xz: models/lowbit-ref-30m; llama.cpp.tar.xz: the llama-cpp-python sdist's llama.cpp, trimmed;
 # wiki.test.raw.xz). PHASES (default "tests gemv engine bench") picks:
 #   tests   the gpu-label test binaries (matmul parity per type for both GEMV variants, whole-model logits vs CPU)
-#   gemv    tests/tools/gpu_matmul_bench for both GEMV variants (LOWBIT_GEMV=block|warp): µs and GB/s per type/shape
+#   gemv    tests/tools/gpu_matmul_bench for both GEMV variants (LOWBIT_GEMV=tile|warp): µs and GB/s per type/shape
 #   engine  tests/gpu/engine_check.sh cuda on the reference model (greedy text + perplexity; compared with a CPU
 #           run made elsewhere by `engine_check.sh cpu` + `engine_check.sh compare`)
 #   profile lowbit bench on the synthetic 7B Q4_0 with LOWBIT_GPU_PROFILE=1 (per-op device time)
@@ -20,16 +20,27 @@ B=$PWD/.carry/bin
 R=$OUT/r
 mkdir -p "$R" "$B"
 has() { [[ " $PHASES " == *" $1 "* ]]; }
+trap 'tar czf "$OUT/results.tgz" -C "$OUT" r' EXIT # also when a timeout stops the call
 log() { echo "[$(date +%T)] $*" | tee -a "$R/log.txt"; }
 [ -x "$B/lowbit" ] || tar xJf $C/dev.tar.xz -C .carry
 export LD_LIBRARY_PATH=$B${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-[ -f models/lowbit-ref-30m/config.json ] || zstd -dc $C/model.tar.zst | tar xf -
+[ -f models/lowbit-ref-30m/config.json ] || xz -dc $C/model.tar.xz | tar xf -
 [ -f .carry/wiki.test.raw ] || xz -dc $C/wiki.test.raw.xz >.carry/wiki.test.raw
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee "$R/gpu.txt"
 "$B/lowbit" version | tee -a "$R/gpu.txt"
 
+W=${WORK:-$PWD/.work}
+mkdir -p "$W"
+if has bench && [ ! -x "$W/lcpp-build/bin/llama-bench" ]; then # llama.cpp builds while the other phases run
+    mkdir -p "$W/lcpp-src" && tar xJf $C/llama.cpp.tar.xz -C "$W/lcpp-src"
+    (cmake -S "$W/lcpp-src/llama.cpp" -B "$W/lcpp-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
+        -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
+        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DGGML_NATIVE=ON &&
+        nice cmake --build "$W/lcpp-build" -j12 --target llama-bench) >"$R/lcpp-build.log" 2>&1 &
+    LCPP_PID=$!
+fi
 if has tests; then
-    for v in warp block; do
+    for v in tile warp; do
         for t in lowbit_kernel_gputests lowbit_runtime_gputests; do
             LOWBIT_GEMV=$v timeout 300 "$B/$t" --gtest_brief=1 >"$R/$t-$v.txt" 2>&1
             log "$t ($v GEMV) exit $?: $(grep -c FAILED "$R/$t-$v.txt") FAILED lines"
@@ -37,31 +48,29 @@ if has tests; then
     done
 fi
 if has gemv; then
-    for v in warp block; do
+    for v in tile warp; do
         LOWBIT_GEMV=$v "$B/gpu_matmul_bench" --types f16,q8_0,q4_0,q4_k,q6_k --m 1,2,4,8,16,256 \
             --shapes 4096x4096,11008x4096,4096x11008 >"$R/gemv-$v.txt" 2>&1
         log "gemv bench ($v) exit $?"
     done
-    paste "$R/gemv-warp.txt" "$R/gemv-block.txt" | awk '{printf "%-6s %-12s %4s  warp %9s us %7s GB/s | block %9s us %7s GB/s\n", $1,$2,$3,$4,$5,$9,$10}' | tee "$R/gemv-both.txt"
+    paste "$R/gemv-tile.txt" "$R/gemv-warp.txt" | awk '{printf "%-6s %-12s %4s  tile %9s us %7s GB/s | warp %9s us %7s GB/s\n", $1,$2,$3,$4,$5,$9,$10}' | tee "$R/gemv-both.txt"
 fi
 if has engine; then
     WIKI=.carry/wiki.test.raw LOWBIT=$B/lowbit CHUNKS=${CHUNKS:-20} tests/gpu/engine_check.sh cuda "$R/engine-cuda" 2>&1 | tee -a "$R/log.txt"
 fi
-W=${WORK:-$PWD/.work}
-mkdir -p "$W"
 if has profile; then
     if [ ! -f "$W/synth7b-q4_0.gguf" ]; then
         [ -f "$W/synth7b/config.json" ] || "$B/make_synthetic_model" "$W/synth7b" --tokenizer-from models/lowbit-ref-30m \
             --hidden 4096 --ff 11008 --layers 32 --heads 32 --kv-heads 32 --ctx 4096 --threads 16 >/dev/null
         "$B/lowbit" quantize -m "$W/synth7b" -o "$W/synth7b-q4_0.gguf" --method q4_0 --no-progress -t 16 >/dev/null
     fi
-    for v in warp block; do
+    for v in tile warp; do
         LOWBIT_GEMV=$v "$B/lowbit" bench -m "$W/synth7b-q4_0.gguf" --device cuda -p 512 -n 128 -r 3 2>&1 | tee "$R/bench-q4_0-$v.txt" | grep -E "pp512|tg128"
     done
     LOWBIT_GPU_PROFILE=1 "$B/lowbit" bench -m "$W/synth7b-q4_0.gguf" --device cuda -p 0 -n 64 -r 1 >"$R/profile-q4_0.txt" 2>&1
     grep -A20 "GPU profile" "$R/profile-q4_0.txt"
 fi
 if has bench; then
+    [ -n "${LCPP_PID:-}" ] && { log "waiting for the llama.cpp build"; wait "$LCPP_PID"; log "llama.cpp build exit $?"; }
     OUT=$R/bench LOWBIT=$B/lowbit TOOLS=$B LCPP_SRC=$C/llama.cpp.tar.xz WORK=$W bench/gpu_vs_llamacpp.sh 2>&1 | tee "$R/bench.txt"
 fi
-tar czf "$OUT/results.tgz" -C "$OUT" r

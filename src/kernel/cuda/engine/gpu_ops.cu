@@ -66,70 +66,7 @@ template <class F> bool with_type(DType dtype, F&& f) {
     }
 }
 
-// ---- GEMV: a block of kGemvWarps warps computes kRows weight rows together: its 128 lanes walk the rows'
-// 32-element sub-blocks (split-K inside the block, so a decode GEMV has ~4 warps per row pair in flight and every
-// load of a row is issued at once), partial sums meet in shared memory; MT token rows at once ----
-constexpr int kGemvWarps = 4, kRows = 2;
-
-template <class Q, int MT>
-__global__ void __launch_bounds__(kGemvWarps* kWarp)
-    gemv_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
-                const float* __restrict__ x, int m, const float* __restrict__ bias, float* __restrict__ y,
-                int accumulate) {
-    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-    const int64_t row0 = int64_t(blockIdx.x) * kRows;
-    const int64_t n_sub = n_cols / 32;
-    const int n_r = n_rows - row0 < kRows ? int(n_rows - row0) : kRows;
-    float acc[kRows][MT];
-#pragma unroll
-    for (int r = 0; r < kRows; ++r)
-#pragma unroll
-        for (int t = 0; t < MT; ++t) acc[r][t] = 0.0f;
-#pragma unroll 2
-    for (int64_t sb = threadIdx.x; sb < n_sub; sb += kGemvWarps * kWarp) {
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-            if (r >= n_r) break;
-            float v[32];
-            Q::dequant32(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v);
-#pragma unroll
-            for (int t = 0; t < MT; ++t) {
-                if (t >= m) break;
-                const float4* xp = reinterpret_cast<const float4*>(x + int64_t(t) * n_cols + sb * 32);
-                float s = 0.0f;
-#pragma unroll
-                for (int i = 0; i < 8; ++i) {
-                    const float4 xv = __ldg(xp + i);
-                    s = fmaf(v[4 * i], xv.x, s);
-                    s = fmaf(v[4 * i + 1], xv.y, s);
-                    s = fmaf(v[4 * i + 2], xv.z, s);
-                    s = fmaf(v[4 * i + 3], xv.w, s);
-                }
-                acc[r][t] += s;
-            }
-        }
-    }
-    __shared__ float part[kGemvWarps][kRows][MT];
-#pragma unroll
-    for (int r = 0; r < kRows; ++r)
-#pragma unroll
-        for (int t = 0; t < MT; ++t) {
-            const float s = warp_sum(acc[r][t]);
-            if (lane == 0) part[warp][r][t] = s;
-        }
-    __syncthreads();
-    if (threadIdx.x < kRows * MT) {
-        const int r = threadIdx.x / MT, t = threadIdx.x % MT;
-        if (r < n_r && t < m) {
-            float s = 0.0f;
-#pragma unroll
-            for (int wi = 0; wi < kGemvWarps; ++wi) s += part[wi][r][t];
-            const int64_t row = row0 + r;
-            float* out = y + int64_t(t) * n_rows + row;
-            *out = (accumulate ? *out : 0.0f) + s + (bias ? bias[row] : 0.0f);
-        }
-    }
-}
+constexpr int kGemvWarps = 4;
 
 // ---- GEMV, warp-per-rows variant: each warp owns kWarpRows<MT> weight rows and splits their sub-blocks over its
 // 32 lanes; no shared memory, no block barrier. For one token the lane's 32 activations are loaded once per
@@ -209,27 +146,128 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
         }
 }
 
-// Which GEMV kernel runs: LOWBIT_GEMV=block (split-K over the block's warps, two rows) or warp (the default:
-// rows per warp); read once.
-bool gemv_block_variant() {
-    static const bool block = [] {
+// ---- GEMV, tiled variant (the default): the block's 4 warps share activation tiles of 32 sub-blocks (1024
+// columns) × MT tokens staged in shared memory by coalesced 16-byte loads (a lane owning a whole sub-block would
+// read x with a 128-byte stride: 8 cache lines per quarter-warp request). Each sub-block is padded to 36 floats so
+// the 16-byte shared loads of 8 lanes hit distinct banks. Per lane: one sub-block of each of the warp's R rows per
+// tile; for one token the lane's 32 activations are read once and reused for every row, for more tokens each row
+// is decoded once and each token's activations are read once per R rows held in registers. ----
+constexpr int kTileSub = 32, kTilePad = 9; // float4 per padded sub-block
+template <int MT> constexpr int kTileRows = MT == 1 ? 4 : 2;
+
+template <class Q, int MT>
+__global__ void __launch_bounds__(kGemvWarps* kWarp)
+    gemv_tile_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
+                     const float* __restrict__ x, int m, const float* __restrict__ bias, float* __restrict__ y,
+                     int accumulate) {
+    constexpr int R = kTileRows<MT>;
+    __shared__ float4 xs_sm[MT][kTileSub][kTilePad];
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
+    const int64_t n_sub = n_cols / 32;
+    const int n_r = row0 >= n_rows ? 0 : (n_rows - row0 < R ? int(n_rows - row0) : R);
+    float acc[R][MT];
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int t = 0; t < MT; ++t) acc[r][t] = 0.0f;
+    for (int64_t k0 = 0; k0 < n_sub; k0 += kTileSub) {
+        const int tile = n_sub - k0 < kTileSub ? int(n_sub - k0) : kTileSub;
+        if (k0 > 0) __syncthreads(); // the previous tile is consumed
+        for (int i = threadIdx.x; i < MT * kTileSub * 8; i += kGemvWarps * kWarp) {
+            const int t = i / (kTileSub * 8), sbl = (i / 8) % kTileSub, q = i % 8;
+            if (t < m && sbl < tile)
+                xs_sm[t][sbl][q] =
+                    __ldg(reinterpret_cast<const float4*>(x + int64_t(t) * n_cols + (k0 + sbl) * 32) + q);
+        }
+        __syncthreads();
+        if (lane >= tile || n_r == 0) continue;
+        const int64_t sb = k0 + lane;
+        if constexpr (MT == 1) {
+            float xv[32];
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+                const float4 f = xs_sm[0][lane][i];
+                xv[4 * i] = f.x, xv[4 * i + 1] = f.y, xv[4 * i + 2] = f.z, xv[4 * i + 3] = f.w;
+            }
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                if (r >= n_r) break;
+                float v[32];
+                Q::dequant32(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v);
+                float s = 0.0f;
+#pragma unroll
+                for (int i = 0; i < 32; ++i) s = fmaf(v[i], xv[i], s);
+                acc[r][0] += s;
+            }
+        } else {
+            float v[R][32];
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                if (r < n_r)
+                    Q::dequant32(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v[r]);
+                else
+#pragma unroll
+                    for (int i = 0; i < 32; ++i) v[r][i] = 0.0f;
+            }
+#pragma unroll
+            for (int t = 0; t < MT; ++t) {
+                if (t >= m) break;
+                float s[R];
+#pragma unroll
+                for (int r = 0; r < R; ++r) s[r] = 0.0f;
+#pragma unroll
+                for (int i = 0; i < 8; ++i) {
+                    const float4 f = xs_sm[t][lane][i];
+#pragma unroll
+                    for (int r = 0; r < R; ++r) {
+                        s[r] = fmaf(v[r][4 * i], f.x, s[r]);
+                        s[r] = fmaf(v[r][4 * i + 1], f.y, s[r]);
+                        s[r] = fmaf(v[r][4 * i + 2], f.z, s[r]);
+                        s[r] = fmaf(v[r][4 * i + 3], f.w, s[r]);
+                    }
+                }
+#pragma unroll
+                for (int r = 0; r < R; ++r) acc[r][t] += s[r];
+            }
+        }
+    }
+    if (n_r == 0) return;
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int t = 0; t < MT; ++t) {
+            const float s = warp_sum(acc[r][t]);
+            if (lane == 0 && r < n_r && t < m) {
+                const int64_t row = row0 + r;
+                float* out = y + int64_t(t) * n_rows + row;
+                *out = (accumulate ? *out : 0.0f) + s + (bias ? bias[row] : 0.0f);
+            }
+        }
+}
+
+// Which GEMV kernel runs: LOWBIT_GEMV=warp (rows per warp, activations read by each lane from global memory) or
+// tile (the default: activation tiles in shared memory); read once. For A/B runs of gpu_matmul_bench.
+bool gemv_warp_variant() {
+    static const bool warp = [] {
         const char* e = std::getenv("LOWBIT_GEMV");
-        return e && std::string(e) == "block";
+        return e && std::string(e) == "warp";
     }();
-    return block;
+    return warp;
 }
 
 template <class Q, int MT>
 void launch_gemv_mt(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols, const float* x, int m,
                     const float* bias, float* y, int a, cudaStream_t st) {
     const dim3 block(kGemvWarps * kWarp);
-    if (gemv_block_variant()) {
-        const dim3 grid(unsigned((n_rows + kRows - 1) / kRows));
-        gemv_kernel<Q, MT><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, m, bias, y, a);
-    } else {
+    if (gemv_warp_variant()) {
         const int64_t per_block = int64_t(kGemvWarps) * kWarpRows<MT>;
         const dim3 grid(unsigned((n_rows + per_block - 1) / per_block));
         gemv_warp_kernel<Q, MT><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, m, bias, y, a);
+    } else {
+        const int64_t per_block = int64_t(kGemvWarps) * kTileRows<MT>;
+        const dim3 grid(unsigned((n_rows + per_block - 1) / per_block));
+        gemv_tile_kernel<Q, MT><<<grid, block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, m, bias, y, a);
     }
 }
 
