@@ -6,8 +6,8 @@
 # wiki.test.raw.xz). PHASES (default "tests gemv engine bench") picks:
 #   tests   the gpu-label test binaries (matmul parity per type for both GEMV variants, whole-model logits vs CPU)
 #   gemv    tests/tools/gpu_matmul_bench for both GEMV variants (LOWBIT_GEMV=tile|warp): µs and GB/s per type/shape
-#   engine  tests/gpu/engine_check.sh cuda on the reference model (greedy text + perplexity; compared with a CPU
-#           run made elsewhere by `engine_check.sh cpu` + `engine_check.sh compare`)
+#   engine  tests/gpu/engine_check.sh on the reference model, cuda then cpu (host cores), then compare: greedy
+#           text identical and perplexity within 0.1 %
 #   profile lowbit bench on the synthetic 7B Q4_0 with LOWBIT_GPU_PROFILE=1 (per-op device time)
 #   bench   bench/gpu_vs_llamacpp.sh (llama.cpp CUDA build + interleaved llama-bench vs lowbit bench)
 # Results under OUT (default $OUT, as the device tool provides), one tarball per phase set (the tool returns few
@@ -56,7 +56,10 @@ if has gemv; then
     paste "$R/gemv-tile.txt" "$R/gemv-warp.txt" | awk '{printf "%-6s %-12s %4s  tile %9s us %7s GB/s | warp %9s us %7s GB/s\n", $1,$2,$3,$4,$5,$9,$10}' | tee "$R/gemv-both.txt"
 fi
 if has engine; then
-    WIKI=.carry/wiki.test.raw LOWBIT=$B/lowbit CHUNKS=${CHUNKS:-20} tests/gpu/engine_check.sh cuda "$R/engine-cuda" 2>&1 | tee -a "$R/log.txt"
+    for d in cuda cpu; do # the CPU side on the GPU machine's host cores, same binary and files
+        WIKI=.carry/wiki.test.raw LOWBIT=$B/lowbit CHUNKS=${CHUNKS:-20} tests/gpu/engine_check.sh $d "$R/engine-$d" 2>&1 | sed "s/^/$d /" | tee -a "$R/log.txt"
+    done
+    tests/gpu/engine_check.sh compare "$R/engine-cpu" "$R/engine-cuda" 2>&1 | tee -a "$R/log.txt"
 fi
 if has profile; then
     if [ ! -f "$W/synth7b-q4_0.gguf" ]; then

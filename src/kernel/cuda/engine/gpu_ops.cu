@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The CUDA engine's device ops (see gpu_ops.cuh).
+#include "kernel/cuda/engine/f4_tables.h"
 #include "kernel/cuda/engine/gpu_ops.cuh"
 #include "kernel/cuda/engine/gpu_quant.cuh"
 
@@ -61,6 +62,15 @@ template <class F> bool with_type(DType dtype, F&& f) {
     case DType::kQ6_K:
         f(QQ6_K{});
         return true;
+    case DType::kI4Z:
+        f(QI4Z{});
+        return true;
+    case DType::kNF4x64:
+        f(QNF4x64{});
+        return true;
+    case DType::kFP4x64:
+        f(QFP4x64{});
+        return true;
     default:
         return false;
     }
@@ -80,6 +90,7 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
                      const float* __restrict__ x, int m, const float* __restrict__ bias, float* __restrict__ y,
                      int accumulate) {
     constexpr int R = kWarpRows<MT>;
+    const float* tab = block_table<Q>();
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
     if (row0 >= n_rows) return;
@@ -103,7 +114,7 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
             for (int r = 0; r < R; ++r) {
                 if (r >= n_r) break;
                 float v[32];
-                Q::dequant32(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v);
+                dequant<Q>(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v, tab);
                 float s = 0.0f;
 #pragma unroll
                 for (int i = 0; i < 32; ++i) s = fmaf(v[i], xs[i], s);
@@ -114,7 +125,7 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
             for (int r = 0; r < R; ++r) {
                 if (r >= n_r) break;
                 float v[32];
-                Q::dequant32(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v);
+                dequant<Q>(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v, tab);
 #pragma unroll
                 for (int t = 0; t < MT; ++t) {
                     if (t >= m) break;
@@ -162,6 +173,7 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
                      int accumulate) {
     constexpr int R = kTileRows<MT>;
     __shared__ float4 xs_sm[MT][kTileSub][kTilePad];
+    const float* tab = block_table<Q>();
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
     const int64_t n_sub = n_cols / 32;
@@ -194,7 +206,7 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
             for (int r = 0; r < R; ++r) {
                 if (r >= n_r) break;
                 float v[32];
-                Q::dequant32(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v);
+                dequant<Q>(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v, tab);
                 float s = 0.0f;
 #pragma unroll
                 for (int i = 0; i < 32; ++i) s = fmaf(v[i], xv[i], s);
@@ -205,7 +217,7 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
 #pragma unroll
             for (int r = 0; r < R; ++r) {
                 if (r < n_r)
-                    Q::dequant32(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v[r]);
+                    dequant<Q>(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v[r], tab);
                 else
 #pragma unroll
                     for (int i = 0; i < 32; ++i) v[r][i] = 0.0f;
@@ -290,12 +302,13 @@ cudaError_t gemv_for(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64
 template <class Q, bool kBf16>
 __global__ void dequant_matrix_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                                       void* __restrict__ out) {
+    const float* tab = block_table<Q>();
     const int64_t n_sub = n_cols / 32;
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n_rows * n_sub) return;
     const int64_t row = i / n_sub, sb = i % n_sub;
     float v[32];
-    Q::dequant32(w + uint64_t(row) * row_bytes, sb, n_sub, v);
+    dequant<Q>(w + uint64_t(row) * row_bytes, sb, n_sub, v, tab);
     uint4* dst = reinterpret_cast<uint4*>(static_cast<uint16_t*>(out) + row * n_cols + sb * 32);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
@@ -317,11 +330,12 @@ __global__ void dequant_matrix_kernel(const uint8_t* __restrict__ w, uint64_t ro
 template <class Q>
 __global__ void embed_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_cols,
                              const int32_t* __restrict__ token, float* __restrict__ hidden) {
+    const float* tab = block_table<Q>();
     const int64_t t = blockIdx.x;
     const uint8_t* wr = w + uint64_t(token[t]) * row_bytes;
     for (int64_t sb = threadIdx.x; sb < n_cols / 32; sb += blockDim.x) {
         float v[32];
-        Q::dequant32(wr, sb, n_cols / 32, v);
+        dequant<Q>(wr, sb, n_cols / 32, v, tab);
         float* dst = hidden + t * n_cols + sb * 32;
 #pragma unroll
         for (int i = 0; i < 32; ++i) dst[i] = v[i];
@@ -515,6 +529,13 @@ unsigned blocks_for(int64_t n, int threads) {
 
 bool gpu_weight_type(DType dtype) {
     return with_type(dtype, [](auto) {});
+}
+
+cudaError_t prepare_decoder(DType dtype) {
+    if (dtype != DType::kNF4x64 && dtype != DType::kFP4x64) return cudaSuccess;
+    float t[2][16];
+    f4_code_tables(t);
+    return cudaMemcpyToSymbol(c_f4_tables, t, sizeof t);
 }
 
 cudaError_t launch_gemv(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,

@@ -15,6 +15,9 @@ namespace lowbit::kernel::cuda::engine {
 
 // Whether the engine has device code for weights of `dtype` (row widths must be multiples of 32).
 bool gpu_weight_type(DType dtype);
+// Uploads what the device decoder of `dtype` needs besides the weights (the NF4/FP4 code tables); call before
+// launching kernels on such weights (not during graph capture).
+cudaError_t prepare_decoder(DType dtype);
 
 // Largest token count of one GEMV launch (weights streamed once, fused dequantization), and of a step that
 // multiplies by GEMV launches (ceil(m / 8) passes over the weights: for a quantized matrix still fewer bytes than

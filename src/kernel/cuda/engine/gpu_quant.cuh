@@ -9,16 +9,17 @@
 //   q2_k {u8 scales[16], u8 qs[64], f16 d, f16 dmin}; q3_k {u8 hmask[32], u8 qs[64], u8 scales[12], f16 d};
 //   q4_k {f16 d, f16 dmin, u8 scales[12], u8 qs[128]}; q5_k {f16 d, f16 dmin, u8 scales[12], u8 qh[32],
 //   u8 qs[128]}; q6_k {u8 ql[128], u8 qh[64], i8 scales[16], f16 d}.
-// Loads: q4_0, q8_0 and q6_k are repacked at upload (gpu_repack.h: per row, the quant bytes of every block, then
-// the f16 scales; rows padded to 16 bytes) so a lane reads a block's quants with 16-byte loads; q4_k and q5_k
-// blocks are 16-byte multiples already; the other legacy types are read as 16-bit words (2-byte aligned blocks).
-// Nibbles and bytes become floats by the exponent trick (byte b under exponent 2^23, minus 2^23: exact), one
+// Loads: q4_0, q8_0, q6_k, kI4Z, kNF4x64 and kFP4x64 are repacked at upload (gpu_repack.h: per row, the quant bytes of
+// every block, then the f16 scales; rows padded to 16 bytes) so a lane reads a block's quants with 16-byte loads; q4_k
+// and q5_k blocks are 16-byte multiples already; the other legacy types are read as 16-bit words (2-byte aligned
+// blocks). Nibbles and bytes become floats by the exponent trick (byte b under exponent 2^23, minus 2^23: exact), one
 // byte-permute and one add per value instead of an int-to-float conversion.
 #pragma once
 
 #include <cstdint>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <type_traits>
 
 namespace lowbit::kernel::cuda::engine {
 
@@ -141,6 +142,80 @@ struct QQ4_0 {
         }
     }
 };
+
+// kI4Z (scheme/packed4: GPTQ/AWQ/HQQ/RTN int4 groups repacked at load), repacked again for the device: per row
+// [qs: 16 bytes per block][(d, z): two f16 per block]. w = (q - z) * d, the CPU reference's expression.
+struct QI4Z {
+    static constexpr int kBlockElems = 32, kBlockBytes = 20;
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
+        uint32_t u[4];
+        words16(row + 16 * sb, u);
+        const float2 dz = __half22float2(__ldg(reinterpret_cast<const __half2*>(row + 16 * n_sub) + sb));
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const uint32_t lo = u[i] & 0x0F0F0F0Fu, hi = (u[i] >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+            for (int k = 0; k < 4; ++k) {
+                w[4 * i + k] = (byte_float(lo, k, kMagic) - dz.y) * dz.x;
+                w[16 + 4 * i + k] = (byte_float(hi, k, kMagic) - dz.y) * dz.x;
+            }
+        }
+    }
+};
+
+// kNF4x64 / kFP4x64 (scheme/packed4: bitsandbytes 4-bit, repacked at load), repacked for the device: per row
+// [qs: 32 bytes per 64-element block][absmax: f32 per block]. Sub-block 2b is block b's low nibbles, 2b + 1 its
+// high nibbles; w = code[q] * absmax (the CPU reference's product). The 16-entry code table is read from shared
+// memory (`tab`, loaded per thread block by the kernels from the constant copy that prepare_decoder uploads):
+// lanes index it freely without the serialisation of divergent constant-cache reads.
+template <int kTableId> struct QF4x64 {
+    static constexpr int kBlockElems = 64, kBlockBytes = 36, kTable = kTableId;
+    __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32],
+                                     const float* __restrict__ tab) {
+        const int64_t b = sb >> 1;
+        const int shift = int(sb & 1) * 4;
+        uint32_t u[8];
+        words16(row + 32 * b, *reinterpret_cast<uint32_t(*)[4]>(u));
+        words16(row + 32 * b + 16, *reinterpret_cast<uint32_t(*)[4]>(u + 4));
+        const float amax = __ldg(reinterpret_cast<const float*>(row + 16 * n_sub) + b);
+#pragma unroll
+        for (int i = 0; i < 8; ++i)
+#pragma unroll
+            for (int k = 0; k < 4; ++k) w[4 * i + k] = tab[(u[i] >> (8 * k + shift)) & 0xFu] * amax;
+    }
+};
+using QNF4x64 = QF4x64<0>;
+using QFP4x64 = QF4x64<1>;
+
+template <class Q, class = void> struct HasTable : std::false_type {};
+template <class Q> struct HasTable<Q, std::void_t<decltype(Q::kTable)>> : std::true_type {};
+template <class Q> constexpr bool kHasTable = HasTable<Q>::value;
+
+// The code tables of the table types (NF4, FP4), in constant memory; each kernel copies them to shared memory.
+__constant__ float c_f4_tables[2][16];
+
+// Per thread block: the shared copy of Q's table (nullptr for the other types). Every thread of the block must
+// call it (it synchronises the block).
+template <class Q> __device__ __forceinline__ const float* block_table() {
+    if constexpr (kHasTable<Q>) {
+        __shared__ float tab[16];
+        if (threadIdx.x < 16) tab[threadIdx.x] = c_f4_tables[Q::kTable][threadIdx.x];
+        __syncthreads();
+        return tab;
+    } else {
+        return nullptr;
+    }
+}
+
+// Q's 32 values of sub-block sb, with the table where Q has one.
+template <class Q>
+__device__ __forceinline__ void dequant(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32],
+                                        const float* tab) {
+    if constexpr (kHasTable<Q>)
+        Q::dequant32(row, sb, n_sub, w, tab);
+    else
+        Q::dequant32(row, sb, n_sub, w);
+}
 
 struct QQ4_1 {
     static constexpr int kBlockElems = 32, kBlockBytes = 20;

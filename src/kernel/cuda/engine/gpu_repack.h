@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The CUDA engine's weight layouts on the device (host code; used at upload). q4_0, q8_0 and q6_k rows are
+// The CUDA engine's weight layouts on the device (host code; used at upload). q4_0, q8_0, q6_k and kI4Z rows are
 // repacked into two planes — the quant bytes of every block (16, 32, 208 bytes: 16-byte multiples), then the f16
 // scale of every block — so that the device decoders (gpu_quant.cuh) read quants with 16-byte loads; every row
 // starts 16-byte aligned (row stride padded). Other types keep the file's bytes (rows padded to 16 bytes too).
@@ -28,6 +28,13 @@ inline bool repack_spec(DType t, RepackSpec& s) {
         return true;
     case DType::kQ6_K:
         s = {0, 208, 208, 2};
+        return true;
+    case DType::kI4Z: // d f16 | z f16 | qs[16]
+        s = {4, 16, 0, 4};
+        return true;
+    case DType::kNF4x64: // absmax f32 | qs[32]
+    case DType::kFP4x64:
+        s = {4, 32, 0, 4};
         return true;
     default:
         return false;

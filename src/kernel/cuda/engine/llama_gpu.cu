@@ -42,8 +42,10 @@ Status check_weight(const GpuWeight& w, const std::string& name) {
         return make_error(ErrorCode::kUnsupported,
                           name + ": weights of type " + type_name(w.dtype) +
                               " have no CUDA kernel (the engine runs f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, "
-                              "q2_k, q3_k, q4_k, q5_k, q6_k; run it with --device cpu)");
-    if (w.n_cols % 32 != 0 || w.n_rows < 1)
+                              "q2_k, q3_k, q4_k, q5_k, q6_k, the int4 groups of GPTQ, AWQ, HQQ and RTN, bitsandbytes "
+                              "nf4/fp4; run it with "
+                              "--device cpu)");
+    if (w.n_cols % dtype_block_elems(w.dtype) != 0 || w.n_cols % 32 != 0 || w.n_rows < 1)
         return make_error(ErrorCode::kUnsupported, name + ": rows of " + std::to_string(w.n_cols) +
                                                        " columns (the CUDA engine needs a multiple of 32)");
     return ok_status();
@@ -60,6 +62,7 @@ Status upload_rows(std::initializer_list<const GpuWeight*> ws, DevWeight& d, con
     }
     const uint64_t file_row = uint64_t(a->n_cols / dtype_block_elems(a->dtype)) * uint64_t(dtype_block_bytes(a->dtype));
     d.dtype = a->dtype, d.n_rows = rows, d.n_cols = a->n_cols, d.row_bytes = engine::device_row_bytes(file_row);
+    CALIB_CUDA_TRY(engine::prepare_decoder(a->dtype), "decoder tables for " + name);
     LOWBIT_TRY(d.buf.alloc(int64_t(uint64_t(rows) * d.row_bytes), name));
     std::vector<uint8_t> staging;
     uint64_t off = 0;

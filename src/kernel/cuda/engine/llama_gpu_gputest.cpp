@@ -79,7 +79,8 @@ TEST_P(GpuMatmul, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(AllTypes, GpuMatmul,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
                                            DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
-                                           DType::kQ4_K, DType::kQ5_K, DType::kQ6_K),
+                                           DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kI4Z, DType::kNF4x64,
+                                           DType::kFP4x64),
                          [](const auto& p) { return std::string(dtype_name(p.param)); });
 
 TEST(GpuEngine, UnsupportedTypeIsNamed) {
