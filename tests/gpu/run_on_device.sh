@@ -29,7 +29,7 @@ export LD_LIBRARY_PATH=$B${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee "$R/gpu.txt"
 "$B/lowbit" version | tee -a "$R/gpu.txt"
 
-W=${WORK:-$PWD/.work}
+W=${WORK:-/tmp/lowbit-work} # outside the repo copy: the device tool does not keep it between calls
 mkdir -p "$W"
 if has bench && [ ! -x "$W/lcpp-build/bin/llama-bench" ]; then # llama.cpp builds while the other phases run
     mkdir -p "$W/lcpp-src" && tar xJf $C/llama.cpp.tar.xz -C "$W/lcpp-src"
@@ -75,5 +75,5 @@ if has profile; then
 fi
 if has bench; then
     [ -n "${LCPP_PID:-}" ] && { log "waiting for the llama.cpp build"; wait "$LCPP_PID"; log "llama.cpp build exit $?"; }
-    OUT=$R/bench LOWBIT=$B/lowbit TOOLS=$B LCPP_SRC=$C/llama.cpp.tar.xz WORK=$W bench/gpu_vs_llamacpp.sh 2>&1 | tee "$R/bench.txt"
+    OUT=$R/bench LOWBIT=$B/lowbit TOOLS=$B LCPP_SRC=$C/llama.cpp.tar.xz WORK=$W bash bench/gpu_vs_llamacpp.sh 2>&1 | tee "$R/bench.txt"
 fi
