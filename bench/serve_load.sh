@@ -13,8 +13,8 @@
 #     llama-cpp-python sdist as bench/cpu_vs_llamacpp.sh does, with -DLLAMA_BUILD_SERVER=ON, target llama-server).
 # A benchmark script, not a test:  bench/serve_load.sh
 # Env: LOWBIT (build/ci/lowbit or build/release/lowbit), MODEL, WORK (build/serve-load), THREADS (nproc), NP (16),
-#      CLIENTS (64), REQUESTS (1000), WARMUP (200), STREAM_TOKENS (128), STREAM_REQS (32), LLAMA_SERVER, PEERS (../peers),
-#      LLAMA_REQUESTS (REQUESTS; fewer when llama-server is too slow on a loaded machine)
+#      CLIENTS (64), REQUESTS (1000), WARMUP (100), STREAM_TOKENS (128), STREAM_REQS (32), LLAMA_SERVER, PEERS (../peers),
+#      LLAMA_REQUESTS (REQUESTS; fewer when llama-server is too slow on a loaded machine), LLAMA_ARGS (extra flags)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +24,9 @@ THREADS=${THREADS:-$(nproc)}
 NP=${NP:-16}
 CLIENTS=${CLIENTS:-64}
 REQUESTS=${REQUESTS:-1000}
-WARMUP=${WARMUP:-200}
+WARMUP=${WARMUP:-100}
 LLAMA_REQUESTS=${LLAMA_REQUESTS:-$REQUESTS}
+LLAMA_ARGS=${LLAMA_ARGS:-}
 STREAM_TOKENS=${STREAM_TOKENS:-128}
 STREAM_REQS=${STREAM_REQS:-32}
 PEERS=${PEERS:-../peers}
@@ -49,8 +50,12 @@ field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])
 
 # run_load NAME URL PID: warm-up, RSS, load, RSS, 1 stream, 16 streams; one summary line.
 run_load() {
-    local name=$1 url=$2 pid=$3 n=$4
-    $LOAD "$url" --clients "$CLIENTS" --requests "$WARMUP" --seed 99 >/dev/null # the same mix: every slot warmed
+    local name=$1 url=$2 pid=$3 n=$4 np=$5
+    # Warm-up: every slot once at the longest prompt + output of the mix (KV-cache pages become resident as rows are
+    # written), then WARMUP requests of the mix itself.
+    $LOAD "$url" --clients "$np" --requests $((2 * np)) --prompt-words 200 200 --min-tokens 96 --max-tokens 96 \
+        --seed 98 >/dev/null
+    $LOAD "$url" --clients "$CLIENTS" --requests "$WARMUP" --seed 99 >/dev/null
     local rss0; rss0=$(rss_kib "$pid")
     $LOAD "$url" --clients "$CLIENTS" --requests "$n" --seed 1 | tee "$WORK/$name.load.json"
     local rss1; rss1=$(rss_kib "$pid")
@@ -73,7 +78,7 @@ echo "== lowbit serve -np $NP ($MODEL, $THREADS threads)"
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 url=$(wait_url "$WORK/lowbit.out" "$pid")
-run_load lowbit "$url" "$pid" "$REQUESTS"
+run_load lowbit "$url" "$pid" "$REQUESTS" "$NP"
 run_streams lowbit "$url"
 curl -s "$url/metrics" | grep -E '^lowbit_(requests|tokens_predicted|decode_steps|tokens_per)' || true
 kill -TERM "$pid"
@@ -85,11 +90,11 @@ if [ -x "$LLAMA_SERVER" ]; then
         port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
         echo "== llama-server -np $np ($LLAMA_SERVER)"
         LD_LIBRARY_PATH=$(dirname "$LLAMA_SERVER")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$LLAMA_SERVER" -m "$MODEL" \
-            --host 127.0.0.1 --port "$port" -np "$np" -c $((np * 1024)) -t "$THREADS" >"$WORK/llama.$np.log" 2>&1 &
+            --host 127.0.0.1 --port "$port" -np "$np" -c $((np * 1024)) -t "$THREADS" $LLAMA_ARGS >"$WORK/llama.$np.log" 2>&1 &
         lpid=$!
         trap 'kill $pid $lpid 2>/dev/null || true' EXIT
         wait_health "http://127.0.0.1:$port"
-        if [ "$np" = 8 ]; then run_load llama-server-np8 "http://127.0.0.1:$port" "$lpid" "$LLAMA_REQUESTS"; fi
+        if [ "$np" = 8 ]; then run_load llama-server-np8 "http://127.0.0.1:$port" "$lpid" "$LLAMA_REQUESTS" 8; fi
         if [ "$np" = 16 ]; then run_streams llama-server-np16 "http://127.0.0.1:$port"; fi
         kill -TERM "$lpid"; wait "$lpid" || true
     done

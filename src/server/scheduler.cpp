@@ -129,7 +129,7 @@ void Scheduler::admit(std::shared_ptr<Task> task) {
     s.generating = false;
     s.sampler.emplace(s.task->req.sampling);
     for (int32_t t : prompt) s.sampler->accept(t);
-    s.detok.emplace(tok_, true);
+    s.detok.emplace(tok_, false); // control tokens print nothing, as llama-server's replies
     s.text.clear(), s.sent = 0, s.pending_lp.clear();
     s.fin = Finish{};
     s.fin.n_prompt = int64_t(prompt.size()), s.fin.n_cached = int64_t(keep);

@@ -457,6 +457,7 @@ Status serve(const ServerOptions& o) {
 
     const sigset_t sigs = stop_signals();
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr); // before any thread starts: they inherit the mask
+    std::signal(SIGPIPE, SIG_IGN);              // a client gone mid-write is an error return, not a signal
 
     State st;
     st.options = o;
