@@ -24,6 +24,7 @@ CommandAction setup_tokenize(CLI::App& sub);
 CommandAction setup_quantize(CLI::App& sub);
 CommandAction setup_imatrix(CLI::App& sub);
 CommandAction setup_bench(CLI::App& sub);
+CommandAction setup_serve(CLI::App& sub);
 
 namespace {
 
@@ -39,6 +40,7 @@ const Command kCommands[] = {
      setup_quantize},
     {"imatrix", "Compute an importance matrix (llama.cpp GGUF imatrix) from a calibration text", setup_imatrix},
     {"bench", "Prompt-processing and generation throughput, like llama-bench (table or --json lines)", setup_bench},
+    {"serve", "OpenAI-compatible HTTP server with continuous batching and a chat page", setup_serve},
 };
 
 int fail(const Error& e) {
@@ -101,6 +103,8 @@ int run_main(int argc, char** argv) {
             a = "--n-gpu-layers";
         else if (a.rfind("-ngl=", 0) == 0)
             a = "--n-gpu-layers=" + a.substr(5);
+        else if (a == "-np") // llama-server's slot count
+            a = "--parallel";
         args.push_back(std::move(a));
     }
     try {
