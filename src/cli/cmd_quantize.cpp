@@ -107,6 +107,9 @@ CommandAction setup_quantize(CLI::App& sub) {
                    "llama-quantize's --tensor-type; repeatable, first match wins)");
     sub.add_option("--mix-report", a->o.mix_report,
                    "mix: write every tensor's candidate types with bytes and predicted damage (JSON) to this file");
+    sub.add_option("--sensitivity", a->o.mix_sensitivity,
+                   "mix: measured single-tensor KLD per tensor (bench/mix_proxy_check.py --json) that calibrates "
+                   "the proxy tensor by tensor");
     add_threads_flag(sub, a->o.n_threads);
     sub.add_flag("--no-progress", a->no_progress, "Do not draw the progress bar");
     sub.add_option("--device", a->o.device,

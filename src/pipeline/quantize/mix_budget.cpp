@@ -2,6 +2,7 @@
 #include "pipeline/quantize/mix_budget.h"
 
 #include "core/checked.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "quantize/mix/budget.h"
@@ -51,6 +52,33 @@ std::pair<std::string, std::string> split_layer(const std::string& name) {
 
 } // namespace
 
+Result<MixSensitivity> read_mix_sensitivity(const std::string& path) {
+    LOWBIT_ASSIGN_OR_RETURN(const std::string text, read_file_to_string(path));
+    const auto j = nlohmann::json::parse(text, nullptr, false);
+    const auto bad = [&](const std::string& why) {
+        return make_error(ErrorCode::kBadInput, "sensitivity file '" + path + "': " + why +
+                                                    " (expected the --json of bench/mix_proxy_check.py)");
+    };
+    if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
+    if (!j.contains("type") || !j["type"].is_string() || !j.contains("rows") || !j["rows"].is_array())
+        return bad("no \"type\" string or \"rows\" array");
+    MixSensitivity s;
+    const std::optional<DType> t = dtype_from_name(j["type"].get<std::string>());
+    if (!t || !dtype_is_quantized(*t)) return bad("\"type\" is not a GGUF block type");
+    s.type = *t;
+    const double floor = j.contains("floor") && j["floor"].is_number() ? j["floor"].get<double>() : 0.0;
+    for (const auto& r : j["rows"]) {
+        if (!r.is_object() || !r.contains("tensor") || !r["tensor"].is_string() || !r.contains("kld") ||
+            !r["kld"].is_number())
+            return bad("a row without \"tensor\" and \"kld\"");
+        const double v = r["kld"].get<double>() - floor;
+        if (!std::isfinite(v)) return bad("a non-finite kld");
+        s.kld[r["tensor"].get<std::string>()] = std::max(v, 1e-7);
+    }
+    if (s.kld.empty()) return bad("no rows");
+    return s;
+}
+
 std::vector<DType> default_mix_types() {
     return {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ8_0};
 }
@@ -96,6 +124,8 @@ Result<MixBudgetResult> plan_budget_mix(const GgufQuantSource& src, const std::v
     }
     ProgressBar bar("mix: sensitivity", n_work, progress && ProgressBar::stderr_is_terminal());
     bool warned_no_importance = false;
+    std::vector<double> gains;      // measured KLD / proxy of the measured tensors
+    std::vector<size_t> unmeasured; // quantized tensors the sensitivity file lacks
     for (size_t i = 0; i < ts.size(); ++i) {
         const kq::MixTensor& t = ts[i];
         qm::Item& item = items[i];
@@ -133,9 +163,33 @@ Result<MixBudgetResult> plan_budget_mix(const GgufQuantSource& src, const std::v
             item.candidates.push_back(
                 {DType::kF16, stored(*dtype_row_bytes(DType::kF16, uint64_t(ne0)) * uint64_t(n_rows)), 0.0});
         }
+        if (req.sensitivity && !item.candidates.empty()) {
+            const auto it = req.sensitivity->kld.find(t.name);
+            if (it == req.sensitivity->kld.end()) {
+                unmeasured.push_back(i);
+            } else if (ne0 % dtype_block_elems(req.sensitivity->type) == 0) {
+                LOWBIT_ASSIGN_OR_RETURN(
+                    double ref, qm::weighted_error(req.sensitivity->type, w.data(), n_rows, ne0, embd ? nullptr : imp));
+                ref *= scale;
+                const double gain = ref > 0 ? it->second / ref : 0.0;
+                gains.push_back(gain);
+                for (qm::Candidate& c : item.candidates) c.damage *= gain;
+            }
+        }
         bar.tick();
     }
     bar.finish();
+    if (req.sensitivity) { // tensors without a measurement: the median gain of the measured ones
+        std::vector<double> g = gains;
+        std::sort(g.begin(), g.end());
+        const double median = g.empty() ? 1.0 : g[g.size() / 2];
+        for (size_t i : unmeasured) {
+            for (qm::Candidate& c : items[i].candidates) c.damage *= median;
+        }
+        if (!unmeasured.empty())
+            log_warn("mix: {} tensor(s) have no measured sensitivity (e.g. '{}'): using the median gain",
+                     unmeasured.size(), ts[unmeasured.front()].name);
+    }
 
     LOWBIT_ASSIGN_OR_RETURN(const qm::FeasibleRange range, qm::feasible_range(items));
     uint64_t budget = 0;

@@ -12,6 +12,7 @@
 #include "quantize/kquant/mix.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,12 +24,23 @@ std::vector<DType> default_mix_types();
 // an empty list, duplicates.
 Result<std::vector<DType>> parse_mix_types(const std::string& list);
 
+// Measured sensitivities (bench/mix_proxy_check.py --json): per tensor the KLD when only that tensor is stored
+// as `type` (F16 elsewhere), minus the F16 floor. They calibrate the proxy per tensor: damage(T) =
+// proxy(T) * measured / proxy(type), so the allocator minimises predicted KLD, not raw squared error.
+struct MixSensitivity {
+    DType type = DType::kQ2_K;
+    std::map<std::string, double> kld; // tensor name -> measured KLD above the floor
+};
+// Errors: kIo, kBadInput (not that JSON: "type", "floor", "rows": [{"tensor", "kld"}]).
+Result<MixSensitivity> read_mix_sensitivity(const std::string& path);
+
 struct MixBudgetRequest {
-    double target_bpw = 0;          // > 0: tensor bytes <= bpw * n_params / 8
-    uint64_t target_file_bytes = 0; // > 0: whole file (header + aligned tensors) <= this
-    std::vector<DType> types;       // candidates (default_mix_types() when empty)
-    uint64_t header_bytes = 0;      // GGUF header of the output (independent of the tensor types)
-    uint64_t alignment = 32;        // GGUF data alignment
+    double target_bpw = 0;                       // > 0: tensor bytes <= bpw * n_params / 8
+    uint64_t target_file_bytes = 0;              // > 0: whole file (header + aligned tensors) <= this
+    std::vector<DType> types;                    // candidates (default_mix_types() when empty)
+    uint64_t header_bytes = 0;                   // GGUF header of the output (independent of the tensor types)
+    uint64_t alignment = 32;                     // GGUF data alignment
+    const MixSensitivity* sensitivity = nullptr; // null: the raw proxy
 };
 
 struct MixBudgetResult {

@@ -78,9 +78,10 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
     if (!o.calib.empty() && !gptq && !awq && !mix)
         return make_error(ErrorCode::kUsage,
                           "--calib applies to calibrated methods (gptq, awq, mix), not '" + method + "'");
-    if (!mix && (o.target_bpw > 0 || o.target_size > 0 || !o.mix_types.empty() || !o.mix_report.empty()))
+    if (!mix && (o.target_bpw > 0 || o.target_size > 0 || !o.mix_types.empty() || !o.mix_report.empty() ||
+                 !o.mix_sensitivity.empty()))
         return make_error(ErrorCode::kUsage,
-                          "--target-bpw/--target-size/--types/--mix-report apply to --method mix only");
+                          "--target-bpw/--target-size/--types/--mix-report/--sensitivity apply to --method mix only");
     if (!gguf && !o.tensor_types.empty())
         return make_error(ErrorCode::kUsage, "--tensor-type applies to GGUF methods only, not '" + method + "'");
     if (mix) {

@@ -52,6 +52,7 @@ struct QuantizeJobOptions {
     uint64_t target_size = 0;     // whole output file, bytes
     std::string mix_types;        // "q3_k,q4_k,q6_k"
     std::string mix_report;       // mix: write every tensor's candidates (type, bytes, proxy) as JSON here
+    std::string mix_sensitivity;  // mix: measured per-tensor KLD (bench/mix_proxy_check.py --json) to calibrate
     int64_t imatrix_chunks = 100; // --calib FILE for mix: chunks of 512 tokens for the in-process imatrix
     // GGUF methods: llama-quantize's --tensor-type PATTERN=TYPE overrides (ECMAScript regex searched in the
     // tensor name), applied after the mix rules to tensors that are quantized; the first matching pattern wins.

@@ -220,6 +220,10 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
     if (mix && !o.mix_types.empty()) {
         LOWBIT_ASSIGN_OR_RETURN(mix_types, parse_mix_types(o.mix_types));
     }
+    std::optional<MixSensitivity> sensitivity;
+    if (mix && !o.mix_sensitivity.empty()) {
+        LOWBIT_ASSIGN_OR_RETURN(sensitivity, read_mix_sensitivity(o.mix_sensitivity));
+    }
     std::optional<gguf::ImatrixData> im;
     std::string imatrix_path = o.imatrix_path;
     if (mix && !o.calib.empty()) {
@@ -287,6 +291,7 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
         req.target_file_bytes = o.target_size;
         req.types = mix_types;
         req.alignment = w.alignment();
+        req.sensitivity = sensitivity ? &*sensitivity : nullptr;
         LOWBIT_ASSIGN_OR_RETURN(req.header_bytes, header_bytes(w, *src, plan));
         LOWBIT_ASSIGN_OR_RETURN(MixBudgetResult mr, plan_budget_mix(*src, importance, req, o.progress));
         plan = std::move(mr.plan);
