@@ -267,9 +267,9 @@ Result<MixBudgetResult> plan_budget_mix(const GgufQuantSource& src, const std::v
                          layer_types[k]);
     std::string counts;
     for (const auto& [t, c] : count) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", c, t);
-    s += fmt::format("  types: {}; predicted damage (imatrix-weighted squared error) {:.6g}; budget {} bytes of "
-                     "tensors, used {}\n",
-                     counts, a.damage, budget, a.bytes);
+    s += fmt::format("  types: {}; predicted damage ({}) {:.6g}; budget {} bytes of tensors, used {}\n", counts,
+                     req.sensitivity ? "sum of calibrated single-tensor KLDs" : "imatrix-weighted squared error",
+                     a.damage, budget, a.bytes);
     r.summary = std::move(s);
     nlohmann::json j = {{"budget_bytes", budget}, {"used_bytes", a.bytes}, {"damage", a.damage},
                         {"n_params", n_params},   {"by_file", by_file},    {"header_bytes", req.header_bytes}};
