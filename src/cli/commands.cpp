@@ -25,6 +25,7 @@ CommandAction setup_quantize(CLI::App& sub);
 CommandAction setup_imatrix(CLI::App& sub);
 CommandAction setup_bench(CLI::App& sub);
 CommandAction setup_serve(CLI::App& sub);
+CommandAction setup_compare(CLI::App& sub);
 
 namespace {
 
@@ -39,6 +40,8 @@ const Command kCommands[] = {
     {"quantize", "Quantize a model: GGUF types and mixes (q4_k_m, ...) or HF-style schemes (nf4, hqq, ...)",
      setup_quantize},
     {"imatrix", "Compute an importance matrix (llama.cpp GGUF imatrix) from a calibration text", setup_imatrix},
+    {"compare", "Quantize with several methods and compare PPL / KLD / size / speed (report + Pareto SVG)",
+     setup_compare},
     {"bench", "Prompt-processing and generation throughput, like llama-bench (table or --json lines)", setup_bench},
     {"serve", "OpenAI-compatible HTTP server with continuous batching and a chat page", setup_serve},
 };

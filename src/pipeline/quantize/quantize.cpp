@@ -30,13 +30,13 @@ std::string join(const std::vector<std::string>& v) {
 } // namespace
 
 bool is_gguf_method(std::string_view method) {
-    return quantize::kquant::file_type_from_name(lower(method)).has_value();
+    return lower(method) == "mix" || quantize::kquant::file_type_from_name(lower(method)).has_value();
 }
 
 std::vector<std::string> quantize_method_names() {
-    std::vector<std::string> names = {"q4_0",   "q4_1",   "q5_0",   "q5_1",   "q8_0",   "q2_k",
-                                      "q2_k_s", "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m",
-                                      "q5_k_s", "q5_k_m", "q6_k",   "f16",    "bf16",   "f32"};
+    std::vector<std::string> names = {"q4_0",   "q4_1",   "q5_0",   "q5_1",   "q8_0",   "q2_k",   "q2_k_s",
+                                      "q3_k_s", "q3_k_m", "q3_k_l", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m",
+                                      "q6_k",   "f16",    "bf16",   "f32",    "mix"};
     for (const auto& row : quantize::all_algos()) names.emplace_back(row.name);
     names.emplace_back("gptq");
     names.emplace_back("awq");
@@ -74,8 +74,29 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
                           "--type applies to gptq --format gguf (plain GGUF: --method " + o.gguf_type + ")");
     if (!o.imatrix_path.empty() && !gguf && !gptq_gguf)
         return make_error(ErrorCode::kUsage, "--imatrix applies to GGUF k-quant methods only, not '" + method + "'");
-    if (!o.calib.empty() && !gptq && !awq)
-        return make_error(ErrorCode::kUsage, "--calib applies to calibrated methods (gptq, awq), not '" + method + "'");
+    const bool mix = method == "mix";
+    if (!o.calib.empty() && !gptq && !awq && !mix)
+        return make_error(ErrorCode::kUsage,
+                          "--calib applies to calibrated methods (gptq, awq, mix), not '" + method + "'");
+    if (!mix && (o.target_bpw > 0 || o.target_size > 0 || !o.mix_types.empty() || !o.mix_report.empty() ||
+                 !o.mix_sensitivity.empty()))
+        return make_error(ErrorCode::kUsage,
+                          "--target-bpw/--target-size/--types/--mix-report/--sensitivity apply to --method mix only");
+    if (!gguf && !o.tensor_types.empty())
+        return make_error(ErrorCode::kUsage, "--tensor-type applies to GGUF methods only, not '" + method + "'");
+    if (mix) {
+        if ((o.target_bpw > 0) == (o.target_size > 0))
+            return make_error(ErrorCode::kUsage,
+                              "method 'mix' needs exactly one of --target-bpw B (e.g. 4.5) and --target-size S "
+                              "(e.g. 18MiB, 4.5GiB)");
+        if (!o.calib.empty() && !o.imatrix_path.empty())
+            return make_error(ErrorCode::kUsage, "--calib and --imatrix exclude each other for mix (--calib FILE "
+                                                 "computes the imatrix)");
+        if (o.calib == "self" || o.calib == "random")
+            return make_error(ErrorCode::kUnsupported,
+                              "mix --calib takes a text file (its imatrix is computed in-process); 'self'/'random' "
+                              "are not supported for mix");
+    }
     QuantizeJobOptions normalized = o;
     normalized.method = method;
     if (gptq) {
@@ -109,7 +130,8 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
 }
 
 std::string render_quantize_report(const QuantizeJobReport& r) {
-    std::string out = fmt::format("{:<10} {:>8} {:>14} {:>14} {:>8}\n", "type", "tensors", "weights", "bytes", "bpw");
+    std::string out = r.allocation;
+    out += fmt::format("{:<10} {:>8} {:>14} {:>14} {:>8}\n", "type", "tensors", "weights", "bytes", "bpw");
     for (const auto& row : r.rows) {
         const double bpw = row.n_elems ? 8.0 * double(row.n_bytes) / double(row.n_elems) : 0.0;
         out += fmt::format("{:<10} {:>8} {:>14} {:>14} {:>8.4f}\n", row.type, row.n_tensors, row.n_elems, row.n_bytes,

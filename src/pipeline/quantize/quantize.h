@@ -47,6 +47,16 @@ struct QuantizeJobOptions {
     bool progress = true; // progress bar per tensor on a terminal
     // hqq solver: "auto" (cuda when compiled in and a device is usable), "cpu" or "cuda".
     std::string device = "auto";
+    // mix (per-tensor GGUF types to a budget, mix_budget.h): exactly one target; candidate types ("" = default).
+    double target_bpw = 0;        // tensor bytes * 8 / params
+    uint64_t target_size = 0;     // whole output file, bytes
+    std::string mix_types;        // "q3_k,q4_k,q6_k"
+    std::string mix_report;       // mix: write every tensor's candidates (type, bytes, proxy) as JSON here
+    std::string mix_sensitivity;  // mix: measured per-tensor KLD (bench/mix_proxy_check.py --json) to calibrate
+    int64_t imatrix_chunks = 100; // --calib FILE for mix: chunks of 512 tokens for the in-process imatrix
+    // GGUF methods: llama-quantize's --tensor-type PATTERN=TYPE overrides (ECMAScript regex searched in the
+    // tensor name), applied after the mix rules to tensors that are quantized; the first matching pattern wins.
+    std::vector<std::string> tensor_types;
 };
 
 // One row of the final table: per storage type.
@@ -65,10 +75,11 @@ struct QuantizeJobReport {
     uint64_t n_bytes = 0;    // tensor bytes written
     uint64_t file_bytes = 0; // size on disk (all files)
     double seconds = 0.0;
+    std::string allocation; // mix: the chosen types per layer (printed before the table)
     double bpw() const { return n_params ? 8.0 * double(n_bytes) / double(n_params) : 0.0; }
 };
 
-// True for methods that write GGUF (legacy, k-quants and their mixes, f32/f16/bf16).
+// True for methods that write GGUF (legacy, k-quants and their mixes, f32/f16/bf16, the budgeted "mix").
 bool is_gguf_method(std::string_view method);
 // Every method name `lowbit quantize --method` accepts, for --help and error messages.
 std::vector<std::string> quantize_method_names();

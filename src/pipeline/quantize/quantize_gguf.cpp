@@ -2,11 +2,14 @@
 // GGUF half of `lowbit quantize`: HF folder or GGUF in -> llama.cpp's tensor-type mix (kquant/mix.h) -> rows
 // quantized in parallel (optionally weighted by a llama.cpp imatrix) -> GGUF out, tensor by tensor in
 // llama.cpp's tensor order, so the bytes equal llama-quantize's for the same input.
+#include "core/file.h"
 #include "core/finite.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "format/gguf/imatrix_file.h"
+#include "pipeline/imatrix/imatrix.h"
 #include "pipeline/quantize/gguf_source.h"
+#include "pipeline/quantize/mix_budget.h"
 #include "pipeline/quantize/quantize.h"
 #include "quantize/kquant/imatrix.h"
 
@@ -16,6 +19,8 @@
 #include <fmt/format.h>
 #include <map>
 #include <optional>
+#include <regex>
+#include <unistd.h>
 
 namespace lowbit::pipeline {
 namespace {
@@ -130,16 +135,105 @@ Shape row_major(const std::vector<int64_t>& ne) {
     return s;
 }
 
+// Bytes of the GGUF header (KVs + tensor infos + padding) `w` would write with these tensors: the tensor types
+// only change fixed-size fields, so this is the header of any type assignment.
+Result<uint64_t> header_bytes(const gguf::Writer& metadata, const GgufQuantSource& src, const kq::MixPlan& plan) {
+    gguf::Writer scratch = metadata;
+    const auto& ts = src.tensors();
+    for (size_t i = 0; i < ts.size(); ++i)
+        LOWBIT_TRY(scratch.add_tensor_producer(ts[i].name, plan.types[i], row_major(ts[i].ne),
+                                               [](const gguf::ByteSink&) -> Status { return ok_status(); }));
+    uint64_t n = 0;
+    const Status st = scratch.write_to([&n](const void*, uint64_t k) -> Status {
+        n = k;
+        return make_error(ErrorCode::kInternal, "header measured");
+    });
+    if (n == 0) {
+        if (!st.ok()) return st.error();
+        return make_error(ErrorCode::kInternal, "GGUF header size unknown");
+    }
+    return n;
+}
+
+// mix --calib FILE: llama-imatrix's statistics (output.weight included) in a temporary file beside the output.
+Result<std::string> imatrix_from_calib(const QuantizeJobOptions& o) {
+    ImatrixOptions io;
+    io.model = o.input;
+    io.text_file = o.calib;
+    io.output = fmt::format("{}.imatrix.tmp.{}", o.output, ::getpid());
+    io.n_chunks = o.imatrix_chunks;
+    io.n_threads = o.n_threads;
+    io.process_output = true;
+    io.progress = o.progress;
+    LOWBIT_ASSIGN_OR_RETURN(const ImatrixReport r, compute_imatrix(io));
+    log_info("mix: imatrix of {} chunks of {} in {:.1f} s", r.n_chunks, o.calib, r.seconds);
+    return io.output;
+}
+
+// --tensor-type PATTERN=TYPE: overrides applied to the plan, in order, first match wins.
+Status apply_tensor_types(const std::vector<std::string>& specs, const GgufQuantSource& src, kq::MixPlan& plan) {
+    std::vector<std::pair<std::regex, DType>> rules;
+    for (const std::string& spec : specs) {
+        const size_t eq = spec.rfind('=');
+        const std::optional<DType> t = eq == std::string::npos ? std::nullopt : dtype_from_name(spec.substr(eq + 1));
+        if (eq == std::string::npos || eq == 0 || !t)
+            return make_error(ErrorCode::kUsage,
+                              "--tensor-type '" + spec + "': expected PATTERN=TYPE, e.g. attn_v=q8_0 or ffn_down=q6_k");
+        try {
+            rules.emplace_back(std::regex(spec.substr(0, eq)), *t);
+        } catch (const std::regex_error& e) {
+            return make_error(ErrorCode::kUsage, "--tensor-type '" + spec + "': bad pattern: " + e.what());
+        }
+    }
+    const auto& ts = src.tensors();
+    int n_matched = 0;
+    for (size_t i = 0; i < ts.size(); ++i) {
+        if (!kq::allows_quantization(ts[i])) continue;
+        for (const auto& [re, type] : rules) {
+            if (!std::regex_search(ts[i].name, re)) continue;
+            if (ts[i].ne.empty() || ts[i].ne[0] % dtype_block_elems(type) != 0)
+                return make_error(
+                    ErrorCode::kUnsupported,
+                    fmt::format("--tensor-type: tensor '{}' has rows of {} values, not a multiple of {}'s "
+                                "block of {}",
+                                ts[i].name, ts[i].ne.empty() ? 0 : ts[i].ne[0], dtype_name(type),
+                                dtype_block_elems(type)));
+            plan.types[i] = type;
+            ++n_matched;
+            break;
+        }
+    }
+    if (!rules.empty() && n_matched == 0)
+        return make_error(ErrorCode::kUsage, "--tensor-type: no quantized tensor matches any pattern");
+    return ok_status();
+}
+
 } // namespace
 
 Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const GgufPrecompute& precompute) {
     const auto t0 = std::chrono::steady_clock::now();
-    const std::optional<kq::FileType> ft = kq::file_type_from_name(o.method);
+    const bool mix = o.method == "mix";
+    // mix: the Q4_K_M rules only say which tensors are quantized (for the imatrix match); the budget decides.
+    std::optional<kq::FileType> ft = mix ? kq::FileType::kQ4_K_M : kq::file_type_from_name(o.method);
     if (!ft) return make_error(ErrorCode::kUsage, "unknown GGUF method '" + o.method + "'");
+    std::vector<DType> mix_types;
+    if (mix && !o.mix_types.empty()) {
+        LOWBIT_ASSIGN_OR_RETURN(mix_types, parse_mix_types(o.mix_types));
+    }
+    std::optional<MixSensitivity> sensitivity;
+    if (mix && !o.mix_sensitivity.empty()) {
+        LOWBIT_ASSIGN_OR_RETURN(sensitivity, read_mix_sensitivity(o.mix_sensitivity));
+    }
     std::optional<gguf::ImatrixData> im;
-    if (!o.imatrix_path.empty()) {
-        LOWBIT_ASSIGN_OR_RETURN(gguf::ImatrixData d, gguf::read_imatrix(o.imatrix_path));
-        im = std::move(d);
+    std::string imatrix_path = o.imatrix_path;
+    if (mix && !o.calib.empty()) {
+        LOWBIT_ASSIGN_OR_RETURN(imatrix_path, imatrix_from_calib(o));
+    }
+    if (!imatrix_path.empty()) {
+        auto d = gguf::read_imatrix(imatrix_path);
+        if (imatrix_path != o.imatrix_path) std::remove(imatrix_path.c_str());
+        if (!d.ok()) return d.error();
+        im = std::move(*d);
     }
     LOWBIT_ASSIGN_OR_RETURN(std::unique_ptr<GgufQuantSource> src, open_gguf_quant_source(o.input));
     if (const std::string warning = src->requantize_warning(o.method); !warning.empty()) log_warn("{}", warning);
@@ -153,9 +247,12 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
     kq::MixOptions mo;
     mo.has_imatrix = im.has_value();
     LOWBIT_ASSIGN_OR_RETURN(kq::MixPlan plan, kq::plan_mix(ts, src->hparams(), *ft, mo));
+    if (mix && !o.tensor_types.empty())
+        return make_error(ErrorCode::kUsage, "--tensor-type does not apply to mix (the budget chooses every type)");
+    LOWBIT_TRY(apply_tensor_types(o.tensor_types, *src, plan));
     std::vector<std::vector<float>> importance;
     if (im) {
-        LOWBIT_ASSIGN_OR_RETURN(importance, match_imatrix(*im, o.imatrix_path, *src, plan));
+        LOWBIT_ASSIGN_OR_RETURN(importance, match_imatrix(*im, imatrix_path, *src, plan));
     }
     LOWBIT_TRY(check_required_imatrix(*src, plan, importance, o.method));
     if (plan.n_fallback > 0)
@@ -179,7 +276,8 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
     if (im) {
         int32_t n_used = 0;
         for (const auto& v : importance) n_used += !v.empty();
-        LOWBIT_TRY(w.set("quantize.imatrix.file", gguf::Value::string(o.imatrix_path)));
+        LOWBIT_TRY(
+            w.set("quantize.imatrix.file", gguf::Value::string(o.imatrix_path.empty() ? o.calib : o.imatrix_path)));
         if (!im->datasets.empty())
             LOWBIT_TRY(w.set("quantize.imatrix.dataset", gguf::Value::string(im->datasets.front())));
         LOWBIT_TRY(w.set("quantize.imatrix.entries_count", gguf::Value::i32(n_used)));
@@ -187,6 +285,24 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
     }
 
     QuantizeJobReport report;
+    if (mix) {
+        MixBudgetRequest req;
+        req.target_bpw = o.target_bpw;
+        req.target_file_bytes = o.target_size;
+        req.types = mix_types;
+        req.alignment = w.alignment();
+        req.sensitivity = sensitivity ? &*sensitivity : nullptr;
+        LOWBIT_ASSIGN_OR_RETURN(req.header_bytes, header_bytes(w, *src, plan));
+        LOWBIT_ASSIGN_OR_RETURN(MixBudgetResult mr, plan_budget_mix(*src, importance, req, o.progress));
+        plan = std::move(mr.plan);
+        LOWBIT_TRY(w.set("general.file_type", gguf::Value::u32(static_cast<uint32_t>(mix_file_type(*src, plan)))));
+        report.allocation = std::move(mr.summary);
+        if (!o.mix_report.empty()) {
+            LOWBIT_ASSIGN_OR_RETURN(auto jw, AtomicWriter::create(o.mix_report));
+            LOWBIT_TRY(jw->write(mr.json));
+            LOWBIT_TRY(jw->commit());
+        }
+    }
     report.method = o.method;
     report.output = o.output;
     ProgressBar bar("quantize", static_cast<int64_t>(ts.size()), o.progress && ProgressBar::stderr_is_terminal());
