@@ -49,11 +49,7 @@ Result<std::string> read_prompt(const RunArgs& a, bool has_prompt) {
         if (text.back() == '\n') text.pop_back(); // as llama.cpp's -f: the file's final newline is not prompt
         what = "prompt file " + a.file;
     }
-    const size_t bad = tokenizer::utf8_first_invalid(text);
-    if (bad != std::string::npos)
-        return make_error(ErrorCode::kBadInput,
-                          fmt::format("{} is not valid UTF-8: byte 0x{:02X} at offset {} (convert the text to UTF-8)",
-                                      what, static_cast<unsigned>(static_cast<uint8_t>(text[bad])), bad));
+    LOWBIT_TRY(tokenizer::check_utf8_text(text, what));
     return text;
 }
 

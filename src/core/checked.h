@@ -7,6 +7,7 @@
 #include <iterator>
 #include <optional>
 #include <type_traits>
+#include <unistd.h>
 
 namespace lowbit {
 
@@ -43,6 +44,13 @@ inline std::optional<uint64_t> checked_align_up(uint64_t x, uint64_t align) {
     const uint64_t rem = x % align;
     if (rem == 0) return x;
     return checked_add(x, align - rem);
+}
+
+// The machine's physical memory: the stated limit large allocations sized from files or flags are checked against
+// (KV cache, calibration activations) before they are attempted. UINT64_MAX when it cannot be read.
+inline uint64_t physical_memory_bytes() {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
 }
 
 } // namespace lowbit

@@ -176,6 +176,21 @@ void test_stop_hook() {
     }
 }
 
+// StagedDir::commit's fallback hooks (tests only, documented in file.h): LOWBIT_TEST_NO_RENAME_EXCHANGE=1 takes the
+// rename-aside path as on a file system without RENAME_EXCHANGE; LOWBIT_TEST_STOP_AFTER_ASIDE=SIG raises SIG in
+// that path's window, after the old directory is renamed aside and before the new one is renamed in.
+bool test_no_rename_exchange() {
+    const char* v = std::getenv("LOWBIT_TEST_NO_RENAME_EXCHANGE");
+    return v && std::strcmp(v, "1") == 0;
+}
+void test_stop_after_aside_hook() {
+    const char* sig = std::getenv("LOWBIT_TEST_STOP_AFTER_ASIDE");
+    if (sig && *sig) {
+        std::fflush(nullptr);
+        ::raise(std::atoi(sig));
+    }
+}
+
 bool all_digits(const std::string& s) {
     if (s.empty()) return false;
     for (char c : s)
@@ -268,11 +283,13 @@ Status StagedDir::commit() {
     std::error_code ec;
     if (!fs::exists(dir_, ec)) {
         if (::rename(staging_.c_str(), dir_.c_str()) != 0) return io_error("cannot rename '" + staging_ + "' to", dir_);
-    } else if (::renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, dir_.c_str(), RENAME_EXCHANGE) == 0) {
+    } else if (!test_no_rename_exchange() &&
+               ::renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, dir_.c_str(), RENAME_EXCHANGE) == 0) {
         fs::remove_all(staging_, ec); // now the old tree
     } else {
         const std::string old = strip_trailing_slashes(dir_) + ".old." + std::to_string(::getpid());
         if (::rename(dir_.c_str(), old.c_str()) != 0) return io_error("cannot rename '" + dir_ + "' to", old);
+        test_stop_after_aside_hook();
         if (::rename(staging_.c_str(), dir_.c_str()) != 0) {
             Error e = io_error("cannot rename '" + staging_ + "' to", dir_);
             (void)::rename(old.c_str(), dir_.c_str());

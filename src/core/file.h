@@ -69,7 +69,9 @@ void remove_stale_temps(const std::string& path);
 // `dir` holding the old complete model or the new one (or, in the fallback's window between two renames,
 // nothing, with the old one restored by the next run). Destroying it without commit() removes the staging tree.
 // Test hook: with LOWBIT_TEST_STOP_AT_COMMIT=<signal number> in the environment, the first AtomicWriter::commit or
-// StagedDir::commit raises that signal just before renaming (tests/e2e/interrupted_output_test.cpp).
+// StagedDir::commit raises that signal just before renaming (tests/e2e/harden_interrupt_test.cpp). The fallback:
+// LOWBIT_TEST_NO_RENAME_EXCHANGE=1 takes it even where the exchange works; LOWBIT_TEST_STOP_AFTER_ASIDE=<signal>
+// raises the signal in its window (old tree set aside, new one not yet in place).
 class StagedDir {
   public:
     static Result<std::unique_ptr<StagedDir>> create(const std::string& dir);

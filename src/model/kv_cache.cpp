@@ -17,11 +17,6 @@
 namespace lowbit::model {
 namespace {
 
-uint64_t physical_memory_bytes() {
-    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-    return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : UINT64_MAX;
-}
-
 double gib(uint64_t bytes) {
     return double(bytes) / double(uint64_t(1) << 30);
 }

@@ -2,6 +2,7 @@
 // Weight binding (see weights.h).
 #include "model/weights.h"
 
+#include "core/finite.h"
 #include "core/half.h"
 #include "scheme/scheme_list.h"
 
@@ -199,6 +200,56 @@ Result<ModelWeights> bind_weights(const format::TensorStore& store, const format
         w.layers.push_back(std::move(l));
     }
     return w;
+}
+
+namespace {
+
+// "" or where the first non-finite value of a decoded matrix / vector is.
+std::string non_finite_in(const kernel::WeightView& v) {
+    if (!v.data) return {};
+    if (v.row_scale) {
+        const int64_t i = first_non_finite(v.row_scale, v.n_rows);
+        if (i < v.n_rows) return fmt::format("row scale {} is {}", i, v.row_scale[i]);
+    }
+    const scheme::SchemeTraits* s = scheme::find_scheme(v.dtype);
+    if (!s || !s->dequantize_row) return {};
+    std::vector<float> row(static_cast<size_t>(v.n_cols));
+    for (int64_t r = 0; r < v.n_rows; ++r) {
+        s->dequantize_row(v.row(r), row.data(), v.n_cols);
+        const int64_t c = first_non_finite(row.data(), v.n_cols);
+        if (c < v.n_cols) return fmt::format("{} at row {}, column {}", row[size_t(c)], r, c);
+    }
+    return {};
+}
+
+std::string non_finite_in(const std::vector<float>& v) {
+    const int64_t i = first_non_finite(v.data(), int64_t(v.size()));
+    return i < int64_t(v.size()) ? fmt::format("{} at element {}", v[size_t(i)], i) : std::string();
+}
+
+} // namespace
+
+std::string find_non_finite_weight(const ModelWeights& w, const ArchDesc& arch, SourceFormat source) {
+    std::string found;
+    auto check = [&](const auto& v, R role, int64_t layer) {
+        if (!found.empty()) return;
+        const std::string where = non_finite_in(v);
+        if (!where.empty()) found = fmt::format("tensor '{}' holds {}", tensor_name(arch, source, role, layer), where);
+    };
+    check(w.token_embd, R::kTokenEmbd, 0);
+    for (int64_t il = 0; il < int64_t(w.layers.size()); ++il) {
+        const LayerWeights& l = w.layers[size_t(il)];
+        check(l.attn_norm, R::kAttnNorm, il);
+        check(l.wq, R::kAttnQ, il), check(l.wk, R::kAttnK, il), check(l.wv, R::kAttnV, il);
+        check(l.bq, R::kAttnQBias, il), check(l.bk, R::kAttnKBias, il), check(l.bv, R::kAttnVBias, il);
+        check(l.wo, R::kAttnOut, il), check(l.bo, R::kAttnOutBias, il);
+        check(l.ffn_norm, R::kFfnNorm, il);
+        check(l.w_gate, R::kFfnGate, il), check(l.w_up, R::kFfnUp, il), check(l.w_down, R::kFfnDown, il);
+    }
+    check(w.output_norm, R::kOutputNorm, 0);
+    if (!w.tied) check(w.output, R::kOutput, 0);
+    check(w.rope_freqs, R::kRopeFreqs, 0);
+    return found;
 }
 
 } // namespace lowbit::model

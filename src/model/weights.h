@@ -54,4 +54,11 @@ struct ModelWeights {
 Result<ModelWeights> bind_weights(const format::TensorStore& store, const format::ModelConfig& config,
                                   const ArchDesc& arch, SourceFormat source);
 
+// Diagnosis of non-finite logits (issue #15): the first NaN/Inf among the bound weights, in forward order
+// (embeddings, then each layer, then the head), as "tensor 'NAME' holds nan at row R, column C" with the file's
+// tensor name; "" when every weight it can decode is finite. Matrices are decoded row by row through the scheme
+// table (types without a row, e.g. the packed HF 4-bit layouts, are skipped), LLM.int8 row scales are checked.
+// Reads every weight once: for error paths only.
+std::string find_non_finite_weight(const ModelWeights& weights, const ArchDesc& arch, SourceFormat source);
+
 } // namespace lowbit::model

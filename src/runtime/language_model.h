@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace lowbit::runtime {
@@ -25,6 +26,9 @@ class LanguageModel {
     //   all_logits: [n, n_vocab] row-major, one row per input token;  else: [1, n_vocab] for the last token.
     // Errors: kUsage if n_past + n > n_ctx or a token id is out of range.
     virtual Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) = 0;
+    // Why eval produced non-finite logits, when the model can tell (e.g. "tensor 'X' holds nan at row R, column C");
+    // "" when it cannot. Called on error paths only (it may read every weight).
+    virtual std::string explain_non_finite() const { return {}; }
 };
 
 } // namespace lowbit::runtime

@@ -153,6 +153,10 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& path, const Se
     return s;
 }
 
+std::string Session::explain_non_finite() const {
+    return model::find_non_finite_weight(model_->weights(), model_->arch(), model_->source());
+}
+
 void Session::truncate(int64_t n_past) {
     cache_.truncate(0, n_past);
 }

@@ -62,6 +62,8 @@ class Session final : public LanguageModel {
     int64_t n_past() const override { return cache_.seq_len(0); } // slot 0's length
     void truncate(int64_t n_past) override;
     Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) override;
+    // The first non-finite weight (model::find_non_finite_weight), or "".
+    std::string explain_non_finite() const override;
 
     // One step over several sequences: logits [batch.n_logits(), n_vocab] in batch order. kUsage when the batch
     // breaks a rule of model/batch.h. Slot 0's length is what eval()/n_past() use.

@@ -118,5 +118,37 @@ TEST(Hardening, ImatrixZeroChunksSaysSo) {
     std::remove(text.c_str());
 }
 
+// Class 5: one UTF-8 rule for every text input — prompts and -f files of run/tokenize, the text of perplexity and
+// imatrix, and the --calib file of gptq/awq (which used to accept it) — with one message and exit 3.
+TEST(Hardening, InvalidUtf8TextIsRefusedByEveryCommand) {
+    const std::string model = std::string(LOWBIT_SOURCE_DIR) + "/models/lowbit-ref-30m";
+    const std::string dir = make_test_dir("harden_utf8");
+    const std::string text = dir + "bad.txt";
+    std::ofstream(text, std::ios::binary) << "abc\xFF"
+                                             "def and more text";
+    const std::string rest = " is not valid UTF-8: byte 0xFF at offset 3 (convert the text to UTF-8)";
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"run", "-m", model, "-f", text, "-n", "1"}, "prompt file " + text + rest},
+        {{"run", "-m", model, "-p", "abc\xFF", "-n", "1"}, "prompt" + rest},
+        {{"tokenize", "-m", model, "-f", text}, text + rest},
+        {{"perplexity", "-m", model, "-f", text}, "text file '" + text + "'" + rest},
+        {{"imatrix", "-m", model, "-f", text, "-o", dir + "imatrix.gguf"}, "text file '" + text + "'" + rest},
+        {{"quantize", "-m", model, "-o", dir + "gptq", "--method", "gptq", "--calib", text, "--nsamples", "1",
+          "--seqlen", "4", "--no-progress", "--device", "cpu"},
+         "calibration file '" + text + "'" + rest},
+        {{"quantize", "-m", model, "-o", dir + "awq", "--method", "awq", "--calib", text, "--nsamples", "1", "--seqlen",
+          "4", "--no-progress", "--device", "cpu"},
+         "calibration file '" + text + "'" + rest},
+    };
+    for (const auto& [args, message] : cases) {
+        SCOPED_TRACE(args[0] + " " + args[3]);
+        expect_error(run_lowbit(args), 3, message);
+    }
+    EXPECT_FALSE(fs::exists(dir + "gptq"));
+    EXPECT_FALSE(fs::exists(dir + "awq"));
+    EXPECT_FALSE(fs::exists(dir + "imatrix.gguf"));
+    remove_test_dir(dir);
+}
+
 } // namespace
 } // namespace lowbit::e2e

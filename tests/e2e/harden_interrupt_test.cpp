@@ -88,6 +88,45 @@ TEST_F(Interrupted, DirectoryOutputKeepsTheOldModelOrTheNewOne) {
     EXPECT_TRUE(entries_with(parent, ".old.").empty());
 }
 
+// The rename-aside fallback of StagedDir::commit (file systems without renameat2 RENAME_EXCHANGE), forced by
+// LOWBIT_TEST_NO_RENAME_EXCHANGE=1: it replaces the model whole, and a kill in its window (old model set aside, new
+// one not yet in place; LOWBIT_TEST_STOP_AFTER_ASIDE) leaves the old model beside the destination, put back by the
+// next run that writes there.
+TEST_F(Interrupted, RenameAsideFallbackReplacesAndRestores) {
+    const std::string parent = dir_ + "aside/", out = parent + "model";
+    fs::create_directories(parent);
+    ASSERT_EQ(quantize(out, "rtn").exit_code, 0);
+    const auto rtn_model = snapshot(out);
+
+    ::setenv("LOWBIT_TEST_NO_RENAME_EXCHANGE", "1", 1);
+    const RunResult replaced = quantize(out, "nf4");
+    ASSERT_EQ(replaced.exit_code, 0) << replaced.err;
+    const auto nf4_model = snapshot(out);
+    EXPECT_NE(nf4_model, rtn_model);
+    EXPECT_NE(nf4_model.at("config.json").find("\"nf4\""), std::string::npos);
+    EXPECT_TRUE(entries_with(parent, ".old.").empty()) << "the set-aside old model is removed after the swap";
+    EXPECT_TRUE(entries_with(parent, ".tmp.").empty());
+
+    ::setenv("LOWBIT_TEST_STOP_AFTER_ASIDE", std::to_string(SIGKILL).c_str(), 1);
+    const RunResult killed = quantize(out, "rtn");
+    ::unsetenv("LOWBIT_TEST_STOP_AFTER_ASIDE");
+    ::unsetenv("LOWBIT_TEST_NO_RENAME_EXCHANGE");
+    EXPECT_EQ(killed.signal, SIGKILL) << killed.err;
+    EXPECT_FALSE(fs::exists(out)) << "killed between the two renames: the destination is momentarily absent";
+    const auto aside = entries_with(parent, ".old.");
+    ASSERT_EQ(aside.size(), 1u);
+    EXPECT_EQ(snapshot(aside[0]), nf4_model) << "the old model is complete beside the destination";
+
+    // The next run that writes there puts the old model back first: stopped before its own commit, it leaves the
+    // old model in place and nothing else.
+    const RunResult next = quantize_stopped_by(SIGTERM, out, "rtn");
+    EXPECT_EQ(next.signal, SIGTERM) << next.err;
+    ASSERT_TRUE(fs::exists(out));
+    EXPECT_EQ(snapshot(out), nf4_model);
+    EXPECT_TRUE(entries_with(parent, ".old.").empty());
+    EXPECT_TRUE(entries_with(parent, ".tmp.").empty());
+}
+
 TEST_F(Interrupted, GgufOutputLeavesNoTemporaryOnSigterm) {
     const std::string parent = dir_ + "gguf/", out = parent + "model.gguf";
     fs::create_directories(parent);

@@ -64,11 +64,41 @@ TEST(Hardening, AbsurdGgufBlockCount) {
     expect_error(q, 3, "4611686018427387904, expected 1 to 4096");
     EXPECT_NE(q.err.find("llama.block_count"), std::string::npos) << q.err;
     EXPECT_FALSE(fs::exists(dir + "out.gguf"));
+    // inspect: bad values of a supported architecture are bad input (exit 3), as for an HF folder's config.json.
     const RunResult r = run_lowbit({"inspect", dir + "in.gguf"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_NE(r.out.find("llama.block_count is 4611686018427387904, expected 1 to 4096"), std::string::npos) << r.out;
+    expect_error(r, 3, "llama.block_count is 4611686018427387904, expected 1 to 4096");
     EXPECT_EQ(r.out.find("layers 4611686018427387904"), std::string::npos) << r.out;
+    const RunResult j = run_lowbit({"inspect", dir + "in.gguf", "--json"});
+    expect_error(j, 3, "llama.block_count is 4611686018427387904, expected 1 to 4096");
+    EXPECT_TRUE(j.out.empty()) << j.out;
+
+    // A GGUF of another architecture is not a model lowbit runs: inspect still shows it, saying why it has no config.
+    gguf::Writer other;
+    ASSERT_TRUE(other.set("general.architecture", gguf::Value::string("falcon")).ok());
+    ASSERT_TRUE(other.set("falcon.block_count", gguf::Value::u64(uint64_t(1) << 62)).ok());
+    ASSERT_TRUE(other.add_tensor("t", DType::kF32, Shape{2}, std::vector<uint8_t>(8)).ok());
+    ASSERT_TRUE(other.write(dir + "falcon.gguf").ok());
+    const RunResult o = run_lowbit({"inspect", dir + "falcon.gguf"});
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    EXPECT_NE(o.out.find("architecture 'falcon'; lowbit supports llama and qwen2"), std::string::npos) << o.out;
     remove_test_dir(dir);
+}
+
+// Class 1, flags: calibration sizes (--nsamples x --seqlen x hidden) are checked against physical memory before
+// anything is allocated: exit 1 with the size, never bad_alloc or a length_error from a vector of 2^40 samples.
+TEST(Hardening, AbsurdCalibrationSizeIsRefused) {
+    const std::string model = std::string(LOWBIT_SOURCE_DIR) + "/models/lowbit-ref-30m";
+    const std::string out = ::testing::TempDir() + "/lowbit_harden_calib_" + std::to_string(::getpid());
+    for (const char* method : {"gptq", "awq"}) {
+        SCOPED_TRACE(method);
+        const RunResult r =
+            run_lowbit({"quantize", "-m", model, "-o", out, "--method", method, "--calib", "random", "--nsamples",
+                        "1099511627776", "--seqlen", "16", "--no-progress", "--device", "cpu"});
+        expect_error(r, 1, "calibration needs at least ");
+        EXPECT_NE(r.err.find("samples x 16 tokens"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("lower --nsamples or --seqlen"), std::string::npos) << r.err;
+        EXPECT_FALSE(fs::exists(out));
+    }
 }
 
 } // namespace

@@ -80,5 +80,23 @@ TEST_F(NonFinite, CalibratedMethodsRefuse) {
     EXPECT_FALSE(fs::exists(out));
 }
 
+// Class 3, runtime side: a model whose weights hold a NaN (HF folder, and the same weights as an f32 GGUF) does not
+// "generate" an empty text with exit 0: run names the non-finite logits and the first non-finite weight (exit 3).
+TEST_F(NonFinite, RunSaysWhyNothingIsGenerated) {
+    const RunResult hf = run_lowbit({"run", "-m", dir_ + "src", "-p", "a b", "-n", "4", "--temp", "0", "-t", "2"});
+    expect_error(hf, 3, "the model's logits are not finite after the prompt (");
+    EXPECT_NE(hf.err.find("so no token can be sampled and nothing is generated: tensor "
+                          "'model.layers.1.mlp.down_proj.weight' holds nan at row 0, column 5"),
+              std::string::npos)
+        << hf.err;
+
+    const std::string gguf = dir_ + "nan-f32.gguf";
+    const RunResult c = run_lowbit({"convert", dir_ + "src", "-o", gguf, "--type", "f32"});
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    const RunResult g = run_lowbit({"run", "-m", gguf, "-p", "a b", "-n", "4", "--temp", "0", "-t", "2"});
+    expect_error(g, 3, "tensor 'blk.1.ffn_down.weight' holds nan at row 0, column 5");
+    EXPECT_EQ(g.err.find("stop:"), std::string::npos) << "no generation summary after the error: " << g.err;
+}
+
 } // namespace
 } // namespace lowbit::e2e

@@ -301,7 +301,29 @@ class Parser {
                                        b.offset_bytes + b.n_bytes));
         }
         f_.ggml_types_ = std::move(ggml_types_);
+        realign();
         return ok_status();
+    }
+
+    // The largest power of two (up to 8) dividing the type's block bytes: the alignment of every value in it
+    // (f32 4, f16/bf16 2, Q4_0's 18-byte block 2, Q4_K's 144-byte block 8, ...).
+    static uint64_t natural_alignment(DType t) {
+        const uint64_t block = static_cast<uint64_t>(dtype_block_bytes(t));
+        uint64_t a = 1;
+        while (a < 8 && block % (2 * a) == 0) a *= 2;
+        return a;
+    }
+
+    // Copies each tensor whose address is misaligned for its type into 8-byte-aligned memory (see gguf_file.h).
+    void realign() {
+        for (const auto& t : f_.tensors_) {
+            const uintptr_t at = reinterpret_cast<uintptr_t>(p_ + t.offset_bytes);
+            if (t.n_bytes == 0 || at % natural_alignment(t.dtype) == 0) continue;
+            std::vector<uint64_t> copy((t.n_bytes + 7) / 8);
+            std::memcpy(copy.data(), p_ + t.offset_bytes, t.n_bytes);
+            f_.realigned_bytes_ += t.n_bytes;
+            f_.realigned_.emplace(t.offset_bytes, std::move(copy));
+        }
     }
 
     File& f_;
@@ -434,11 +456,18 @@ const format::TensorInfo* File::find(const std::string& name) const {
     return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
+const uint8_t* File::tensor_data(const format::TensorInfo& t) const {
+    if (!realigned_.empty())
+        if (const auto it = realigned_.find(t.offset_bytes); it != realigned_.end())
+            return reinterpret_cast<const uint8_t*>(it->second.data());
+    return data_ + t.offset_bytes;
+}
+
 Result<TensorView> File::view(const std::string& name) const {
     const format::TensorInfo* t = find(name);
     if (!t) return bad(fmt::format("tensor '{}' is not in '{}'", name, name_));
     // The mapping is read-only; TensorView carries a non-const pointer by convention (see tensor_store.h).
-    return TensorView::contiguous(const_cast<uint8_t*>(data_ + t->offset_bytes), t->dtype, t->shape);
+    return TensorView::contiguous(const_cast<uint8_t*>(tensor_data(*t)), t->dtype, t->shape);
 }
 
 int File::ggml_type(const format::TensorInfo& t) const {

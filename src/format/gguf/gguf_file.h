@@ -5,6 +5,10 @@
 // multiples, alignment, offsets inside the file, overlaps, duplicate names and keys.
 // Errors: kBadInput (malformed/truncated; truncation messages contain "truncated"), kUnsupported (version 1
 // or > 3, big-endian, unknown ggml type). Thread-safety: immutable after open(); all const methods are safe.
+// Alignment: general.alignment may be any power of two (1 included, as ggml accepts), so a tensor can start at an
+// address its element or block type may not be read from (an f32 at an odd address, a Q4_0 block's f16 scale):
+// such tensors — only those — are copied once at open into aligned memory, and tensor_data()/view() return the copy,
+// so no consumer (kernels, dequantizers, quantizers) ever reads a misaligned 2/4/8-byte value.
 #pragma once
 
 #include "core/error.h"
@@ -83,8 +87,10 @@ class File final : public format::TensorStore {
     const format::TensorInfo* find(const std::string& name) const override;
     Result<TensorView> view(const std::string& name) const override;
     std::vector<std::string> paths() const override { return {name_}; }
-    // The tensor's bytes (n_bytes long) inside the mapping.
-    const uint8_t* tensor_data(const format::TensorInfo& t) const { return data_ + t.offset_bytes; }
+    // The tensor's bytes (n_bytes long): inside the mapping, or its aligned copy (see Alignment above).
+    const uint8_t* tensor_data(const format::TensorInfo& t) const;
+    // Bytes copied at open because their tensors were misaligned for their type (0 for ordinary files).
+    uint64_t realigned_bytes() const { return realigned_bytes_; }
     // The ggml_type id of a tensor as stored.
     int ggml_type(const format::TensorInfo& t) const;
 
@@ -105,6 +111,9 @@ class File final : public format::TensorStore {
     std::vector<format::TensorInfo> tensors_;
     std::vector<int> ggml_types_; // parallel to tensors_
     std::map<std::string, size_t, std::less<>> tensor_index_;
+    // Aligned copies of misaligned tensors, by absolute offset (tensors never overlap, so the offset is a key).
+    std::map<uint64_t, std::vector<uint64_t>> realigned_;
+    uint64_t realigned_bytes_ = 0;
 };
 
 } // namespace lowbit::gguf

@@ -7,6 +7,7 @@
 #include "format/gguf/gguf_file.h"
 #include "format/gguf/gguf_writer.h"
 #include "format/gguf/sha256.h"
+#include "scheme/scheme_list.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -143,6 +144,58 @@ TEST(GgufReader, RejectsBadTensorInfos) {
 
 // Every strict prefix of a valid file that cuts into its header or tensor data must fail cleanly with
 // "truncated"; prefixes that only drop the trailing padding are still valid files.
+// general.alignment 1 is valid (ggml accepts any power of two), so tensors may start at odd addresses: those are
+// copied aligned at open, and what the kernels read (dequantized rows) equals the same tensor in an aligned file.
+TEST(GgufReader, MisalignedTensorsAreReadFromAlignedCopies) {
+    std::vector<uint8_t> q4(18 * 2), f32(4 * 3);
+    for (size_t i = 0; i < q4.size(); ++i) q4[i] = uint8_t(i * 37 + 11);
+    q4[0] = 0x00, q4[1] = 0x3C, q4[18] = 0x00, q4[19] = 0xC0; // block scales 1.0 and -2.0 (f16)
+    const float fv[3] = {1.5f, -2.25f, 3.0f};
+    std::memcpy(f32.data(), fv, sizeof(fv));
+    auto build = [&](uint32_t alignment) {
+        Writer w;
+        EXPECT_TRUE(w.set("general.alignment", Value::u32(alignment)).ok());
+        EXPECT_TRUE(w.add_tensor("odd", DType::kI8, Shape{3}, {1, 2, 3}).ok()); // pushes the next tensors off
+        EXPECT_TRUE(w.add_tensor("q", DType::kQ4_0, Shape{1, 64}, q4).ok());
+        EXPECT_TRUE(w.add_tensor("byte", DType::kI8, Shape{1}, {9}).ok());
+        EXPECT_TRUE(w.add_tensor("f", DType::kF32, Shape{3}, f32).ok());
+        auto bytes = w.write_to_memory();
+        EXPECT_TRUE(bytes.ok());
+        return std::move(bytes).value();
+    };
+    const std::vector<uint8_t> packed = build(1), aligned = build(32);
+    auto a = File::open_memory(aligned, "aligned.gguf");
+    auto p = File::open_memory(packed, "packed.gguf");
+    ASSERT_TRUE(a.ok() && p.ok());
+    EXPECT_EQ((*a)->realigned_bytes(), 0u);
+    const auto* fq = (*p)->find("q");
+    const auto* ff = (*p)->find("f");
+    ASSERT_TRUE(fq && ff);
+    // In the file image the tensors really are misaligned for their types (the premise of the test)...
+    EXPECT_NE((reinterpret_cast<uintptr_t>(packed.data()) + fq->offset_bytes) % 2 +
+                  (reinterpret_cast<uintptr_t>(packed.data()) + ff->offset_bytes) % 4,
+              0u);
+    EXPECT_GT((*p)->realigned_bytes(), 0u);
+    // ...but what readers get is aligned and holds the same bytes.
+    for (const char* name : {"q", "f"}) {
+        SCOPED_TRACE(name);
+        auto vp = (*p)->view(name);
+        auto va = (*a)->view(name);
+        ASSERT_TRUE(vp.ok() && va.ok());
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(vp->data) % 4, 0u);
+        ASSERT_EQ(vp->n_bytes(), va->n_bytes());
+        EXPECT_EQ(std::memcmp(vp->data, va->data, va->n_bytes()), 0);
+    }
+    std::vector<float> rp(64), ra(64);
+    scheme::find_scheme(DType::kQ4_0)->dequantize_row((*p)->view("q")->data, rp.data(), 64);
+    scheme::find_scheme(DType::kQ4_0)->dequantize_row((*a)->view("q")->data, ra.data(), 64);
+    EXPECT_EQ(rp, ra);
+    EXPECT_EQ(ra[0], float((q4[2] & 0x0F) - 8) * 1.0f);
+    EXPECT_EQ(ra[32], float((q4[20] & 0x0F) - 8) * -2.0f);
+    const float* pf = reinterpret_cast<const float*>((*p)->view("f")->data);
+    EXPECT_EQ(pf[1], -2.25f);
+}
+
 TEST(GgufReader, EveryTruncationFailsCleanly) {
     Writer w;
     ASSERT_TRUE(w.set("general.architecture", Value::string("llama")).ok());

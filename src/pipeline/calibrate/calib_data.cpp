@@ -2,9 +2,11 @@
 // Calibration samples: seeded random windows of a tokenized text file, or self-generated text.
 #include "pipeline/calibrate/calib_data.h"
 
+#include "core/checked.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "runtime/sampler/sampler.h"
+#include "runtime/tokenizer/unicode.h"
 
 #include <algorithm>
 #include <cmath>
@@ -32,11 +34,13 @@ Result<CalibSamples> sample_windows(const std::vector<int32_t>& tokens, const Ca
     LOWBIT_TRY(check_sizes(o, 0));
     const int64_t n = int64_t(tokens.size());
     if (n == 0) return make_error(ErrorCode::kBadInput, "calibration file '" + label + "' has no tokens (empty file?)");
-    if (n < o.n_samples * o.seqlen)
-        return make_error(ErrorCode::kBadInput,
-                          "calibration file '" + label + "' has " + std::to_string(n) + " tokens, fewer than " +
-                              std::to_string(o.n_samples) + " samples x " + std::to_string(o.seqlen) + " tokens = " +
-                              std::to_string(o.n_samples * o.seqlen) + " (lower --nsamples or --seqlen)");
+    const auto need = checked_mul(uint64_t(o.n_samples), uint64_t(o.seqlen));
+    if (!need || uint64_t(n) < *need)
+        return make_error(ErrorCode::kBadInput, "calibration file '" + label + "' has " + std::to_string(n) +
+                                                    " tokens, fewer than " + std::to_string(o.n_samples) +
+                                                    " samples x " + std::to_string(o.seqlen) + " tokens" +
+                                                    (need ? " = " + std::to_string(*need) : std::string()) +
+                                                    " (lower --nsamples or --seqlen)");
     std::mt19937_64 rng(o.seed);
     std::uniform_int_distribution<int64_t> start(0, n - o.seqlen);
     CalibSamples out(size_t(o.n_samples));
@@ -107,10 +111,29 @@ int64_t calib_session_ctx(const CalibOptions& o) {
     return o.source == "self" ? std::max<int64_t>(o.seqlen, 1) : 1;
 }
 
+Status check_calib_memory(const CalibOptions& o, int64_t hidden_size, uint64_t limit) {
+    LOWBIT_TRY(check_sizes(o, 0));
+    if (hidden_size < 1) return ok_status();
+    const auto floats = checked_product({uint64_t(o.n_samples), uint64_t(o.seqlen), uint64_t(hidden_size)});
+    const auto bytes = floats ? checked_mul(*floats, sizeof(float)) : std::nullopt;
+    const std::string what = fmt::format("the f32 hidden states of {} samples x {} tokens x {} values, kept for every "
+                                         "layer",
+                                         o.n_samples, o.seqlen, hidden_size);
+    if (!bytes) return make_error(ErrorCode::kOutOfMemory, "the calibration size overflows (" + what + ")");
+    if (*bytes > limit)
+        return make_error(
+            ErrorCode::kOutOfMemory,
+            fmt::format("calibration needs at least {:.2f} GiB ({}), more than the {:.2f} GiB of physical "
+                        "memory; lower --nsamples or --seqlen",
+                        double(*bytes) / double(1ull << 30), what, double(limit) / double(1ull << 30)));
+    return ok_status();
+}
+
 Result<CalibSamples> load_calib_samples(runtime::Session& session, const CalibOptions& o) {
     if (o.source.empty())
         return make_error(ErrorCode::kUsage,
                           "calibration data is required: --calib FILE (text), --calib self or --calib random");
+    LOWBIT_TRY(check_calib_memory(o, session.config().hidden_size, physical_memory_bytes()));
     if (o.source == "self") return generate_calib_samples(session, o);
     const int64_t max_pos = session.config().max_position_embeddings;
     const int64_t n_ctx = max_pos > 0 ? max_pos : session.n_ctx(); // the model's context, not the KV cache's
@@ -130,6 +153,7 @@ Result<CalibSamples> load_calib_samples(runtime::Session& session, const CalibOp
         return make_error(ErrorCode::kIo, "calibration file '" + o.source + "' does not exist or is not a file");
     LOWBIT_ASSIGN_OR_RETURN(std::string text, read_file_to_string(o.source));
     if (text.empty()) return make_error(ErrorCode::kBadInput, "calibration file '" + o.source + "' is empty");
+    LOWBIT_TRY(tokenizer::check_utf8_text(text, "calibration file '" + o.source + "'"));
     const auto* tok = session.tokenizer();
     if (!tok)
         return make_error(ErrorCode::kBadInput,

@@ -31,8 +31,14 @@ int64_t calib_session_ctx(const CalibOptions& options);
 
 // kUsage: n_samples/seqlen < 1, seqlen > model context (max_position_embeddings, else the session's; for "self"
 // the session's KV cache), no source. kIo: file cannot be read.
-// kBadInput: empty file, fewer than N*L tokens (says how many there are), model without a tokenizer.
+// kBadInput: empty file, fewer than N*L tokens (says how many there are), model without a tokenizer, text that is not
+// valid UTF-8. kOutOfMemory: check_calib_memory against the physical memory, before anything is sized by N*L.
 Result<CalibSamples> load_calib_samples(runtime::Session& session, const CalibOptions& options);
+
+// N x L x hidden f32 (the calibration activations of one layer, the least calibration holds) through checked
+// arithmetic against `limit` bytes: kOutOfMemory "the calibration size overflows (...)" or "calibration needs at
+// least X GiB (...), more than ...; lower --nsamples or --seqlen". kUsage as above for N or L < 1.
+Status check_calib_memory(const CalibOptions& options, int64_t hidden_size, uint64_t limit);
 
 // The window logic alone: N windows of L tokens from `tokens` (seeded). Errors as above; `label` names the source.
 Result<CalibSamples> sample_windows(const std::vector<int32_t>& tokens, const CalibOptions& options,

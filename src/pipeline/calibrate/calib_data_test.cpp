@@ -115,6 +115,36 @@ TEST_F(CalibSessionTest, CleanErrors) {
     EXPECT_NE(self.error().message.find("BOS"), std::string::npos);
 }
 
+// Issue #15: N x L from flags is sized through checked arithmetic against a stated limit, never allocated blind.
+TEST(CalibData, CalibrationSizeIsCheckedBeforeAnythingIsAllocated) {
+    CalibOptions o;
+    o.n_samples = int64_t(1) << 40, o.seqlen = int64_t(1) << 40;
+    auto e = check_calib_memory(o, 4096, uint64_t(1) << 40);
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(e.error().code, ErrorCode::kOutOfMemory);
+    EXPECT_NE(e.error().message.find("the calibration size overflows (the f32 hidden states of 1099511627776 samples "
+                                     "x 1099511627776 tokens x 4096 values"),
+              std::string::npos)
+        << e.error().message;
+    o.n_samples = 1000000, o.seqlen = 2048;
+    e = check_calib_memory(o, 4096, uint64_t(64) << 30);
+    ASSERT_FALSE(e.ok());
+    EXPECT_NE(e.error().message.find("calibration needs at least 31250.00 GiB"), std::string::npos)
+        << e.error().message;
+    EXPECT_NE(e.error().message.find("more than the 64.00 GiB of physical memory; lower --nsamples or --seqlen"),
+              std::string::npos)
+        << e.error().message;
+    o.n_samples = 128;
+    EXPECT_TRUE(check_calib_memory(o, 4096, uint64_t(64) << 30).ok()); // 4 GiB: the usual GPTQ setting fits
+    // sample_windows' N x L no longer overflows either.
+    o.n_samples = int64_t(1) << 40, o.seqlen = int64_t(1) << 40;
+    auto w = sample_windows(std::vector<int32_t>(10, 1), o, "t.txt");
+    ASSERT_FALSE(w.ok());
+    EXPECT_NE(w.error().message.find("has 10 tokens, fewer than 1099511627776 samples x 1099511627776 tokens (lower"),
+              std::string::npos)
+        << w.error().message;
+}
+
 TEST(CalibData, RandomSamplesAreSeededUniformOverTheAllowedIds) {
     const std::vector<int32_t> allowed = {3, 7, 8, 20, 31};
     CalibOptions o;

@@ -63,10 +63,7 @@ class Collector {
 Result<std::string> read_text(const std::string& path) {
     LOWBIT_ASSIGN_OR_RETURN(std::string text, read_file_to_string(path));
     if (text.empty()) return make_error(ErrorCode::kBadInput, "text file '" + path + "' is empty");
-    const size_t bad = tokenizer::utf8_first_invalid(text);
-    if (bad != std::string::npos)
-        return make_error(ErrorCode::kBadInput,
-                          fmt::format("text file '{}' is not valid UTF-8 (offset {})", path, bad));
+    LOWBIT_TRY(tokenizer::check_utf8_text(text, "text file '" + path + "'"));
     return text;
 }
 

@@ -160,8 +160,10 @@ Result<InspectReport> inspect_gguf(const std::string& path) {
     auto cfg = gguf::config_from_gguf(*f);
     if (cfg.ok())
         r.config = *cfg;
+    else if (cfg.error().code == ErrorCode::kBadInput && gguf::is_supported_arch(r.architecture))
+        return cfg.error(); // a llama/qwen2 model with missing or bad hyper-parameters: exit 3, as for an HF folder
     else
-        r.config_error = cfg.error().message;
+        r.config_error = cfg.error().message; // not a model lowbit runs (imatrix, other architectures): still shown
     for (const auto& kv : f->kvs()) r.metadata.emplace_back(kv.key, summarize_value(kv.value));
     add_tensors(r, *f);
     r.file_bytes = f->file_size();

@@ -71,7 +71,9 @@ struct InspectReport {
     std::vector<std::pair<std::string, std::string>> metadata; // GGUF KVs / __metadata__ (values as JSON text)
 };
 
-// Errors: kBadInput (not a model file, malformed), kIo.
+// Errors: kBadInput (not a model file, malformed; a GGUF of a supported architecture, or an HF folder, whose
+// hyper-parameters are missing or out of range, e.g. a block count of 2^62), kIo. A GGUF of another architecture or
+// none (an imatrix file) is still reported, with config_error saying why it has no config.
 Result<InspectReport> inspect_model(const std::string& path);
 
 // Renderings: a human table and a JSON document (keys as in InspectReport).

@@ -3,6 +3,7 @@
 #include "runtime/generate/generate.h"
 
 #include <chrono>
+#include <cmath>
 #include <fmt/format.h>
 
 namespace lowbit::runtime {
@@ -21,6 +22,30 @@ Status prefill(LanguageModel& model, std::span<const int32_t> prompt, int64_t n_
         const int64_t len = std::min(n_batch, n - pos);
         LOWBIT_TRY(model.eval(prompt.subspan(size_t(pos), size_t(len)), /*all_logits=*/false, logits));
     }
+    return ok_status();
+}
+
+// NaN or +Inf anywhere, or no finite logit at all, leaves nothing to sample from (issue #15: a model with
+// non-finite weights used to "generate" an empty text and exit 0).
+Status check_logits(const LanguageModel& model, const std::vector<float>& logits, const std::string& after) {
+    bool any_finite = false;
+    for (size_t i = 0; i < logits.size(); ++i) {
+        const float x = logits[i];
+        if (std::isnan(x) || x == INFINITY) {
+            const std::string cause = model.explain_non_finite();
+            return make_error(ErrorCode::kBadInput,
+                              fmt::format("the model's logits are not finite after {} (token id {} has logit {}), so "
+                                          "no token can be sampled and nothing is generated: {}",
+                                          after, i, x,
+                                          cause.empty() ? std::string("every weight lowbit can check is finite, so "
+                                                                      "the activations overflowed")
+                                                        : cause + " (re-create the model from finite weights)"));
+        }
+        any_finite = any_finite || std::isfinite(x);
+    }
+    if (!any_finite && !logits.empty())
+        return make_error(ErrorCode::kBadInput,
+                          fmt::format("the model's logits are all -inf after {}, so no token can be sampled", after));
     return ok_status();
 }
 
@@ -60,6 +85,7 @@ Result<GenerateResult> generate(LanguageModel& model, const tokenizer::Tokenizer
     auto t0 = Clock::now();
     LOWBIT_TRY(prefill(model, prompt, o.n_batch, logits));
     r.timings.prompt_ms = ms_since(t0);
+    if (o.n_predict != 0) LOWBIT_TRY(check_logits(model, logits, fmt::format("the prompt ({} tokens)", n_prompt)));
     r.timings.n_prompt_tokens = n_prompt;
     sampler.reset(); // the repeat-penalty history is this prompt's, not a previous generation's
     for (int32_t t : prompt) sampler.accept(t);
@@ -96,6 +122,7 @@ Result<GenerateResult> generate(LanguageModel& model, const tokenizer::Tokenizer
         LOWBIT_TRY(model.eval(one, /*all_logits=*/false, logits));
         r.timings.eval_ms += ms_since(t0);
         ++r.timings.n_eval;
+        LOWBIT_TRY(check_logits(model, logits, fmt::format("generated token {}", r.tokens.size())));
     }
     emit(detok.flush());
     return r;

@@ -50,7 +50,9 @@ using PieceCallback = std::function<void(std::string_view)>;
 std::vector<int32_t> tokenize_prompt(const tokenizer::Tokenizer& tok, std::string_view text, bool add_special);
 
 // Errors: kUsage when the prompt is empty or longer than model.n_ctx() (message gives both numbers) or
-// n_batch < 1; whatever model.eval returns. The sampler's history is reset, then fed the prompt tokens
+// n_batch < 1; kBadInput when the logits to sample from hold a NaN or +Inf (or no finite value): nothing can be
+// sampled, and the message names the cause (model.explain_non_finite(): the first non-finite weight, else
+// activations that overflowed); whatever model.eval returns. The sampler's history is reset, then fed the prompt tokens
 // (repeat-penalty history); its RNG state carries on.
 Result<GenerateResult> generate(LanguageModel& model, const tokenizer::Tokenizer& tok, std::span<const int32_t> prompt,
                                 Sampler& sampler, const GenerateOptions& options, const PieceCallback& on_piece = {});

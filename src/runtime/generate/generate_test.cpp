@@ -3,6 +3,7 @@
 // streamed text (a UTF-8 character split over two byte tokens arrives whole), batching, timings.
 #include "runtime/generate/generate.h"
 
+#include <cmath>
 #include <gtest/gtest.h>
 
 namespace lowbit::runtime {
@@ -167,6 +168,62 @@ TEST(Generate, TokenizePromptAddsBosPerVocabulary) {
     const auto tok = make_tokenizer();
     EXPECT_EQ(tokenize_prompt(tok, "ab", true).front(), 1);
     EXPECT_NE(tokenize_prompt(tok, "ab", false).front(), 1);
+}
+
+// A model whose logits turn non-finite after `bad_after` tokens of the cache (issue #15): generation stops with
+// kBadInput naming the logits and the model's explanation, instead of sampling from NaN.
+class NonFiniteModel : public BigramModel {
+  public:
+    NonFiniteModel(int64_t bad_after, float value, std::string why)
+        : BigramModel(64), bad_after_(bad_after), value_(value), why_(std::move(why)) {}
+    Status eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) override {
+        LOWBIT_TRY(BigramModel::eval(tokens, all_logits, logits));
+        if (n_past() >= bad_after_) logits[4] = value_;
+        return ok_status();
+    }
+    std::string explain_non_finite() const override { return why_; }
+
+  private:
+    int64_t bad_after_;
+    float value_;
+    std::string why_;
+};
+
+TEST(Generate, NonFiniteLogitsAreAnErrorNamingTheCause) {
+    const auto tok = make_tokenizer();
+    const std::vector<int32_t> prompt = {1};
+    {
+        NonFiniteModel model(1, NAN, "tensor 'w' holds nan at row 0, column 5");
+        Sampler sampler(greedy());
+        auto r = generate(model, tok, prompt, sampler, {});
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error().code, ErrorCode::kBadInput);
+        EXPECT_NE(r.error().message.find("the model's logits are not finite after the prompt (1 tokens) (token id 4 "
+                                         "has logit nan), so no token can be sampled and nothing is generated: "
+                                         "tensor 'w' holds nan at row 0, column 5"),
+                  std::string::npos)
+            << r.error().message;
+    }
+    {
+        NonFiniteModel model(3, INFINITY, ""); // fine for the prompt and one step, then +inf; no explanation
+        Sampler sampler(greedy());
+        auto r = generate(model, tok, prompt, sampler, {});
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error().code, ErrorCode::kBadInput);
+        EXPECT_NE(r.error().message.find("not finite after generated token 2 (token id 4 has logit inf)"),
+                  std::string::npos)
+            << r.error().message;
+        EXPECT_NE(r.error().message.find("every weight lowbit can check is finite, so the activations overflowed"),
+                  std::string::npos)
+            << r.error().message;
+    }
+    {
+        NonFiniteModel model(1, NAN, "x"); // -n 0 evaluates the prompt only: nothing is sampled, nothing refused
+        Sampler sampler(greedy());
+        GenerateOptions o;
+        o.n_predict = 0;
+        EXPECT_TRUE(generate(model, tok, prompt, sampler, o).ok());
+    }
 }
 
 } // namespace

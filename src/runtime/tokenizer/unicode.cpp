@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 
 namespace lowbit::tokenizer {
 
@@ -99,6 +100,15 @@ size_t utf8_first_invalid(std::string_view text) {
     while (offset < text.size())
         if (!utf8_decode_one(text, &offset, &c)) return offset;
     return std::string_view::npos;
+}
+
+Status check_utf8_text(std::string_view text, std::string_view what) {
+    const size_t bad = utf8_first_invalid(text);
+    if (bad == std::string_view::npos) return ok_status();
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "%02X", static_cast<unsigned>(static_cast<uint8_t>(text[bad])));
+    return make_error(ErrorCode::kBadInput, std::string(what) + " is not valid UTF-8: byte 0x" + hex + " at offset " +
+                                                std::to_string(bad) + " (convert the text to UTF-8)");
 }
 
 size_t utf8_complete_prefix(std::string_view text) {

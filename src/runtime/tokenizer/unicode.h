@@ -3,6 +3,8 @@
 // byte <-> unicode mapping used by byte-level BPE vocabularies.
 #pragma once
 
+#include "core/error.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -57,6 +59,9 @@ std::vector<uint32_t> utf8_to_cpts(std::string_view text);
 void append_utf8(uint32_t cpt, std::string* out);
 // Offset of the first byte that does not start a well-formed sequence, or npos when `text` is valid UTF-8.
 size_t utf8_first_invalid(std::string_view text);
+// The one rule for every text input (run/tokenize prompts and -f files, perplexity/imatrix text, gptq/awq --calib
+// files): valid UTF-8, else kBadInput "<what> is not valid UTF-8: byte 0xXX at offset N (convert the text to UTF-8)".
+Status check_utf8_text(std::string_view text, std::string_view what);
 // Length of the longest prefix of `text` that ends on a sequence boundary when the remaining tail is a
 // proper prefix of a well-formed sequence (more bytes may complete it); otherwise text.size().
 size_t utf8_complete_prefix(std::string_view text);
