@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fmt/format.h>
 #include <map>
@@ -122,6 +123,62 @@ Result<MixBudgetResult> plan_budget_mix(const GgufQuantSource& src, const std::v
         quantizable[i] = kq::allows_quantization(ts[i]);
         n_work += quantizable[i];
     }
+    // The feasible range from the bytes alone, so an impossible budget is refused before any tensor is measured.
+    qm::FeasibleRange range;
+    for (size_t i = 0; i < ts.size(); ++i) {
+        const int64_t ne0 = ts[i].ne.empty() ? 0 : ts[i].ne[0];
+        const uint64_t n_rows = ne0 ? uint64_t(n_elems_of(ts[i]) / ne0) : 0;
+        uint64_t lo = UINT64_MAX, hi = 0;
+        const auto consider = [&](DType t) {
+            const uint64_t b = stored(dtype_row_bytes(t, uint64_t(ne0)).value_or(0) * n_rows);
+            lo = std::min(lo, b);
+            hi = std::max(hi, b);
+        };
+        if (!quantizable[i]) {
+            consider(ts[i].dtype);
+        } else {
+            for (DType type : types)
+                if (ne0 % dtype_block_elems(type) == 0) consider(type);
+            if (hi == 0) consider(DType::kF16);
+        }
+        range.min_bytes += lo;
+        range.max_bytes += hi;
+    }
+    uint64_t budget = 0;
+    if (by_file) {
+        const uint64_t lo = range.min_bytes + req.header_bytes, hi = range.max_bytes + req.header_bytes;
+        if (req.target_file_bytes < lo || req.target_file_bytes > hi)
+            return make_error(ErrorCode::kUsage,
+                              fmt::format("--target-size {} bytes ({:.2f} MiB) is outside the feasible range {} .. {} "
+                                          "bytes ({:.2f} .. {:.2f} MiB) for types {}",
+                                          req.target_file_bytes, double(req.target_file_bytes) / (1 << 20), lo, hi,
+                                          double(lo) / (1 << 20), double(hi) / (1 << 20),
+                                          fmt::join(
+                                              [&] {
+                                                  std::vector<std::string> v;
+                                                  for (DType t : types) v.push_back(lower(dtype_name(t)));
+                                                  return v;
+                                              }(),
+                                              ",")));
+        budget = req.target_file_bytes - req.header_bytes;
+    } else {
+        const double lo = 8.0 * double(range.min_bytes) / double(n_params);
+        const double hi = 8.0 * double(range.max_bytes) / double(n_params);
+        budget = static_cast<uint64_t>(std::floor(req.target_bpw * double(n_params) / 8.0));
+        if (budget < range.min_bytes || budget > range.max_bytes)
+            return make_error(ErrorCode::kUsage,
+                              fmt::format("--target-bpw {} is outside the feasible range {:.4f} .. {:.4f} bpw for "
+                                          "this model and types {} (every tensor at the smallest .. largest type; "
+                                          "norms and other unquantized tensors included)",
+                                          req.target_bpw, std::ceil(lo * 1e4) / 1e4, std::floor(hi * 1e4) / 1e4,
+                                          fmt::join(
+                                              [&] {
+                                                  std::vector<std::string> v;
+                                                  for (DType t : types) v.push_back(lower(dtype_name(t)));
+                                                  return v;
+                                              }(),
+                                              ",")));
+    }
     ProgressBar bar("mix: sensitivity", n_work, progress && ProgressBar::stderr_is_terminal());
     bool warned_no_importance = false;
     std::vector<double> gains;      // measured KLD / proxy of the measured tensors
@@ -191,42 +248,6 @@ Result<MixBudgetResult> plan_budget_mix(const GgufQuantSource& src, const std::v
                      unmeasured.size(), ts[unmeasured.front()].name);
     }
 
-    LOWBIT_ASSIGN_OR_RETURN(const qm::FeasibleRange range, qm::feasible_range(items));
-    uint64_t budget = 0;
-    if (by_file) {
-        const uint64_t lo = range.min_bytes + req.header_bytes, hi = range.max_bytes + req.header_bytes;
-        if (req.target_file_bytes < lo || req.target_file_bytes > hi)
-            return make_error(ErrorCode::kUsage,
-                              fmt::format("--target-size {} bytes ({:.2f} MiB) is outside the feasible range {} .. {} "
-                                          "bytes ({:.2f} .. {:.2f} MiB) for types {}",
-                                          req.target_file_bytes, double(req.target_file_bytes) / (1 << 20), lo, hi,
-                                          double(lo) / (1 << 20), double(hi) / (1 << 20),
-                                          fmt::join(
-                                              [&] {
-                                                  std::vector<std::string> v;
-                                                  for (DType t : types) v.push_back(lower(dtype_name(t)));
-                                                  return v;
-                                              }(),
-                                              ",")));
-        budget = req.target_file_bytes - req.header_bytes;
-    } else {
-        const double lo = 8.0 * double(range.min_bytes) / double(n_params);
-        const double hi = 8.0 * double(range.max_bytes) / double(n_params);
-        budget = static_cast<uint64_t>(std::floor(req.target_bpw * double(n_params) / 8.0));
-        if (budget < range.min_bytes || budget > range.max_bytes)
-            return make_error(ErrorCode::kUsage,
-                              fmt::format("--target-bpw {} is outside the feasible range {:.4f} .. {:.4f} bpw for "
-                                          "this model and types {} (every tensor at the smallest .. largest type; "
-                                          "norms and other unquantized tensors included)",
-                                          req.target_bpw, std::ceil(lo * 1e4) / 1e4, std::floor(hi * 1e4) / 1e4,
-                                          fmt::join(
-                                              [&] {
-                                                  std::vector<std::string> v;
-                                                  for (DType t : types) v.push_back(lower(dtype_name(t)));
-                                                  return v;
-                                              }(),
-                                              ",")));
-    }
     LOWBIT_ASSIGN_OR_RETURN(const qm::Allocation a, qm::allocate(items, budget));
 
     MixBudgetResult r;
