@@ -74,7 +74,7 @@ run_streams() {
 }
 
 echo "== lowbit serve -np $NP ($MODEL, $THREADS threads)"
-"$LOWBIT" serve -m "$MODEL" --port 0 -np "$NP" -t "$THREADS" --max-queue 256 >"$WORK/lowbit.out" 2>"$WORK/lowbit.err" &
+"$LOWBIT" serve -m "$MODEL" --port 0 -np "$NP" -t "$THREADS" --max-queue "$CLIENTS" >"$WORK/lowbit.out" 2>"$WORK/lowbit.err" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 url=$(wait_url "$WORK/lowbit.out" "$pid")

@@ -167,12 +167,13 @@ void Scheduler::loop() {
         }
         for (auto& sp : slots_)
             if (sp->task && sp->task->cancelled()) {
-                sp->task->finish(Finish{"stop", ApiError{499, "cancelled", "cancelled", "", ""}});
+                std::shared_ptr<Task> task = sp->task;
                 {
                     std::lock_guard lock(m_);
                     ++metrics_.cancelled;
                 }
                 release(*sp);
+                task->finish(Finish{"stop", ApiError{499, "cancelled", "cancelled", "", ""}});
             }
         step();
     }
@@ -329,12 +330,13 @@ void Scheduler::complete(Slot& s, const std::string& reason, bool by_stop_string
     emit(s, true);
     s.fin.reason = reason;
     s.fin.generate_ms = ms_between(s.t_first, Clock::now());
-    s.task->finish(s.fin);
+    std::shared_ptr<Task> task = s.task;
     {
         std::lock_guard lock(m_);
         ++metrics_.finished;
     }
-    release(s);
+    release(s); // the slot is free before the client hears: its next request finds room
+    task->finish(s.fin);
 }
 
 } // namespace lowbit::server

@@ -17,6 +17,7 @@
 #include <httplib.h>
 #include <pthread.h>
 #include <random>
+#include <sys/socket.h>
 
 namespace lowbit::server {
 namespace {
@@ -520,12 +521,21 @@ Status serve(const ServerOptions& o) {
         send_error(res, ApiError{500, "internal error: " + what, "server_error", "", ""});
     });
     add_routes(svr, st);
+    // cpp-httplib 0.11 listens with a backlog of 5: a burst of connections overflows it and clients see resets.
+    // The listening socket is taken here (the options hook runs before bind) and listen() is called again.
+    int listen_fd = -1;
+    svr.set_socket_options([&listen_fd](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+        listen_fd = sock;
+    });
 
     const int port = o.port == 0 ? svr.bind_to_any_port(o.host) : (svr.bind_to_port(o.host, o.port) ? o.port : -1);
     if (port < 0)
         return make_error(ErrorCode::kIo, fmt::format("cannot listen on {}:{} (in use, or not an address of this "
                                                       "machine)",
                                                       o.host, o.port));
+    if (listen_fd >= 0) ::listen(listen_fd, 1024);
     std::thread http([&svr] { svr.listen_after_bind(); });
     auto shutdown_http = [&] {
         svr.stop();
