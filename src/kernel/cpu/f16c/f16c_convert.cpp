@@ -5,12 +5,16 @@
 #include "core/half.h"
 #include "kernel/cpu/cpu_ops.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 namespace lowbit::kernel::cpu {
 
+// CPUID leaf 1 directly: clang before 16 has no "f16c" in __builtin_cpu_supports (the fuzz preset is clang-14).
 bool has_f16c() {
-    return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+    return (ecx & bit_F16C) != 0 && __builtin_cpu_supports("avx");
 }
 
 void dequantize_row_f16_f16c(const void* src, float* dst, int64_t n) {

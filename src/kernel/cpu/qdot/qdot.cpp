@@ -2,6 +2,8 @@
 // qdot: activation quantization, the run-time level choice (CPUID + LOWBIT_CPU) and the per-level lookup.
 #include "kernel/cpu/qdot/qdot.h"
 
+#include "kernel/cpu/cpu_ops.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -47,7 +49,7 @@ bool cpu_has(Level level) {
     case Level::kScalar:
         return true;
     case Level::kAvx2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case Level::kAvx512:
         return cpu_has(Level::kAvx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl");
