@@ -323,10 +323,10 @@ GemvVariant gemv_variant() {
     static const GemvVariant v = [] {
         const char* e = std::getenv("LOWBIT_GEMV");
         const std::string s = e ? e : "";
-        return s == "warp"   ? GemvVariant::kWarp
-               : s == "r4"   ? GemvVariant::kR4
-               : s == "r2"   ? GemvVariant::kR2
-                             : GemvVariant::kDefault;
+        return s == "warp" ? GemvVariant::kWarp
+               : s == "r4" ? GemvVariant::kR4
+               : s == "r2" ? GemvVariant::kR2
+                           : GemvVariant::kDefault;
     }();
     return v;
 }
