@@ -5,7 +5,7 @@
 # libfmt; model.tar.xz: models/lowbit-ref-30m; llama.cpp.tar.xz: the llama-cpp-python sdist's llama.cpp, trimmed;
 # wiki.test.raw.xz). PHASES (default "tests gemv engine bench") picks:
 #   tests   the gpu-label test binaries (matmul parity per type for both GEMV variants, whole-model logits vs CPU)
-#   gemv    tests/tools/gpu_matmul_bench for both GEMV variants (LOWBIT_GEMV=tile|warp): µs and GB/s per type/shape
+#   gemv    tests/tools/gpu_matmul_bench for both GEMV variants (default tiled, LOWBIT_GEMV=r4): µs and GB/s per type/shape
 #   engine  tests/gpu/engine_check.sh on the reference model, cuda then cpu (host cores), then compare: greedy
 #           text identical and perplexity within 0.1 %
 #   profile lowbit bench on the synthetic 7B Q4_0 with LOWBIT_GPU_PROFILE=1 (per-op device time)
@@ -40,7 +40,7 @@ if has bench && [ ! -x "$W/lcpp-build/bin/llama-bench" ]; then # llama.cpp build
     LCPP_PID=$!
 fi
 if has tests; then
-    for v in tile warp; do
+    for v in tile r4; do
         for t in lowbit_kernel_gputests lowbit_runtime_gputests; do
             LOWBIT_GEMV=$v timeout 300 "$B/$t" --gtest_brief=1 >"$R/$t-$v.txt" 2>&1
             log "$t ($v GEMV) exit $?: $(grep -c FAILED "$R/$t-$v.txt") FAILED lines"
@@ -48,12 +48,12 @@ if has tests; then
     done
 fi
 if has gemv; then
-    for v in tile warp; do
+    for v in tile r4; do
         LOWBIT_GEMV=$v "$B/gpu_matmul_bench" --types f16,q8_0,q4_0,q4_k,q6_k --m 1,2,4,8,16,256 \
             --shapes 4096x4096,11008x4096,4096x11008 >"$R/gemv-$v.txt" 2>&1
         log "gemv bench ($v) exit $?"
     done
-    paste "$R/gemv-tile.txt" "$R/gemv-warp.txt" | awk '{printf "%-6s %-12s %4s  tile %9s us %7s GB/s | warp %9s us %7s GB/s\n", $1,$2,$3,$4,$5,$9,$10}' | tee "$R/gemv-both.txt"
+    paste "$R/gemv-tile.txt" "$R/gemv-r4.txt" | awk '{printf "%-6s %-12s %4s  tile %9s us %7s GB/s | r4 %9s us %7s GB/s\n", $1,$2,$3,$4,$5,$9,$10}' | tee "$R/gemv-both.txt"
 fi
 if has engine; then
     for d in cuda cpu; do # the CPU side on the GPU machine's host cores, same binary and files
@@ -67,7 +67,7 @@ if has profile; then
             --hidden 4096 --ff 11008 --layers 32 --heads 32 --kv-heads 32 --ctx 4096 --threads 16 >/dev/null
         "$B/lowbit" quantize -m "$W/synth7b" -o "$W/synth7b-q4_0.gguf" --method q4_0 --no-progress -t 16 >/dev/null
     fi
-    for v in tile warp; do
+    for v in tile r4; do
         LOWBIT_GEMV=$v "$B/lowbit" bench -m "$W/synth7b-q4_0.gguf" --device cuda -p 512 -n 128 -r 3 2>&1 | tee "$R/bench-q4_0-$v.txt" | grep -E "pp512|tg128"
     done
     LOWBIT_GPU_PROFILE=1 "$B/lowbit" bench -m "$W/synth7b-q4_0.gguf" --device cuda -p 0 -n 64 -r 1 >"$R/profile-q4_0.txt" 2>&1

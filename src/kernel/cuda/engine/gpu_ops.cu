@@ -78,85 +78,6 @@ template <class F> bool with_type(DType dtype, F&& f) {
 
 constexpr int kGemvWarps = 4;
 
-// ---- GEMV, warp-per-rows variant: each warp owns kWarpRows<MT> weight rows and splits their sub-blocks over its
-// 32 lanes; no shared memory, no block barrier. For one token the lane's 32 activations are loaded once per
-// sub-block and reused for every row (activation traffic ÷ rows); for more tokens each row is decoded once and the
-// activations come from L1 per token. ----
-template <int MT> constexpr int kWarpRows = MT <= 2 ? 4 : 2;
-
-template <class Q, int MT>
-__global__ void __launch_bounds__(kGemvWarps* kWarp)
-    gemv_warp_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
-                     const float* __restrict__ x, int m, const float* __restrict__ bias, float* __restrict__ y,
-                     int accumulate) {
-    constexpr int R = kWarpRows<MT>;
-    const float* tab = block_table<Q>();
-    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-    const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
-    if (row0 >= n_rows) return;
-    const int64_t n_sub = n_cols / 32;
-    const int n_r = n_rows - row0 < R ? int(n_rows - row0) : R;
-    float acc[R][MT];
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int t = 0; t < MT; ++t) acc[r][t] = 0.0f;
-    for (int64_t sb = lane; sb < n_sub; sb += kWarp) {
-        if constexpr (MT == 1) {
-            float xs[32];
-            const float4* xp = reinterpret_cast<const float4*>(x + sb * 32);
-#pragma unroll
-            for (int i = 0; i < 8; ++i) {
-                const float4 xv = __ldg(xp + i);
-                xs[4 * i] = xv.x, xs[4 * i + 1] = xv.y, xs[4 * i + 2] = xv.z, xs[4 * i + 3] = xv.w;
-            }
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                if (r >= n_r) break;
-                float v[32];
-                dequant<Q>(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v, tab);
-                float s = 0.0f;
-#pragma unroll
-                for (int i = 0; i < 32; ++i) s = fmaf(v[i], xs[i], s);
-                acc[r][0] += s;
-            }
-        } else {
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                if (r >= n_r) break;
-                float v[32];
-                dequant<Q>(w + uint64_t(row0 + r) * row_bytes, sb, n_sub, v, tab);
-#pragma unroll
-                for (int t = 0; t < MT; ++t) {
-                    if (t >= m) break;
-                    const float4* xp = reinterpret_cast<const float4*>(x + int64_t(t) * n_cols + sb * 32);
-                    float s = 0.0f;
-#pragma unroll
-                    for (int i = 0; i < 8; ++i) {
-                        const float4 xv = __ldg(xp + i);
-                        s = fmaf(v[4 * i], xv.x, s);
-                        s = fmaf(v[4 * i + 1], xv.y, s);
-                        s = fmaf(v[4 * i + 2], xv.z, s);
-                        s = fmaf(v[4 * i + 3], xv.w, s);
-                    }
-                    acc[r][t] += s;
-                }
-            }
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int t = 0; t < MT; ++t) {
-            const float s = warp_sum(acc[r][t]);
-            if (lane == 0 && r < n_r && t < m) {
-                const int64_t row = row0 + r;
-                float* out = y + int64_t(t) * n_rows + row;
-                *out = (accumulate ? *out : 0.0f) + s + (bias ? bias[row] : 0.0f);
-            }
-        }
-}
-
 // ---- GEMV, tiled variant (the default): the block's 4 warps share activation tiles of 32 sub-blocks (1024
 // columns) × MT tokens staged in shared memory by coalesced 16-byte loads (a lane owning a whole sub-block would
 // read x with a 128-byte stride: 8 cache lines per quarter-warp request). Each sub-block is padded to 36 floats so
@@ -314,19 +235,15 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
     }
 }
 
-// Which GEMV kernel runs (for A/B runs of gpu_matmul_bench; read once): LOWBIT_GEMV=warp (rows per warp,
-// activations read by each lane from global memory), r4 / r2 (one token: 128-sub-block tiles, 4 or 2 rows per
-// warp — written after the last device run of 2026-12-07 and not yet validated on a GPU, hence opt-in), default:
-// the tiled kernel for every token count (measured and tested on an H100).
-enum class GemvVariant { kDefault, kWarp, kR4, kR2 };
+// Which GEMV kernel runs (for A/B runs of gpu_matmul_bench; read once): LOWBIT_GEMV=r4 / r2 (one token: 128-sub-block
+// tiles, 4 or 2 rows per warp — written after the last device run of 2026-12-07 and not yet validated on a GPU, hence
+// opt-in), default: the tiled kernel for every token count (measured and tested on an H100).
+enum class GemvVariant { kDefault, kR4, kR2 };
 GemvVariant gemv_variant() {
     static const GemvVariant v = [] {
         const char* e = std::getenv("LOWBIT_GEMV");
         const std::string s = e ? e : "";
-        return s == "warp" ? GemvVariant::kWarp
-               : s == "r4" ? GemvVariant::kR4
-               : s == "r2" ? GemvVariant::kR2
-                           : GemvVariant::kDefault;
+        return s == "r4" ? GemvVariant::kR4 : s == "r2" ? GemvVariant::kR2 : GemvVariant::kDefault;
     }();
     return v;
 }
@@ -340,10 +257,7 @@ void launch_gemv_mt(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_
         const int64_t per_block = int64_t(kGemvWarps) * rows_per_warp;
         return dim3(unsigned((n_rows + per_block - 1) / per_block));
     };
-    if (v == GemvVariant::kWarp) {
-        gemv_warp_kernel<Q, MT>
-            <<<blocks(kWarpRows<MT>), block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, m, bias, y, a);
-    } else if (MT == 1 && v == GemvVariant::kR2) {
+    if (MT == 1 && v == GemvVariant::kR2) {
         gemv1_kernel<Q, 2, 128><<<blocks(2), block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, bias, y, a);
     } else if (MT == 1 && v == GemvVariant::kR4) {
         gemv1_kernel<Q, 4, 128><<<blocks(4), block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, bias, y, a);
