@@ -434,7 +434,15 @@ void add_routes(httplib::Server& svr, State& st) {
     });
 }
 
-// SIGINT/SIGTERM are blocked in every thread and taken by sigtimedwait in serve's thread.
+// SIGINT/SIGTERM are blocked in every thread serve starts and taken by sigtimedwait in serve's thread. Threads
+// that exist before serve blocks them (OpenBLAS starts its pool when the library loads) can still receive a
+// process-directed signal: a handler that records it, instead of the default action (termination, exit 143),
+// makes that case a clean stop too.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void record_stop_signal(int sig) {
+    g_stop_signal = sig;
+}
+
 sigset_t stop_signals() {
     sigset_t set;
     sigemptyset(&set);
@@ -458,7 +466,12 @@ Status serve(const ServerOptions& o) {
 
     const sigset_t sigs = stop_signals();
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr); // before any thread starts: they inherit the mask
-    std::signal(SIGPIPE, SIG_IGN);              // a client gone mid-write is an error return, not a signal
+    struct sigaction sa {};
+    sa.sa_handler = record_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN); // a client gone mid-write is an error return, not a signal
 
     State st;
     st.options = o;
@@ -579,7 +592,8 @@ Status serve(const ServerOptions& o) {
     bool was_running = false;
     for (;;) {
         timespec ts{0, 200 * 1000 * 1000};
-        const int sig = sigtimedwait(&sigs, nullptr, &ts);
+        int sig = sigtimedwait(&sigs, nullptr, &ts);
+        if (sig < 0 && g_stop_signal != 0) sig = g_stop_signal;
         if (sig == SIGINT || sig == SIGTERM) {
             log_info("signal {}: stopping (in-flight requests get an error)", sig);
             break;
