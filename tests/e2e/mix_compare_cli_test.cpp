@@ -11,29 +11,16 @@
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wrestrict"
+#include "e2e/out_file_fixture.h"
 #include "e2e/run_binary.h"
 #pragma GCC diagnostic pop
 
 namespace lowbit::e2e {
 namespace {
 
-class MixCli : public ::testing::Test {
+class MixCli : public OutFileTest {
   protected:
-    void SetUp() override {
-        tmp_ = ::testing::TempDir() + "/mix_cli_" + std::to_string(::getpid());
-        std::filesystem::create_directories(tmp_);
-        out_ = tmp_ + "/out.gguf";
-    }
-    void TearDown() override { std::filesystem::remove_all(tmp_); }
-    void expect_error(const std::vector<std::string>& args, int code, const std::string& text) {
-        const RunResult r = run_lowbit(args);
-        EXPECT_EQ(r.exit_code, code) << r.err;
-        EXPECT_EQ(r.signal, 0);
-        EXPECT_NE(r.err.find("lowbit: error:"), std::string::npos) << r.err;
-        EXPECT_NE(r.err.find(text), std::string::npos) << r.err;
-        EXPECT_FALSE(std::filesystem::exists(out_));
-    }
-    std::string tmp_, out_;
+    MixCli() : OutFileTest("mix_cli_") {}
 };
 
 TEST_F(MixCli, RefusesBadBudgetsAndOptions) {

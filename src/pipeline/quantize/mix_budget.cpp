@@ -318,30 +318,12 @@ kq::FileType mix_file_type(const GgufQuantSource& src, const kq::MixPlan& plan) 
     int64_t most = -1;
     for (const auto& [t, n] : elems)
         if (n > most) most = n, top = t;
-    switch (top) {
-    case DType::kQ2_K:
-        return kq::FileType::kQ2_K;
-    case DType::kQ3_K:
-        return kq::FileType::kQ3_K_M;
-    case DType::kQ4_K:
-        return kq::FileType::kQ4_K_M;
-    case DType::kQ5_K:
-        return kq::FileType::kQ5_K_M;
-    case DType::kQ6_K:
-        return kq::FileType::kQ6_K;
-    case DType::kQ8_0:
-        return kq::FileType::kQ8_0;
-    case DType::kQ4_0:
-        return kq::FileType::kQ4_0;
-    case DType::kQ4_1:
-        return kq::FileType::kQ4_1;
-    case DType::kQ5_0:
-        return kq::FileType::kQ5_0;
-    case DType::kQ5_1:
-        return kq::FileType::kQ5_1;
-    default:
-        return kq::FileType::kF16;
-    }
+    // The file type named after the most-used type (kquant's own mapping, default_dtype; the _M mixes first).
+    for (kq::FileType ft :
+         {kq::FileType::kQ2_K, kq::FileType::kQ3_K_M, kq::FileType::kQ4_K_M, kq::FileType::kQ5_K_M, kq::FileType::kQ6_K,
+          kq::FileType::kQ8_0, kq::FileType::kQ4_0, kq::FileType::kQ4_1, kq::FileType::kQ5_0, kq::FileType::kQ5_1})
+        if (kq::default_dtype(ft) == top) return ft;
+    return kq::FileType::kF16;
 }
 
 } // namespace lowbit::pipeline
