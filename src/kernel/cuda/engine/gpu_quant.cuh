@@ -124,22 +124,29 @@ struct QQ8_0 {
     }
 };
 
+// The 32 nibbles of 16 quant bytes as exact floats (byte j: low nibble = element j, high = element j + 16).
+__device__ __forceinline__ void nibbles32(const uint8_t* p, float (&q)[32]) {
+    uint32_t u[4];
+    words16(p, u);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const uint32_t lo = u[i] & 0x0F0F0F0Fu, hi = (u[i] >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            q[4 * i + k] = byte_float(lo, k, kMagic);
+            q[16 + 4 * i + k] = byte_float(hi, k, kMagic);
+        }
+    }
+}
+
 // q4_0, repacked: per row [qs: 16 bytes per block][d: f16 per block].
 struct QQ4_0 {
     static constexpr int kBlockElems = 32, kBlockBytes = 18;
     __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
-        uint32_t u[4];
-        words16(row + 16 * sb, u);
+        nibbles32(row + 16 * sb, w);
         const float d = __half2float(__ldg(reinterpret_cast<const __half*>(row + 16 * n_sub) + sb));
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const uint32_t lo = u[i] & 0x0F0F0F0Fu, hi = (u[i] >> 4) & 0x0F0F0F0Fu;
-#pragma unroll
-            for (int k = 0; k < 4; ++k) {
-                w[4 * i + k] = d * byte_float(lo, k, kMagic + 8.0f);
-                w[16 + 4 * i + k] = d * byte_float(hi, k, kMagic + 8.0f);
-            }
-        }
+        for (int i = 0; i < 32; ++i) w[i] = (w[i] - 8.0f) * d;
     }
 };
 
@@ -148,18 +155,10 @@ struct QQ4_0 {
 struct QI4Z {
     static constexpr int kBlockElems = 32, kBlockBytes = 20;
     __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
-        uint32_t u[4];
-        words16(row + 16 * sb, u);
+        nibbles32(row + 16 * sb, w);
         const float2 dz = __half22float2(__ldg(reinterpret_cast<const __half2*>(row + 16 * n_sub) + sb));
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const uint32_t lo = u[i] & 0x0F0F0F0Fu, hi = (u[i] >> 4) & 0x0F0F0F0Fu;
-#pragma unroll
-            for (int k = 0; k < 4; ++k) {
-                w[4 * i + k] = (byte_float(lo, k, kMagic) - dz.y) * dz.x;
-                w[16 + 4 * i + k] = (byte_float(hi, k, kMagic) - dz.y) * dz.x;
-            }
-        }
+        for (int i = 0; i < 32; ++i) w[i] = (w[i] - dz.y) * dz.x;
     }
 };
 
