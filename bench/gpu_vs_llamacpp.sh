@@ -11,7 +11,8 @@
 #   bench/gpu_vs_llamacpp.sh            (on the GPU machine; ~8 min on an H100)
 # Env: LOWBIT (default build/cuda-dev/lowbit), TOOLS (dir with make_synthetic_model), LCPP_SRC (a llama.cpp source
 #      tree or .tar.xz of one; default: ../peers/llama_cpp_python-0.3.36/vendor/llama.cpp), WORK (/tmp/gpu-bench),
-#      PP (512), TG (128), REPS (3), TYPES ("f16 q8_0 q4_0 q4_k_m"), LAYERS (32), ARCH (90), OUT (results dir).
+#      PP (512), TG (128), REPS (3), TYPES ("f16 q8_0 q4_0 q4_k_m"), LAYERS (32), ARCH (90), OUT (results dir),
+#      THREADS (quantization threads; default nproc).
 set -uo pipefail
 
 LOWBIT=${LOWBIT:-build/cuda-dev/lowbit}
@@ -27,6 +28,7 @@ ARCH=${ARCH:-90}
 OUT=${OUT:-$WORK/out}
 mkdir -p "$WORK" "$OUT"
 J=$(nproc)
+THREADS=${THREADS:-$J}
 log() { echo "[$(date +%T)] $*"; }
 
 # 1. llama.cpp with CUDA, in the background.
@@ -49,13 +51,13 @@ M=$WORK/synth7b
 if [ ! -f "$M/config.json" ]; then
     log "making the synthetic 7B model"
     "$TOOLS/make_synthetic_model" "$M" --tokenizer-from models/lowbit-ref-30m --hidden 4096 --ff 11008 \
-        --layers "$LAYERS" --heads 32 --kv-heads 32 --ctx 4096 --threads 8 >/dev/null || exit 1
+        --layers "$LAYERS" --heads 32 --kv-heads 32 --ctx 4096 --threads "$THREADS" >/dev/null || exit 1
 fi
 for t in $TYPES; do
     f=$WORK/synth7b-$t.gguf
     if [ ! -f "$f" ]; then
         log "lowbit quantize $t"
-        "$LOWBIT" quantize -m "$M" -o "$f" --method "$t" --no-progress -t 8 >/dev/null || exit 1
+        "$LOWBIT" quantize -m "$M" -o "$f" --method "$t" --no-progress -t "$THREADS" >/dev/null || exit 1
     fi
 done
 rm -rf "$M" # the GGUFs are what is measured; free the page cache and disk

@@ -3,9 +3,11 @@
 // reference (Backend::kRef: dequantize + f32, f16 KV cache as the engine's) on synthetic GQA models of every
 // weight type the engine runs, for a prompt (GEMM path), single-token steps (GEMV path, CUDA graphs), several
 // slots in one batch, and copy_prefix. Bounds, as max |gpu − cpu| / max |cpu| over the logits: 1e-3 for steps
-// of <= 8 tokens (f32 math; only summation order and f16 cache rounding of the other side's K/V differ), 2e-2
+// of <= 8 tokens (f32 math; only summation order and f16 cache rounding of the other side's K/V differ; 3e-2 where
+// the GPU's GEMV takes 8-bit activations), 2e-2
 // for prompts (activations rounded to f16 — bf16 for bf16 weights — in the tensor-core GEMMs).
 #include "kernel/cuda/cuda_backend.h"
+#include "kernel/cuda/engine/llama_gpu.h"
 #include "model/arch/arch_list.h"
 #include "model/memory_store.h"
 #include "runtime/session.h"
@@ -91,6 +93,13 @@ TEST_P(GpuSession, LogitsMatchCpu) {
 
 TEST_P(GpuSession, ShortStepsMatchCpuTightly) {
     const DType dt = GetParam();
+    // Where the GPU's GEMV takes 8-bit activations (its kernel is checked exactly against the CPU's activation
+    // rounding in GpuMatmul), the model-level difference to the f32 reference is that rounding carried through the
+    // layers: 3e-2. Measured on an H100 (2026-12-07): 6e-3…2.7e-2 against the CPU's qdot backend and the reference
+    // alike; against the CPU's scalar qdot level kI4Z agreed to 3e-7, q8_0/q4_0 to 6e-3 only — an open difference
+    // between the CPU's qdot levels and the GPU that this bound does not hide from the note (issue 11).
+    const bool q8 = kernel::cuda::gpu_gemv_uses_q8_activations(dt);
+    const double bound = q8 ? 3e-2 : 1e-3;
     auto cpu = session(dt, Device::kCpu, 1, model::SourceFormat::kHf);
     auto gpu = session(dt, Device::kCuda, 1, model::SourceFormat::kHf);
     ASSERT_TRUE(cpu && gpu);
@@ -102,8 +111,9 @@ TEST_P(GpuSession, ShortStepsMatchCpuTightly) {
         ASSERT_TRUE(gpu->eval(p, true, b).ok());
         err = std::max(err, rel_max(b, a));
     }
-    std::printf("%-5s GEMV-only steps rel err %.2e (bound 1e-3)\n", std::string(dtype_name(dt)).c_str(), err);
-    EXPECT_LE(err, 1e-3);
+    std::printf("%-5s GEMV-only steps rel err %.2e (bound %.0e%s)\n", std::string(dtype_name(dt)).c_str(), err, bound,
+                q8 ? ", 8-bit activations" : "");
+    EXPECT_LE(err, bound);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, GpuSession,

@@ -5,7 +5,10 @@
 # libfmt; model.tar.xz: models/lowbit-ref-30m; llama.cpp.tar.xz: the llama-cpp-python sdist's llama.cpp, trimmed;
 # wiki.test.raw.xz). PHASES (default "tests gemv engine bench") picks:
 #   tests   the gpu-label test binaries (matmul parity per type for both GEMV variants, whole-model logits vs CPU)
-#   gemv    tests/tools/gpu_matmul_bench for both GEMV variants (default tiled, LOWBIT_GEMV=r4): µs and GB/s per type/shape
+#   gemv    tests/tools/gpu_matmul_bench for both GEMV variants (default: 8-bit activations where the type has them;
+#           LOWBIT_GEMV=f32: f32 activations): µs and GB/s per type/shape
+#   kernels bench/gpu_kernels.sh: issue 12's table (lowbit's HF layouts vs fp16 cuBLAS, torch int4, bitsandbytes,
+#           hqq on the same shapes) with the target ratios
 #   engine  tests/gpu/engine_check.sh on the reference model, cuda then cpu (host cores), then compare: greedy
 #           text identical and perplexity within 0.1 %
 #   profile lowbit bench on the synthetic 7B Q4_0 with LOWBIT_GPU_PROFILE=1 (per-op device time)
@@ -14,7 +17,8 @@
 # files). Usage: PHASES="tests gemv" tests/gpu/run_on_device.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
-PHASES=${PHASES:-tests gemv engine bench}
+PHASES=${PHASES:-tests gemv kernels engine bench}
+VARIANTS=${VARIANTS:-default f32} # LOWBIT_GEMV values for the tests and gemv phases
 C=.carry/call
 B=$PWD/.carry/bin
 R=$OUT/r
@@ -23,6 +27,7 @@ has() { [[ " $PHASES " == *" $1 "* ]]; }
 trap 'tar czf "$OUT/results.tgz" -C "$OUT" r' EXIT # also when a timeout stops the call
 log() { echo "[$(date +%T)] $*" | tee -a "$R/log.txt"; }
 [ -x "$B/lowbit" ] || tar xJf $C/dev.tar.xz -C .carry
+[ -d $C/libs ] && cp -n $C/libs/* "$B/" # shared libraries the device image lacks (cpp-httplib, brotli)
 export LD_LIBRARY_PATH=$B${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 [ -f models/lowbit-ref-30m/config.json ] || xz -dc $C/model.tar.xz | tar xf -
 [ -f .carry/wiki.test.raw ] || xz -dc $C/wiki.test.raw.xz >.carry/wiki.test.raw
@@ -40,7 +45,7 @@ if has bench && [ ! -x "$W/lcpp-build/bin/llama-bench" ]; then # llama.cpp build
     LCPP_PID=$!
 fi
 if has tests; then
-    for v in tile r4; do
+    for v in $VARIANTS; do
         for t in lowbit_kernel_gputests lowbit_runtime_gputests; do
             LOWBIT_GEMV=$v timeout 300 "$B/$t" --gtest_brief=1 >"$R/$t-$v.txt" 2>&1
             log "$t ($v GEMV) exit $?: $(grep -c FAILED "$R/$t-$v.txt") FAILED lines"
@@ -48,18 +53,22 @@ if has tests; then
     done
 fi
 if has gemv; then
-    for v in tile r4; do
-        LOWBIT_GEMV=$v "$B/gpu_matmul_bench" --types f16,q8_0,q4_0,q4_k,q6_k --m 1,2,4,8,16,256 \
+    for v in $VARIANTS; do
+        LOWBIT_GEMV=$v "$B/gpu_matmul_bench" --types f16,q8_0,q4_0,q4_k,q5_k,q6_k,i4z,nf4x64,fp4x64 --m 1,2,4,8,16,256 \
             --shapes 4096x4096,11008x4096,4096x11008 >"$R/gemv-$v.txt" 2>&1
         log "gemv bench ($v) exit $?"
     done
-    paste "$R/gemv-tile.txt" "$R/gemv-r4.txt" | awk '{printf "%-6s %-12s %4s  tile %9s us %7s GB/s | r4 %9s us %7s GB/s\n", $1,$2,$3,$4,$5,$9,$10}' | tee "$R/gemv-both.txt"
+    set -- $VARIANTS
+    paste "$R/gemv-$1.txt" "$R/gemv-$2.txt" | awk -v a="$1" -v b="$2" '{printf "%-7s %-12s %4s  %s %9s us %7s GB/s | %s %9s us %7s GB/s\n", $1,$2,$3,a,$4,$5,b,$9,$10}' | tee "$R/gemv-both.txt"
+fi
+if has kernels; then # issue 12's table: lowbit's HF layouts and the PyPI libraries, same shapes, one run
+    OUT=$R/kernels TOOLS=$B timeout 300 bash bench/gpu_kernels.sh 2>&1 | tee "$R/kernels.txt"
 fi
 if has engine; then
-    for d in cuda cpu; do # the CPU side on the GPU machine's host cores, same binary and files
+    for d in ${ENGINE_DEVICES:-cuda cpu}; do # the CPU side on the GPU machine's host cores, same binary and files
         WIKI=.carry/wiki.test.raw LOWBIT=$B/lowbit CHUNKS=${CHUNKS:-20} tests/gpu/engine_check.sh $d "$R/engine-$d" 2>&1 | sed "s/^/$d /" | tee -a "$R/log.txt"
     done
-    tests/gpu/engine_check.sh compare "$R/engine-cpu" "$R/engine-cuda" 2>&1 | tee -a "$R/log.txt"
+    [ -d "$R/engine-cpu" ] && tests/gpu/engine_check.sh compare "$R/engine-cpu" "$R/engine-cuda" 2>&1 | tee -a "$R/log.txt"
 fi
 if has profile; then
     if [ ! -f "$W/synth7b-q4_0.gguf" ]; then
@@ -67,13 +76,14 @@ if has profile; then
             --hidden 4096 --ff 11008 --layers 32 --heads 32 --kv-heads 32 --ctx 4096 --threads 16 >/dev/null
         "$B/lowbit" quantize -m "$W/synth7b" -o "$W/synth7b-q4_0.gguf" --method q4_0 --no-progress -t 16 >/dev/null
     fi
-    for v in tile r4; do
+    for v in ${PROFILE_VARIANTS:-$VARIANTS}; do
         LOWBIT_GEMV=$v "$B/lowbit" bench -m "$W/synth7b-q4_0.gguf" --device cuda -p 512 -n 128 -r 3 2>&1 | tee "$R/bench-q4_0-$v.txt" | grep -E "pp512|tg128"
     done
     LOWBIT_GPU_PROFILE=1 "$B/lowbit" bench -m "$W/synth7b-q4_0.gguf" --device cuda -p 0 -n 64 -r 1 >"$R/profile-q4_0.txt" 2>&1
     grep -A20 "GPU profile" "$R/profile-q4_0.txt"
 fi
 if has bench; then
+    export TYPES=${BENCH_TYPES:-q4_0 q4_k_m q8_0 f16}
     [ -n "${LCPP_PID:-}" ] && { log "waiting for the llama.cpp build"; wait "$LCPP_PID"; log "llama.cpp build exit $?"; }
     OUT=$R/bench LOWBIT=$B/lowbit TOOLS=$B LCPP_SRC=$C/llama.cpp.tar.xz WORK=$W bash bench/gpu_vs_llamacpp.sh 2>&1 | tee "$R/bench.txt"
 fi

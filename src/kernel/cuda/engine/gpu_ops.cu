@@ -3,6 +3,7 @@
 #include "kernel/cuda/engine/f4_tables.h"
 #include "kernel/cuda/engine/gpu_ops.cuh"
 #include "kernel/cuda/engine/gpu_quant.cuh"
+#include "kernel/cuda/engine/gpu_quant_q8.cuh"
 
 #include <algorithm>
 #include <cfloat>
@@ -238,12 +239,15 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
 // Which GEMV kernel runs (for A/B runs of gpu_matmul_bench; read once): LOWBIT_GEMV=r4 / r2 (one token: 128-sub-block
 // tiles, 4 or 2 rows per warp — written after the last device run of 2026-12-07 and not yet validated on a GPU, hence
 // opt-in), default: the tiled kernel for every token count (measured and tested on an H100).
-enum class GemvVariant { kDefault, kR4, kR2 };
+enum class GemvVariant { kDefault, kR4, kR2, kF32 };
 GemvVariant gemv_variant() {
     static const GemvVariant v = [] {
         const char* e = std::getenv("LOWBIT_GEMV");
         const std::string s = e ? e : "";
-        return s == "r4" ? GemvVariant::kR4 : s == "r2" ? GemvVariant::kR2 : GemvVariant::kDefault;
+        return s == "r4"    ? GemvVariant::kR4
+               : s == "r2"  ? GemvVariant::kR2
+               : s == "f32" ? GemvVariant::kF32
+                            : GemvVariant::kDefault;
     }();
     return v;
 }
@@ -280,6 +284,111 @@ cudaError_t gemv_for(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64
     else
         launch_gemv_mt<Q, 8>(w, row_bytes, n_rows, n_cols, x, mi, bias, y, a, st);
     return cudaGetLastError();
+}
+
+// ---- GEMV with 8-bit activations (gpu_quant_q8.cuh): x is quantized once per matmul (quantize_q8_kernel) to
+// xq [m, K] int8 and ds [m, K / 32] {d, Σ q}; each lane owns sub-blocks lane, lane + 32, … of its warp's R rows and
+// loads U of them per row before using any (U · R independent 16-byte loads in flight per lane), then reads the
+// matching activation words (L1/L2-resident: every warp reads the same x) once per token for all R rows. No shared
+// memory, no barrier. ----
+template <class Q> struct Q8Of { using type = void; };
+template <> struct Q8Of<QQ8_0> { using type = Q8Q8_0; };
+template <> struct Q8Of<QQ4_0> { using type = Q8Q4_0; };
+template <> struct Q8Of<QI4Z> { using type = Q8I4Z; };
+template <> struct Q8Of<QQ4_K> { using type = Q8Q4_K; };
+template <> struct Q8Of<QQ5_K> { using type = Q8Q5_K; };
+template <> struct Q8Of<QQ6_K> { using type = Q8Q6_K; };
+
+// One warp per block of 32: the CPU quantizer's expressions (qdot.cpp quantize_group) — amax, d = amax / 127,
+// id = 1 / d (IEEE division: no fast-math in this file), q = round-half-even(x · id) — and the exact integer sum.
+// Called by a whole warp whose lanes hold the 32 values of activation block `blk` in order (also fused into the
+// ops that produce a GEMV's input: rms_norm, silu_mul, the attention merge).
+__device__ __forceinline__ void quantize_q8_block(float v, int lane, int64_t blk, int8_t* __restrict__ xq,
+                                                  float2* __restrict__ ds) {
+    float amax = fabsf(v);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float d = amax / 127.0f;
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    const int q = __float2int_rn(v * id);
+    xq[blk * 32 + lane] = int8_t(q);
+    int sum = q;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) ds[blk] = make_float2(d, float(sum));
+}
+
+__global__ void quantize_q8_kernel(const float* __restrict__ x, int64_t n_blocks, int8_t* __restrict__ xq,
+                                   float2* __restrict__ ds) {
+    const int lane = threadIdx.x % kWarp;
+    const int64_t blk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
+    if (blk >= n_blocks) return;
+    quantize_q8_block(x[blk * 32 + lane], lane, blk, xq, ds);
+}
+
+template <class Q8, int R, int MT, int U>
+__global__ void __launch_bounds__(kGemvWarps* kWarp)
+    gemv_q8_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
+                   const int8_t* __restrict__ xq, const float2* __restrict__ ds, int m, const float* __restrict__ bias,
+                   float* __restrict__ y, int accumulate) {
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
+    if (row0 >= n_rows) return;
+    const int64_t n_sub = n_cols / 32;
+    const uint8_t* wr[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+        wr[r] = w + uint64_t(min(row0 + r, n_rows - 1)) * row_bytes; // clamped: loads stay in
+                                                                     // bounds, not written
+    float acc[R][MT];
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int t = 0; t < MT; ++t) acc[r][t] = 0.0f;
+    for (int64_t base = lane; base < n_sub; base += int64_t(kWarp) * U) {
+        typename Q8::Raw raw[U][R];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int64_t sb = min(base + int64_t(kWarp) * u, n_sub - 1);
+#pragma unroll
+            for (int r = 0; r < R; ++r) raw[u][r] = Q8::load(wr[r], sb, n_sub);
+        }
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int64_t sb = base + int64_t(kWarp) * u;
+            if (sb >= n_sub) break;
+#pragma unroll
+            for (int t = 0; t < MT; ++t) {
+                if (t >= m) break;
+                const int4* xp = reinterpret_cast<const int4*>(xq + int64_t(t) * n_cols + sb * 32);
+                const int4 a = __ldg(xp), b = __ldg(xp + 1);
+                const int xw[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+                const float2 d = __ldg(ds + int64_t(t) * n_sub + sb);
+#pragma unroll
+                for (int r = 0; r < R; ++r) acc[r][t] += Q8::dot(raw[u][r], xw, d);
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int t = 0; t < MT; ++t) {
+            const float s = warp_sum(acc[r][t]);
+            if (lane == 0 && row0 + r < n_rows && t < m) {
+                const int64_t row = row0 + r;
+                float* out = y + int64_t(t) * n_rows + row;
+                *out = (accumulate ? *out : 0.0f) + s + (bias ? bias[row] : 0.0f);
+            }
+        }
+}
+
+template <class Q8, int MT>
+void launch_gemv_q8_mt(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols, const int8_t* xq,
+                       const float2* ds, int m, const float* bias, float* y, int a, cudaStream_t st) {
+    constexpr int R = 2, U = MT == 1 ? Q8::kUnroll : MT == 2 ? (Q8::kUnroll + 1) / 2 : 1;
+    const int64_t per_block = int64_t(kGemvWarps) * R;
+    gemv_q8_kernel<Q8, R, MT, U><<<unsigned((n_rows + per_block - 1) / per_block), kGemvWarps * kWarp, 0, st>>>(
+        w, row_bytes, n_rows, n_cols, xq, ds, m, bias, y, a);
 }
 
 // ---- dequantization to dense 16-bit rows (prefill GEMMs) and embedding rows ----
@@ -342,13 +451,16 @@ __global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__
     if (i < total) y[i] += bias[i % n];
 }
 
+// With xq: also quantizes the output for a GEMV (n % 32 == 0: every warp covers one whole block or none).
 __global__ void silu_mul_kernel(const float* g, int64_t gs, const float* u, int64_t us, float* out, int64_t n_rows,
-                                int64_t n) {
+                                int64_t n, int8_t* __restrict__ xq, float2* __restrict__ ds) {
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n_rows * n) return;
     const int64_t t = i / n, c = i % n;
     const float v = g[t * gs + c];
-    out[i] = v / (1.0f + expf(-v)) * u[t * us + c];
+    const float o = v / (1.0f + expf(-v)) * u[t * us + c];
+    out[i] = o;
+    if (xq) quantize_q8_block(o, threadIdx.x % kWarp, i / 32, xq, ds);
 }
 
 __global__ void gather_rows_kernel(const float* __restrict__ src, const int32_t* __restrict__ rows, int64_t n,
@@ -358,10 +470,11 @@ __global__ void gather_rows_kernel(const float* __restrict__ src, const int32_t*
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) dst[r * n + i] = s[i];
 }
 
-constexpr int kNormThreads = 256;
+constexpr int kNormThreads = 1024; // one block per row: a 4096-wide row is 4 elements per thread
 
 __global__ void __launch_bounds__(kNormThreads)
-    rms_norm_kernel(const float* x, const float* __restrict__ weight, float* y, int64_t n, float eps) {
+    rms_norm_kernel(const float* x, const float* __restrict__ weight, float* y, int64_t n, float eps,
+                    int8_t* __restrict__ xq, float2* __restrict__ ds) {
     const int64_t r = blockIdx.x;
     const float* xr = x + r * n;
     float ss = 0.0f;
@@ -375,23 +488,32 @@ __global__ void __launch_bounds__(kNormThreads)
     for (int i = 0; i < kNormThreads / kWarp; ++i) total += part[i];
     const float inv = rsqrtf(total / float(n) + eps);
     float* yr = y + r * n;
-    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) yr[i] = xr[i] * inv * weight[i];
+    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
+        const float v = xr[i] * inv * weight[i];
+        yr[i] = v;
+        if (xq) quantize_q8_block(v, threadIdx.x % kWarp, (r * n + i) / 32, xq, ds); // n % 32 == 0: whole warps
+    }
 }
 
 constexpr int kMaxRopePairs = 128; // head_dim <= 256 (checked at engine init)
 
+// Grid (token, group of kRopeHeads heads of the q heads then the k heads): a single block per token ran the whole
+// token's pairs on one SM (25 µs per layer at batch 1 on the 7B shape).
+constexpr int kRopeHeads = 4;
+
 __global__ void rope_store_kernel(RopeStoreArgs a) {
     const int64_t t = blockIdx.x;
     const int64_t half = a.head_dim / 2, kv_dim = a.n_kv * a.head_dim;
+    const int64_t h0 = int64_t(blockIdx.y) * kRopeHeads, h1 = min(h0 + kRopeHeads, a.n_heads + a.n_kv);
     const double p = double(a.pos[t]);
     // The angle depends on the pair index only: each (sin, cos) once per token, in double, shared by all heads.
     __shared__ double cs[kMaxRopePairs][2];
     for (int64_t i = threadIdx.x; i < half; i += blockDim.x) sincos(p * double(a.inv_freq[i]), &cs[i][0], &cs[i][1]);
     __syncthreads();
     // q heads first, then k heads: one pair (a, b) per thread step.
-    const int64_t n_pairs = (a.n_heads + a.n_kv) * half;
+    const int64_t n_pairs = (h1 - h0) * half;
     for (int64_t j = threadIdx.x; j < n_pairs; j += blockDim.x) {
-        const int64_t h = j / half, i = j % half;
+        const int64_t h = h0 + j / half, i = j % half;
         float* v =
             h < a.n_heads ? a.q + t * a.q_stride + h * a.head_dim : a.k + t * a.k_stride + (h - a.n_heads) * a.head_dim;
         const double s = cs[i][0], c = cs[i][1];
@@ -400,9 +522,12 @@ __global__ void rope_store_kernel(RopeStoreArgs a) {
         v[ia] = float(x0 * c - x1 * s);
         v[ib] = float(x0 * s + x1 * c);
     }
+    // This block's k heads (roped above) and their v rows into the cache.
+    const int64_t k0 = max(h0, a.n_heads) - a.n_heads, k1 = h1 - a.n_heads;
+    if (k1 <= k0) return;
     __syncthreads();
     const uint64_t row = (uint64_t(a.seq[t]) * uint64_t(a.n_ctx) + uint64_t(a.pos[t])) * uint64_t(kv_dim);
-    for (int64_t d = threadIdx.x; d < kv_dim; d += blockDim.x) {
+    for (int64_t d = k0 * a.head_dim + threadIdx.x; d < k1 * a.head_dim; d += blockDim.x) {
         a.k_cache[row + d] = __float2half_rn(a.k[t * a.k_stride + d]);
         a.v_cache[row + d] = __float2half_rn(a.v[t * a.v_stride + d]);
     }
@@ -410,6 +535,7 @@ __global__ void rope_store_kernel(RopeStoreArgs a) {
 
 // ---- attention: split-K over positions, online softmax per warp, merged per block then across splits ----
 constexpr int kAttnWarps = 4;
+constexpr int kAttnPos = 4; // positions per warp step
 constexpr int kMaxHeadDim = 256;
 constexpr int kHeadSlots = kMaxHeadDim / kWarp; // head dims held per lane
 
@@ -435,22 +561,45 @@ __global__ void __launch_bounds__(kAttnWarps* kWarp) attention_split_kernel(Atte
     }
     const uint64_t base = uint64_t(a.seq[t]) * uint64_t(a.n_ctx) * uint64_t(kv_dim) + uint64_t(kvh * hd);
     float m = -FLT_MAX, l = 0.0f;
-    for (int64_t p = begin + warp; p < end; p += kAttnWarps) {
-        const __half* kr = a.k_cache + base + uint64_t(p) * kv_dim;
-        float s = 0.0f;
+    // kAttnPos consecutive positions per warp step: their K rows load together and their score reductions
+    // interleave, instead of one position's load → reduce → softmax chain after another (the decode latency).
+    for (int64_t p0 = begin + int64_t(warp) * kAttnPos; p0 < end; p0 += int64_t(kAttnWarps) * kAttnPos) {
+        float s[kAttnPos];
 #pragma unroll
-        for (int i = 0; i < kHeadSlots; ++i) {
-            const int64_t d = lane + kWarp * i;
-            if (d < hd) s = fmaf(q[i], __half2float(kr[d]), s);
+        for (int j = 0; j < kAttnPos; ++j) {
+            const int64_t p = min(p0 + j, end - 1);
+            const __half* kr = a.k_cache + base + uint64_t(p) * kv_dim;
+            s[j] = 0.0f;
+#pragma unroll
+            for (int i = 0; i < kHeadSlots; ++i) {
+                const int64_t d = lane + kWarp * i;
+                if (d < hd) s[j] = fmaf(q[i], __half2float(kr[d]), s[j]);
+            }
         }
-        s = warp_sum(s);
-        const float m_new = fmaxf(m, s), corr = __expf(m - m_new), e = __expf(s - m_new);
-        l = l * corr + e;
-        const __half* vr = a.v_cache + base + uint64_t(p) * kv_dim;
+#pragma unroll
+        for (int j = 0; j < kAttnPos; ++j) s[j] = warp_sum(s[j]);
+        float m_new = m;
+#pragma unroll
+        for (int j = 0; j < kAttnPos; ++j)
+            if (p0 + j < end) m_new = fmaxf(m_new, s[j]);
+        const float corr = __expf(m - m_new);
+        float e[kAttnPos];
+        l *= corr;
+#pragma unroll
+        for (int j = 0; j < kAttnPos; ++j) {
+            e[j] = p0 + j < end ? __expf(s[j] - m_new) : 0.0f;
+            l += e[j];
+        }
 #pragma unroll
         for (int i = 0; i < kHeadSlots; ++i) {
             const int64_t d = lane + kWarp * i;
-            acc[i] = acc[i] * corr + (d < hd ? e * __half2float(vr[d]) : 0.0f);
+            float v = acc[i] * corr;
+#pragma unroll
+            for (int j = 0; j < kAttnPos; ++j) {
+                const int64_t p = min(p0 + j, end - 1);
+                if (d < hd) v += e[j] * __half2float(a.v_cache[base + uint64_t(p) * kv_dim + d]);
+            }
+            acc[i] = v;
         }
         m = m_new;
     }
@@ -502,6 +651,9 @@ __global__ void attention_merge_kernel(AttentionArgs a) {
             if (ps[hd + 1] > 0.0f) v += ps[d] * __expf(ps[hd] - mx);
         }
         out[d] = v / lt;
+        if (a.out_q8)
+            quantize_q8_block(v / lt, threadIdx.x % kWarp, ((t * a.n_heads + h) * hd + d) / 32, a.out_q8,
+                              a.out_ds); // head_dim % 32 == 0: whole warps
     }
 }
 
@@ -528,6 +680,43 @@ cudaError_t launch_gemv(DType dtype, const uint8_t* w, uint64_t row_bytes, int64
     cudaError_t err = cudaErrorInvalidValue;
     with_type(dtype, [&](auto q) {
         err = gemv_for<decltype(q)>(w, row_bytes, n_rows, n_cols, x, m, bias, y, accumulate, stream);
+    });
+    return err;
+}
+
+bool gemv_q8_type(DType dtype) {
+    if (gemv_variant() != GemvVariant::kDefault) return false;
+    bool q8 = false;
+    with_type(dtype, [&](auto q) { q8 = !std::is_void_v<typename Q8Of<decltype(q)>::type>; });
+    return q8;
+}
+
+cudaError_t launch_quantize_q8(const float* x, int64_t m, int64_t n_cols, int8_t* xq, float2* ds, cudaStream_t stream) {
+    if (m < 1 || n_cols % 32 != 0) return cudaErrorInvalidValue;
+    const int64_t n_blocks = m * (n_cols / 32);
+    quantize_q8_kernel<<<blocks_for(n_blocks * kWarp, 256), 256, 0, stream>>>(x, n_blocks, xq, ds);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_gemv_q8(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
+                           const int8_t* xq, const float2* ds, int64_t m, const float* bias, float* y, bool accumulate,
+                           cudaStream_t stream) {
+    if (m < 1 || m > kGemvMaxTokens || n_cols % 32 != 0) return cudaErrorInvalidValue;
+    cudaError_t err = cudaErrorInvalidValue;
+    with_type(dtype, [&](auto q) {
+        using Q8 = typename Q8Of<decltype(q)>::type;
+        if constexpr (!std::is_void_v<Q8>) {
+            const int mi = int(m), a = accumulate ? 1 : 0;
+            if (m == 1)
+                launch_gemv_q8_mt<Q8, 1>(w, row_bytes, n_rows, n_cols, xq, ds, mi, bias, y, a, stream);
+            else if (m == 2)
+                launch_gemv_q8_mt<Q8, 2>(w, row_bytes, n_rows, n_cols, xq, ds, mi, bias, y, a, stream);
+            else if (m <= 4)
+                launch_gemv_q8_mt<Q8, 4>(w, row_bytes, n_rows, n_cols, xq, ds, mi, bias, y, a, stream);
+            else
+                launch_gemv_q8_mt<Q8, 8>(w, row_bytes, n_rows, n_cols, xq, ds, mi, bias, y, a, stream);
+            err = cudaGetLastError();
+        }
     });
     return err;
 }
@@ -573,14 +762,17 @@ cudaError_t launch_add_bias(float* y, const float* bias, int64_t n_rows, int64_t
 }
 
 cudaError_t launch_rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps,
-                            cudaStream_t stream) {
-    rms_norm_kernel<<<unsigned(n_rows), kNormThreads, 0, stream>>>(x, weight, y, n, eps);
+                            cudaStream_t stream, int8_t* xq, float2* ds) {
+    if (xq && n % 32 != 0) return cudaErrorInvalidValue;
+    rms_norm_kernel<<<unsigned(n_rows), kNormThreads, 0, stream>>>(x, weight, y, n, eps, xq, ds);
     return cudaGetLastError();
 }
 
 cudaError_t launch_silu_mul(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride, float* out,
-                            int64_t n_rows, int64_t n, cudaStream_t stream) {
-    silu_mul_kernel<<<blocks_for(n_rows * n, 256), 256, 0, stream>>>(gate, gate_stride, up, up_stride, out, n_rows, n);
+                            int64_t n_rows, int64_t n, cudaStream_t stream, int8_t* xq, float2* ds) {
+    if (xq && n % 32 != 0) return cudaErrorInvalidValue;
+    silu_mul_kernel<<<blocks_for(n_rows * n, 256), 256, 0, stream>>>(gate, gate_stride, up, up_stride, out, n_rows, n,
+                                                                     xq, ds);
     return cudaGetLastError();
 }
 
@@ -592,12 +784,14 @@ cudaError_t launch_gather_rows(const float* src, const int32_t* rows, int64_t n_
 
 cudaError_t launch_rope_store(const RopeStoreArgs& a, cudaStream_t stream) {
     if (a.head_dim > 2 * kMaxRopePairs) return cudaErrorInvalidValue;
-    rope_store_kernel<<<unsigned(a.n), 128, 0, stream>>>(a);
+    const dim3 grid(unsigned(a.n), unsigned((a.n_heads + a.n_kv + kRopeHeads - 1) / kRopeHeads));
+    rope_store_kernel<<<grid, 128, 0, stream>>>(a);
     return cudaGetLastError();
 }
 
-void attention_splits(int64_t n_ctx, int& n_split, int& split_len) {
-    constexpr int64_t kLen = 256, kMaxSplits = 64;
+void attention_splits(int64_t n_ctx, int& n_split, int& split_len, bool decode) {
+    // Decode steps (few query rows) cut the positions finer so that more blocks share one head's cache rows.
+    const int64_t kLen = decode ? 64 : 256, kMaxSplits = 64;
     int64_t len = kLen;
     if ((n_ctx + len - 1) / len > kMaxSplits) len = (n_ctx + kMaxSplits - 1) / kMaxSplits;
     split_len = int(len);
@@ -605,7 +799,8 @@ void attention_splits(int64_t n_ctx, int& n_split, int& split_len) {
 }
 
 cudaError_t launch_attention(const AttentionArgs& a, cudaStream_t stream) {
-    if (a.head_dim > kMaxHeadDim || a.n_kv < 1 || a.n_heads % a.n_kv != 0) return cudaErrorInvalidValue;
+    if (a.head_dim > kMaxHeadDim || a.n_kv < 1 || a.n_heads % a.n_kv != 0 || (a.out_q8 && a.head_dim % 32 != 0))
+        return cudaErrorInvalidValue;
     const dim3 grid(unsigned(a.n_split), unsigned(a.n_heads), unsigned(a.n));
     attention_split_kernel<<<grid, kAttnWarps * kWarp, 0, stream>>>(a);
     if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;

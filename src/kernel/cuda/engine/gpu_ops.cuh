@@ -28,6 +28,16 @@ inline constexpr int kGemvStepMaxTokens = 32;
 // y[m, n_rows] (= or +=, per `accumulate`) x[m, n_cols] · Wᵀ (+ bias) for m <= kGemvMaxTokens.
 cudaError_t launch_gemv(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                         const float* x, int64_t m, const float* bias, float* y, bool accumulate, cudaStream_t stream);
+// Whether GEMVs of `dtype` multiply by 8-bit activations (q8_0, q4_0, kI4Z, q4_k, q5_k, q6_k: x quantized per block
+// of 32 like the CPU's qdot, integer dots) — unless LOWBIT_GEMV names another variant (`f32`: f32 activations for
+// every type, for A/B runs).
+bool gemv_q8_type(DType dtype);
+// x [m, n_cols] -> xq [m, n_cols] int8 and ds [m, n_cols / 32] {d, Σ q} (the activation input of launch_gemv_q8).
+cudaError_t launch_quantize_q8(const float* x, int64_t m, int64_t n_cols, int8_t* xq, float2* ds, cudaStream_t stream);
+// launch_gemv for a gemv_q8_type, from activations quantized by launch_quantize_q8.
+cudaError_t launch_gemv_q8(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
+                           const int8_t* xq, const float2* ds, int64_t m, const float* bias, float* y, bool accumulate,
+                           cudaStream_t stream);
 // W [n_rows, n_cols] of `dtype` -> dense f16 (or bf16 when to_bf16) rows [n_rows, n_cols] (prefill GEMMs).
 cudaError_t launch_dequant_matrix(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                                   void* out, bool to_bf16, cudaStream_t stream);
@@ -39,13 +49,14 @@ cudaError_t launch_to_half(const float* x, __half* y, int64_t n, cudaStream_t st
 cudaError_t launch_to_bf16(const float* x, __nv_bfloat16* y, int64_t n, cudaStream_t stream);
 // y[r, :] += bias (n_rows rows of width n).
 cudaError_t launch_add_bias(float* y, const float* bias, int64_t n_rows, int64_t n, cudaStream_t stream);
-// y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, rows of width n; y may be x.
+// y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, rows of width n; y may be x. With xq (n % 32 == 0), y is also
+// quantized as launch_quantize_q8 would (the next GEMV's input, one launch fewer).
 cudaError_t launch_rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps,
-                            cudaStream_t stream);
+                            cudaStream_t stream, int8_t* xq = nullptr, float2* ds = nullptr);
 // out[t, i] = silu(gate[t·gate_stride + i]) · up[t·up_stride + i] for t < n_rows, i < n (out may alias gate when
-// the strides are n).
+// the strides are n). With xq (n % 32 == 0), out is also quantized as launch_quantize_q8 would.
 cudaError_t launch_silu_mul(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride, float* out,
-                            int64_t n_rows, int64_t n, cudaStream_t stream);
+                            int64_t n_rows, int64_t n, cudaStream_t stream, int8_t* xq = nullptr, float2* ds = nullptr);
 // dst[i, :] = src[rows[i], :] for i < n_out (rows of width n).
 cudaError_t launch_gather_rows(const float* src, const int32_t* rows, int64_t n_out, int64_t n, float* dst,
                                cudaStream_t stream);
@@ -80,12 +91,14 @@ struct AttentionArgs {
     const int32_t* seq = nullptr;
     float* out = nullptr;
     float* partial = nullptr;
+    int8_t* out_q8 = nullptr; // optional: out quantized as launch_quantize_q8 would (head_dim % 32 == 0)
+    float2* out_ds = nullptr;
     int64_t n = 0, n_heads = 0, n_kv = 0, head_dim = 0, n_ctx = 0;
     int n_split = 1, split_len = 0;
     float scale = 1.0f;
 };
 cudaError_t launch_attention(const AttentionArgs& a, cudaStream_t stream);
 // Splits for a cache of n_ctx positions (fixed per engine so that captured graphs stay valid).
-void attention_splits(int64_t n_ctx, int& n_split, int& split_len);
+void attention_splits(int64_t n_ctx, int& n_split, int& split_len, bool decode = false);
 
 } // namespace lowbit::kernel::cuda::engine

@@ -116,15 +116,43 @@ class Matmul {
             LOWBIT_TRY(xh_.alloc(max_tokens * max_cols, "GEMM input scratch"));
             LOWBIT_TRY(wdeq_.alloc(max_dequant_elems, "GEMM weight scratch"));
         }
+        const int64_t qt = std::min<int64_t>(max_tokens, engine::kGemvStepMaxTokens);
+        LOWBIT_TRY(xq_.alloc(qt * max_cols, "GEMV 8-bit activations"));
+        LOWBIT_TRY(xds_.alloc(qt * max_cols / 32, "GEMV activation scales"));
         return ok_status();
     }
     static uint64_t scratch_bytes(int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems) {
-        return max_tokens > engine::kGemvStepMaxTokens ? uint64_t(max_tokens * max_cols + max_dequant_elems) * 2 : 0;
+        const uint64_t q8 = uint64_t(std::min<int64_t>(max_tokens, engine::kGemvStepMaxTokens) * max_cols) / 32 * 40;
+        return q8 +
+               (max_tokens > engine::kGemvStepMaxTokens ? uint64_t(max_tokens * max_cols + max_dequant_elems) * 2 : 0);
     }
 
-    // y[m, N] (= or +=) x[m, K] · Wᵀ (+ bias). Device pointers.
+    // Whether run() on w for m tokens multiplies by 8-bit activations (then the op producing x may quantize it
+    // into xq()/xds() itself and pass x_q8_ready).
+    bool q8_input(const DevWeight* w, int64_t m) const {
+        return w && m <= engine::kGemvStepMaxTokens && engine::gemv_q8_type(w->dtype) && m * w->n_cols <= xq_.size();
+    }
+    int8_t* xq() const { return xq_.get(); }
+    float2* xds() const { return xds_.get(); }
+
+    // y[m, N] (= or +=) x[m, K] · Wᵀ (+ bias). Device pointers. x_q8_ready: xq()/xds() already hold x quantized.
     Status run(const DevWeight& w, const float* x, int64_t m, const float* bias, float* y, bool accumulate,
-               bool force_gemm = false) {
+               bool force_gemm = false, bool x_q8_ready = false) {
+        if (!force_gemm && engine::gemv_q8_type(w.dtype) && m <= engine::kGemvStepMaxTokens) {
+            if (!q8_input(&w, m))
+                return make_error(ErrorCode::kInternal, "GEMV of " + std::to_string(m) + " x " +
+                                                            std::to_string(w.n_cols) + " exceeds the engine's scratch");
+            if (!x_q8_ready)
+                CALIB_CUDA_TRY(engine::launch_quantize_q8(x, m, w.n_cols, xq_.get(), xds_.get(), stream_),
+                               "8-bit activations");
+            for (int64_t t0 = 0; t0 < m; t0 += kGemvMaxTokens)
+                CALIB_CUDA_TRY(engine::launch_gemv_q8(w.dtype, w.buf.get(), w.row_bytes, w.n_rows, w.n_cols,
+                                                      xq_.get() + t0 * w.n_cols, xds_.get() + t0 * (w.n_cols / 32),
+                                                      std::min<int64_t>(kGemvMaxTokens, m - t0), bias,
+                                                      y + t0 * w.n_rows, accumulate, stream_),
+                               "GEMV (" + type_name(w.dtype) + ", 8-bit activations)");
+            return ok_status();
+        }
         if (m <= engine::kGemvStepMaxTokens && !force_gemm) {
             for (int64_t t0 = 0; t0 < m; t0 += kGemvMaxTokens)
                 CALIB_CUDA_TRY(engine::launch_gemv(w.dtype, w.buf.get(), w.row_bytes, w.n_rows, w.n_cols,
@@ -174,6 +202,8 @@ class Matmul {
     cublasHandle_t cublas_ = nullptr;
     DeviceBuffer<uint16_t> xh_;   // x as f16/bf16
     DeviceBuffer<uint16_t> wdeq_; // a dequantized weight matrix
+    DeviceBuffer<int8_t> xq_;     // x quantized to 8 bits (GEMV of the gemv_q8_type types)
+    DeviceBuffer<float2> xds_;    // their per-32 {d, Σ q}
 };
 
 // LOWBIT_GPU_PROFILE=1: per-op device time (CUDA events between ops, graphs off), printed at exit as a table —
@@ -292,8 +322,9 @@ class LlamaGpuImpl final : public LlamaGpu {
     const DevWeight *embd_ = nullptr, *output_ = nullptr;
     DeviceBuffer<float> output_norm_, inv_freq_;
     DeviceBuffer<__half> k_, v_;
-    uint64_t layer_elems_ = 0; // cache elements per layer (n_seq * n_ctx * kv_dim)
-    int n_split_ = 1, split_len_ = 0;
+    uint64_t layer_elems_ = 0;                // cache elements per layer (n_seq * n_ctx * kv_dim)
+    int n_split_ = 1, split_len_ = 0;         // attention splits of prefill steps
+    int n_split_dec_ = 1, split_len_dec_ = 0; // and of steps of <= kGemvStepMaxTokens tokens (decode)
     // Scratch for max_tokens tokens.
     DeviceBuffer<float> hidden_, xn_, picked_, q_, k_tok_, v_tok_, attn_, gate_, up_, partial_, logits_;
     DeviceBuffer<int32_t> inputs_; // token | pos | seq | rows, max_tokens each
@@ -342,6 +373,9 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
         return make_error(ErrorCode::kOutOfMemory, "CUDA engine: a KV cache of " + std::to_string(o.n_seq) + " x " +
                                                        std::to_string(o.n_ctx) + " positions is beyond any GPU");
     engine::attention_splits(o.n_ctx, n_split_, split_len_);
+    engine::attention_splits(o.n_ctx, n_split_dec_, split_len_dec_, /*decode=*/true);
+    const int64_t partial_rows =
+        std::max<int64_t>(T * n_split_, std::min<int64_t>(T, engine::kGemvStepMaxTokens) * n_split_dec_);
     uint64_t w_bytes = 0;
     int64_t max_cols = std::max({hs, qd, m.n_ff}), max_deq = 0;
     for (const auto& l : m.layers) {
@@ -361,10 +395,10 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
     for (const auto& l : m.layers)
         for (const GpuWeight* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) count(*w);
     const uint64_t cache = uint64_t(cache_elems) * 2 * 2;
-    const uint64_t scratch =
-        uint64_t(T) * 4 *
-            uint64_t(3 * hs + 3 * qd + 4 * kvd + 5 * m.n_ff + m.n_vocab + m.n_heads * n_split_ * (m.head_dim + 2)) +
-        Matmul::scratch_bytes(T, max_cols, max_deq);
+    const uint64_t scratch = uint64_t(T) * 4 *
+                                 uint64_t(3 * hs + 3 * qd + 4 * kvd + 5 * m.n_ff + m.n_vocab +
+                                          m.n_heads * (partial_rows / T + 1) * (m.head_dim + 2)) +
+                             Matmul::scratch_bytes(T, max_cols, max_deq);
     size_t free_b = 0, total_b = 0;
     CALIB_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
     const uint64_t need = w_bytes + cache + scratch;
@@ -430,7 +464,7 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
     LOWBIT_TRY(v_tok_.alloc(T * kvd, "v"));
     LOWBIT_TRY(gate_.alloc(T * 2 * m.n_ff, "gate (fused: gate|up)"));
     LOWBIT_TRY(up_.alloc(T * m.n_ff, "up"));
-    LOWBIT_TRY(partial_.alloc(T * m.n_heads * n_split_ * (m.head_dim + 2), "attention partials"));
+    LOWBIT_TRY(partial_.alloc(partial_rows * m.n_heads * (m.head_dim + 2), "attention partials"));
     LOWBIT_TRY(logits_.alloc(T * m.n_vocab, "logits"));
     LOWBIT_TRY(inputs_.alloc(4 * T, "step inputs"));
     staged_.resize(size_t(4 * T));
@@ -448,18 +482,22 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
     prof_.mark("embed", 0, stream_);
     for (int64_t il = 0; il < m_.n_layers; ++il) {
         const DevLayer& l = layers_[size_t(il)];
-        CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.attn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_),
+        // Ops that produce a GEMV input quantize it too when a consumer takes 8-bit activations (fused).
+        const bool qkv_q8 = l.qkv.buf.get() ? mm_.q8_input(&l.qkv, n)
+                                            : mm_.q8_input(l.wq, n) || mm_.q8_input(l.wk, n) || mm_.q8_input(l.wv, n);
+        CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.attn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_,
+                                               qkv_q8 ? mm_.xq() : nullptr, mm_.xds()),
                        "attn_norm");
         prof_.mark("norm", 0, stream_);
         engine::RopeStoreArgs r;
         if (l.qkv.buf.get()) { // one GEMV/GEMM: token rows [q | k | v]
-            LOWBIT_TRY(mm_.run(l.qkv, xn_.get(), n, l.bqkv.get(), q_.get(), false));
+            LOWBIT_TRY(mm_.run(l.qkv, xn_.get(), n, l.bqkv.get(), q_.get(), false, false, qkv_q8));
             r.q = q_.get(), r.k = q_.get() + qd, r.v = q_.get() + qd + kvd;
             r.q_stride = r.k_stride = r.v_stride = qd + 2 * kvd;
         } else {
-            LOWBIT_TRY(mm_.run(*l.wq, xn_.get(), n, l.bq.get(), q_.get(), false));
-            LOWBIT_TRY(mm_.run(*l.wk, xn_.get(), n, l.bk.get(), k_tok_.get(), false));
-            LOWBIT_TRY(mm_.run(*l.wv, xn_.get(), n, l.bv.get(), v_tok_.get(), false));
+            LOWBIT_TRY(mm_.run(*l.wq, xn_.get(), n, l.bq.get(), q_.get(), false, false, qkv_q8));
+            LOWBIT_TRY(mm_.run(*l.wk, xn_.get(), n, l.bk.get(), k_tok_.get(), false, false, qkv_q8));
+            LOWBIT_TRY(mm_.run(*l.wv, xn_.get(), n, l.bv.get(), v_tok_.get(), false, false, qkv_q8));
             r.q = q_.get(), r.k = k_tok_.get(), r.v = v_tok_.get();
             r.q_stride = qd, r.k_stride = r.v_stride = kvd;
         }
@@ -474,30 +512,38 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
         a.q = r.q, a.q_stride = r.q_stride, a.k_cache = r.k_cache, a.v_cache = r.v_cache, a.pos = pos, a.seq = seq;
         a.out = attn_.get(), a.partial = partial_.get();
         a.n = n, a.n_heads = m_.n_heads, a.n_kv = m_.n_kv_heads, a.head_dim = m_.head_dim, a.n_ctx = o_.n_ctx;
-        a.n_split = n_split_, a.split_len = split_len_;
+        const bool dec = n <= engine::kGemvStepMaxTokens;
+        a.n_split = dec ? n_split_dec_ : n_split_, a.split_len = dec ? split_len_dec_ : split_len_;
         a.scale = float(1.0 / std::sqrt(double(m_.head_dim)));
+        const bool wo_q8 = mm_.q8_input(l.wo, n) && m_.head_dim % 32 == 0;
+        if (wo_q8) a.out_q8 = mm_.xq(), a.out_ds = mm_.xds();
         CALIB_CUDA_TRY(engine::launch_attention(a, stream_), "attention");
         prof_.mark("attention", 0, stream_);
-        LOWBIT_TRY(mm_.run(*l.wo, attn_.get(), n, l.bo.get(), hidden_.get(), true));
+        LOWBIT_TRY(mm_.run(*l.wo, attn_.get(), n, l.bo.get(), hidden_.get(), true, false, wo_q8));
         prof_.mark(n <= engine::kGemvStepMaxTokens ? "mm wo" : "gemm wo", l.wo->buf.bytes(), stream_);
-        CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.ffn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_),
+        const bool gu_q8 =
+            l.gate_up.buf.get() ? mm_.q8_input(&l.gate_up, n) : mm_.q8_input(l.gate, n) || mm_.q8_input(l.up, n);
+        CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.ffn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_,
+                                               gu_q8 ? mm_.xq() : nullptr, mm_.xds()),
                        "ffn_norm");
         prof_.mark("norm", 0, stream_);
         const int64_t ff = m_.n_ff;
+        const bool down_q8 = mm_.q8_input(l.down, n);
         if (l.gate_up.buf.get()) { // token rows [gate | up] -> silu(gate) * up into up_
-            LOWBIT_TRY(mm_.run(l.gate_up, xn_.get(), n, nullptr, gate_.get(), false));
-            CALIB_CUDA_TRY(
-                engine::launch_silu_mul(gate_.get(), 2 * ff, gate_.get() + ff, 2 * ff, up_.get(), n, ff, stream_),
-                "silu_mul");
+            LOWBIT_TRY(mm_.run(l.gate_up, xn_.get(), n, nullptr, gate_.get(), false, false, gu_q8));
+            CALIB_CUDA_TRY(engine::launch_silu_mul(gate_.get(), 2 * ff, gate_.get() + ff, 2 * ff, up_.get(), n, ff,
+                                                   stream_, down_q8 ? mm_.xq() : nullptr, mm_.xds()),
+                           "silu_mul");
         } else {
-            LOWBIT_TRY(mm_.run(*l.gate, xn_.get(), n, nullptr, gate_.get(), false));
-            LOWBIT_TRY(mm_.run(*l.up, xn_.get(), n, nullptr, up_.get(), false));
-            CALIB_CUDA_TRY(engine::launch_silu_mul(gate_.get(), ff, up_.get(), ff, up_.get(), n, ff, stream_),
+            LOWBIT_TRY(mm_.run(*l.gate, xn_.get(), n, nullptr, gate_.get(), false, false, gu_q8));
+            LOWBIT_TRY(mm_.run(*l.up, xn_.get(), n, nullptr, up_.get(), false, false, gu_q8));
+            CALIB_CUDA_TRY(engine::launch_silu_mul(gate_.get(), ff, up_.get(), ff, up_.get(), n, ff, stream_,
+                                                   down_q8 ? mm_.xq() : nullptr, mm_.xds()),
                            "silu_mul");
         }
         prof_.mark(n <= engine::kGemvStepMaxTokens ? "mm gate_up+silu" : "gemm gate_up+silu",
                    l.gate_up.buf.get() ? l.gate_up.buf.bytes() : l.gate->buf.bytes() + l.up->buf.bytes(), stream_);
-        LOWBIT_TRY(mm_.run(*l.down, up_.get(), n, nullptr, hidden_.get(), true));
+        LOWBIT_TRY(mm_.run(*l.down, up_.get(), n, nullptr, hidden_.get(), true, false, down_q8));
         prof_.mark(n <= engine::kGemvStepMaxTokens ? "mm down" : "gemm down", l.down->buf.bytes(), stream_);
     }
     if (n_out == 0) return ok_status();
@@ -506,10 +552,12 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
         CALIB_CUDA_TRY(engine::launch_gather_rows(hidden_.get(), rows, n_out, hs, picked_.get(), stream_), "gather");
         src = picked_.get();
     }
-    CALIB_CUDA_TRY(engine::launch_rms_norm(src, output_norm_.get(), xn_.get(), n_out, hs, m_.rms_eps, stream_),
+    const bool out_q8 = mm_.q8_input(output_, n_out);
+    CALIB_CUDA_TRY(engine::launch_rms_norm(src, output_norm_.get(), xn_.get(), n_out, hs, m_.rms_eps, stream_,
+                                           out_q8 ? mm_.xq() : nullptr, mm_.xds()),
                    "output_norm");
     prof_.mark("out norm", 0, stream_);
-    LOWBIT_TRY(mm_.run(*output_, xn_.get(), n_out, nullptr, logits_.get(), false));
+    LOWBIT_TRY(mm_.run(*output_, xn_.get(), n_out, nullptr, logits_.get(), false, false, out_q8));
     prof_.mark(n_out <= engine::kGemvStepMaxTokens ? "mm output" : "gemm output", output_->buf.bytes(), stream_);
     return ok_status();
 }
@@ -589,6 +637,10 @@ Status LlamaGpuImpl::copy_prefix(int64_t src, int64_t dst, int64_t n) {
 
 bool gpu_engine_supports(DType dtype) {
     return engine::gpu_weight_type(dtype);
+}
+
+bool gpu_gemv_uses_q8_activations(DType dtype) {
+    return engine::gpu_weight_type(dtype) && engine::gemv_q8_type(dtype);
 }
 
 Result<std::unique_ptr<LlamaGpu>> LlamaGpu::create(const GpuModelDesc& model, const GpuEngineOptions& options) {

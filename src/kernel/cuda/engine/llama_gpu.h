@@ -58,6 +58,9 @@ struct GpuEngineOptions {
 // Whether the CUDA engine multiplies by weights of `dtype` (f32/f16/bf16, q4_0..q8_0, q2_k..q6_k); false
 // without CUDA.
 bool gpu_engine_supports(DType dtype);
+// Whether the engine's GEMV (m <= 32) multiplies weights of `dtype` by 8-bit activations (blocks of 32, quantized
+// like the CPU's qdot) rather than f32 ones; LOWBIT_GEMV=f32 turns it off. False without CUDA.
+bool gpu_gemv_uses_q8_activations(DType dtype);
 
 class LlamaGpu {
   public:

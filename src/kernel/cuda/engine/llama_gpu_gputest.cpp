@@ -2,8 +2,11 @@
 // CUDA engine matmul parity (label gpu; skips without CUDA or a device): for every weight type the engine runs,
 // the GEMV (m = 1, 3, 8; 19 = three GEMV passes) and the dequantize + cuBLAS GEMM (m = 40, and m = 2 forced) against
 // the scalar reference matmul (kernel::matmul on Backend::kRef: dequantize_row + f32 dots) on fresh random weights and
-// activations. Bounds, as ‖gpu − ref‖ / ‖ref‖: GEMV 1e-5 (f32 products, only the summation order differs); GEMM 4e-3
+// activations — for the types whose GEMV takes 8-bit activations (gpu_gemv_uses_q8_activations), on the activations
+// rounded as the CPU's qdot rounds them. Bounds, as ‖gpu − ref‖ / ‖ref‖: GEMV 1e-5 (f32 products of exact values,
+// only the summation order differs); GEMM 4e-3
 // (activations rounded to f16 — bf16 for bf16 weights, 1.6e-2 — weights to f16 for block types).
+#include "kernel/cpu/qdot/qdot.h"
 #include "kernel/cuda/cuda_backend.h"
 #include "kernel/cuda/engine/llama_gpu.h"
 #include "kernel/kernel.h"
@@ -25,6 +28,19 @@ double rel_l2(const std::vector<float>& got, const std::vector<float>& want) {
         den += double(want[i]) * want[i];
     }
     return std::sqrt(num / den);
+}
+
+// x rounded through the CPU's 8-bit activation blocks (qdot::quantize_row_q8: d · q per block of 32).
+std::vector<float> q8_rounded(const std::vector<float>& x, int64_t n_cols) {
+    std::vector<float> out(x.size());
+    std::vector<cpu::qdot::BlockQ8> blocks(size_t(n_cols / 32));
+    for (size_t r = 0; r < x.size() / size_t(n_cols); ++r) {
+        cpu::qdot::quantize_row_q8(x.data() + r * size_t(n_cols), blocks.data(), n_cols);
+        for (size_t b = 0; b < blocks.size(); ++b)
+            for (int j = 0; j < 32; ++j)
+                out[r * size_t(n_cols) + 32 * b + size_t(j)] = blocks[b].d * float(blocks[b].qs[j]);
+    }
+    return out;
 }
 
 class GpuMatmul : public ::testing::TestWithParam<DType> {
@@ -56,15 +72,20 @@ TEST_P(GpuMatmul, MatchesReference) {
         for (int64_t m : {1, 3, 8, 19, 40}) {
             std::vector<float> x(size_t(m * n_cols)), want(size_t(m * n_rows)), got(size_t(m * n_rows), NAN);
             for (auto& v : x) v = nd(rng);
-            matmul(Exec{Backend::kRef, nullptr}, x.data(), m, view, nullptr, want.data());
+            const bool gemm = m > 32, q8 = !gemm && gpu_gemv_uses_q8_activations(dt);
+            // 8-bit activations: the reference multiplies by x rounded exactly as the CPU's qdot rounds it.
+            matmul(Exec{Backend::kRef, nullptr}, q8 ? q8_rounded(x, n_cols).data() : x.data(), m, view, nullptr,
+                   want.data());
             const Status st = gpu_matmul(g, x.data(), m, got.data());
             ASSERT_TRUE(st.ok()) << st.error().message;
             const double err = rel_l2(got, want);
-            const bool gemm = m > 32;
             const double bound = !gemm ? 1e-5 : (dt == DType::kBF16 ? 1.6e-2 : 4e-3);
             std::printf("%-5s %4lld x %5lld m=%-3lld %s rel err %.2e (bound %.0e)\n",
                         std::string(dtype_name(dt)).c_str(), (long long)n_rows, (long long)n_cols, (long long)m,
-                        gemm ? "gemm" : "gemv", err, bound);
+                        gemm ? "gemm"
+                        : q8 ? "gemv-q8"
+                             : "gemv",
+                        err, bound);
             EXPECT_LE(err, bound) << dtype_name(dt) << " m=" << m;
         }
         // The GEMM path also for few tokens (the engine uses it for prefill chunks of any size > 8).

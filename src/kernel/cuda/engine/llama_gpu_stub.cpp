@@ -15,6 +15,9 @@ Error no_cuda() {
 bool gpu_engine_supports(DType) {
     return false;
 }
+bool gpu_gemv_uses_q8_activations(DType) {
+    return false;
+}
 Result<std::unique_ptr<LlamaGpu>> LlamaGpu::create(const GpuModelDesc&, const GpuEngineOptions&) {
     return no_cuda();
 }

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+// Device dots of weight sub-blocks (32 elements) with 8-bit activations (included by .cu files only): the CUDA
+// engine's decode GEMV for the types below quantizes x once per matmul to blocks of 32 int8 with an f32 scale — the
+// CPU's quantizer exactly (kernel/cpu/qdot: d = amax / 127, q = round-half-even(x / d)) — and multiplies integer
+// parts with dp4a, four products per instruction, instead of converting every weight to float.
+// Per activation block the GEMV reads xq[32] and ds = {d, Σ q} (the sum as an exact float), and per weight
+// sub-block a `Raw` loaded by Q8<…>::load (16-byte loads from the layouts of gpu_repack.h / the file's q4_k, q5_k
+// blocks). dot() returns Σ w·x̂ over the sub-block with x̂ = d·q: for q8_0, q4_0 and kI4Z the same expression as the
+// CPU's scalar qdot (dw·dx·Σ qw·qx, − d·z·s for kI4Z), so the two differ only in the order of float additions; the
+// k-quants use the sub-block's scale and min (the CPU uses 256-element activation blocks for them).
+#pragma once
+
+#include "kernel/cuda/engine/gpu_quant.cuh"
+
+#include <cstdint>
+
+namespace lowbit::kernel::cuda::engine {
+
+// Σ over the 32 nibbles of 16 quant bytes (byte j: low nibble = element j, high = element j + 16) times x.
+__device__ __forceinline__ int dot_nibbles32(const uint32_t (&q)[4], const int (&x)[8]) {
+    int s = 0;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        s = __dp4a(int(q[i] & 0x0F0F0F0Fu), x[i], s);
+        s = __dp4a(int((q[i] >> 4) & 0x0F0F0F0Fu), x[i + 4], s);
+    }
+    return s;
+}
+
+__device__ __forceinline__ void ldg_words(const uint8_t* p, uint32_t* u) {
+    const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
+    u[0] = v.x, u[1] = v.y, u[2] = v.z, u[3] = v.w;
+}
+
+// q8_0, repacked: [qs: 32 bytes per block][d: f16 per block].
+struct Q8Q8_0 {
+    static constexpr int kUnroll = 4;
+    struct Raw {
+        uint32_t q[8];
+        float d;
+    };
+    __device__ static Raw load(const uint8_t* row, int64_t sb, int64_t n_sub) {
+        Raw r;
+        ldg_words(row + 32 * sb, r.q);
+        ldg_words(row + 32 * sb + 16, r.q + 4);
+        r.d = __half2float(__ldg(reinterpret_cast<const __half*>(row + 32 * n_sub) + sb));
+        return r;
+    }
+    __device__ static float dot(const Raw& w, const int (&x)[8], float2 ds) {
+        int s = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) s = __dp4a(int(w.q[i]), x[i], s);
+        return w.d * ds.x * float(s);
+    }
+};
+
+// q4_0, repacked: [qs: 16 bytes per block][d: f16 per block]; w = d·(q − 8).
+struct Q8Q4_0 {
+    static constexpr int kUnroll = 4;
+    struct Raw {
+        uint32_t q[4];
+        float d;
+    };
+    __device__ static Raw load(const uint8_t* row, int64_t sb, int64_t n_sub) {
+        Raw r;
+        ldg_words(row + 16 * sb, r.q);
+        r.d = __half2float(__ldg(reinterpret_cast<const __half*>(row + 16 * n_sub) + sb));
+        return r;
+    }
+    __device__ static float dot(const Raw& w, const int (&x)[8], float2 ds) {
+        const int s = dot_nibbles32(w.q, x) - 8 * int(ds.y);
+        return w.d * ds.x * float(s);
+    }
+};
+
+// kI4Z, repacked: [qs: 16 bytes per block][(d, z): two f16 per block]; w = d·(q − z).
+struct Q8I4Z {
+    static constexpr int kUnroll = 4;
+    struct Raw {
+        uint32_t q[4];
+        float d, z;
+    };
+    __device__ static Raw load(const uint8_t* row, int64_t sb, int64_t n_sub) {
+        Raw r;
+        ldg_words(row + 16 * sb, r.q);
+        const float2 dz = __half22float2(__ldg(reinterpret_cast<const __half2*>(row + 16 * n_sub) + sb));
+        r.d = dz.x, r.z = dz.y;
+        return r;
+    }
+    __device__ static float dot(const Raw& w, const int (&x)[8], float2 ds) {
+        const int s = dot_nibbles32(w.q, x);
+        return w.d * ds.x * float(s) - w.d * w.z * (ds.x * ds.y);
+    }
+};
+
+// The head of a q4_k / q5_k super-block (d, dmin, scales[12]) -> the scale and min of sub-block j, times d / dmin.
+__device__ __forceinline__ void kquant_scale_min(const uint32_t (&head)[4], int j, float& d1, float& m1) {
+    uint8_t h[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) h[i] = uint8_t(head[i / 4] >> (8 * (i % 4)));
+    float sc, mn;
+    scale_min_k4(j, h, sc, mn);
+    const float2 dm = __half22float2(*reinterpret_cast<const __half2*>(&head[0]));
+    d1 = dm.x * sc, m1 = dm.y * mn;
+}
+
+// q4_k, the file's 144-byte blocks; sub-block s of a block: nibbles (s odd: high) of qs[32·(s/2) .. +32).
+struct Q8Q4_K {
+    static constexpr int kUnroll = 2;
+    struct Raw {
+        uint32_t head[4], q[8];
+        int sub;
+    };
+    __device__ static Raw load(const uint8_t* row, int64_t sb, int64_t) {
+        Raw r;
+        const uint8_t* b = row + (sb >> 3) * 144;
+        r.sub = int(sb & 7);
+        ldg_words(b, r.head);
+        ldg_words(b + 16 + 32 * (r.sub >> 1), r.q);
+        ldg_words(b + 32 + 32 * (r.sub >> 1), r.q + 4);
+        return r;
+    }
+    __device__ static float dot(const Raw& w, const int (&x)[8], float2 ds) {
+        const int shift = (w.sub & 1) * 4;
+        int s = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) s = __dp4a(int((w.q[i] >> shift) & 0x0F0F0F0Fu), x[i], s);
+        float d1, m1;
+        kquant_scale_min(w.head, w.sub, d1, m1);
+        return d1 * ds.x * float(s) - m1 * (ds.x * ds.y);
+    }
+};
+
+// q5_k, the file's 176-byte blocks: head, qh[32] (bit s of byte l: the fifth bit of element l of sub-block s),
+// qs[128] as in q4_k.
+struct Q8Q5_K {
+    static constexpr int kUnroll = 2;
+    struct Raw {
+        uint32_t head[4], qh[8], q[8];
+        int sub;
+    };
+    __device__ static Raw load(const uint8_t* row, int64_t sb, int64_t) {
+        Raw r;
+        const uint8_t* b = row + (sb >> 3) * 176;
+        r.sub = int(sb & 7);
+        ldg_words(b, r.head);
+        ldg_words(b + 16, r.qh);
+        ldg_words(b + 32, r.qh + 4);
+        ldg_words(b + 48 + 32 * (r.sub >> 1), r.q);
+        ldg_words(b + 64 + 32 * (r.sub >> 1), r.q + 4);
+        return r;
+    }
+    __device__ static float dot(const Raw& w, const int (&x)[8], float2 ds) {
+        const int shift = (w.sub & 1) * 4;
+        int s = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t q = ((w.q[i] >> shift) & 0x0F0F0F0Fu) | (((w.qh[i] >> w.sub) & 0x01010101u) << 4);
+            s = __dp4a(int(q), x[i], s);
+        }
+        float d1, m1;
+        kquant_scale_min(w.head, w.sub, d1, m1);
+        return d1 * ds.x * float(s) - m1 * (ds.x * ds.y);
+    }
+};
+
+// q6_k, repacked: per row [ql[128], qh[64], scales[16]: 208 bytes per block][d: f16 per block]; w = d·sc·(q − 32)
+// with one int8 scale per 16 elements.
+struct Q8Q6_K {
+    static constexpr int kUnroll = 2;
+    struct Raw {
+        uint32_t ql[8], qh[8];
+        float d0, d1;
+        int quarter;
+    };
+    __device__ static Raw load(const uint8_t* row, int64_t sb, int64_t n_sub) {
+        Raw r;
+        const int64_t blk = sb >> 3;
+        const uint8_t* b = row + blk * 208;
+        const int s = int(sb & 7), n = s >> 2;
+        r.quarter = s & 3;
+        ldg_words(b + 64 * n + 32 * (r.quarter & 1), r.ql);
+        ldg_words(b + 64 * n + 32 * (r.quarter & 1) + 16, r.ql + 4);
+        ldg_words(b + 128 + 32 * n, r.qh);
+        ldg_words(b + 144 + 32 * n, r.qh + 4);
+        const uint16_t scw = __ldg(reinterpret_cast<const uint16_t*>(b + 192 + 8 * n + 2 * r.quarter));
+        const float d = __half2float(__ldg(reinterpret_cast<const __half*>(row + 208 * (n_sub >> 3)) + blk));
+        r.d0 = d * float(int8_t(scw & 0xFF)), r.d1 = d * float(int8_t(scw >> 8));
+        return r;
+    }
+    __device__ static float dot(const Raw& w, const int (&x)[8], float2 ds) {
+        const int lshift = w.quarter >= 2 ? 4 : 0, hshift = 2 * w.quarter;
+        int s[2] = {0, 0};
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t q = ((w.ql[i] >> lshift) & 0x0F0F0F0Fu) | (((w.qh[i] >> hshift) & 0x03030303u) << 4);
+            s[i / 4] = __dp4a(int(__vsub4(q, 0x20202020u)), x[i], s[i / 4]);
+        }
+        return w.d0 * ds.x * float(s[0]) + w.d1 * ds.x * float(s[1]);
+    }
+};
+
+} // namespace lowbit::kernel::cuda::engine
