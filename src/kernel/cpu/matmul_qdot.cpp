@@ -56,12 +56,18 @@ void rows_range(qdot::DotFn dot, const uint8_t* act, int64_t act_stride, int64_t
     }
 }
 
+// Up to this many activation rows the integer dots run for every dtype: a decode step of up to 32 sequences (or a
+// short prompt chunk) decodes each weight block once per 16 rows instead of dequantizing whole weight matrices to
+// f32 for OpenBLAS. kernel_bench (2-core EPYC, shared, 2 threads, 2048x2048; new = qdot, old = dequantize+BLAS),
+// m = 16 / 32 / 64: Q4_K 2.7 / 1.5 / 1.35x, Q4_0 3.0 / 1.7 / 0.7x, Q8_0 2.1 / 1.1 / 1.2x, Q6_K 24 / 11 / 2.6x.
+constexpr int64_t kQdotMaxRows = 32;
+
 // Activation rows from which dequantize + OpenBLAS beats the integer dots (prefill). kernel_bench, m = 128, AVX2
-// (2-core EPYC, shared): the dots won only where dequantizing is expensive (Q6_K, Q2_K: 1.3-1.6x single-threaded);
-// for the rest SGEMM on dequantized tiles was 1.0-1.8x faster single-threaded (Q4_K/Q5_K/F16/BF16 the most).
+// (2-core EPYC, shared): the dots won only where dequantizing is expensive (Q6_K, Q2_K: 1.3-1.7x); for the rest
+// SGEMM on dequantized tiles was 1.0-1.8x faster single-threaded (Q4_K/Q5_K/F16/BF16 the most).
 int64_t blas_min_rows(DType dtype) {
     if (dtype == DType::kQ6_K || dtype == DType::kQ2_K) return INT64_MAX;
-    return 16;
+    return kQdotMaxRows + 1;
 }
 
 } // namespace
