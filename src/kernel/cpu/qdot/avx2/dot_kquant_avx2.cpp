@@ -213,7 +213,7 @@ template <class T>
 void dot_wide(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t act_stride, int n_x, float* out,
               int64_t out_stride) {
     __m256 acc[kMaxX];
-    for (int j = 0; j < n_x; ++j) acc[j] = _mm256_setzero_ps();
+    for (int j = 0; j < kMaxX; ++j) acc[j] = _mm256_setzero_ps(); // all kMaxX: unrolled stores, not a memset call
     Decoded dec;
     for (int64_t i = 0; i < k / 256; ++i) {
         T::decode(w[i], dec);

@@ -88,7 +88,7 @@ void dot_wide(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t
               int64_t out_stride) {
     __m256 acc[kMaxX];
     float acc_min[kMaxX];
-    for (int j = 0; j < n_x; ++j) acc[j] = _mm256_setzero_ps(), acc_min[j] = 0.0f;
+    for (int j = 0; j < kMaxX; ++j) acc[j] = _mm256_setzero_ps(), acc_min[j] = 0.0f; // unrolled, no memset call
     for (int64_t i = 0; i < k / 32; ++i) {
         const __m256i q = T::levels(w[i]), u = magnitudes<T>(q);
         int j = 0;
