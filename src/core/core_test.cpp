@@ -8,11 +8,16 @@
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <gtest/gtest.h>
 #include <limits>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <vector>
 
 namespace lowbit {
@@ -136,6 +141,42 @@ TEST(ThreadPool, CoversRangeExactlyOnce) {
         });
         for (int h : hits) ASSERT_EQ(h, 1);
     }
+}
+
+// Chunks are claimed, not assigned: the same boundaries whoever runs them, every item once even when a worker
+// is slow to start (the caller takes its chunks) or one chunk stalls, and thousands of back-to-back jobs (a
+// decode step's ~100) never lose a wake-up or let a late worker run a finished job.
+TEST(ThreadPool, ClaimedChunksCoverEachItemOnceWithFixedBoundaries) {
+    ThreadPool pool(3);
+    std::mutex mu;
+    for (int64_t tile : {1, 5, 16}) {
+        const int64_t n = 103;
+        std::vector<int> hits(static_cast<size_t>(n), 0);
+        std::vector<std::pair<int64_t, int64_t>> chunks;
+        pool.parallel_for_tiles(
+            n,
+            [&](int64_t b, int64_t e, int t) {
+                EXPECT_TRUE(t >= 0 && t < 3);
+                if (b == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20)); // one slow chunk
+                std::lock_guard<std::mutex> lock(mu);
+                chunks.emplace_back(b, e);
+                for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+            },
+            tile);
+        for (int h : hits) ASSERT_EQ(h, 1);
+        std::sort(chunks.begin(), chunks.end());
+        ASSERT_EQ(int64_t(chunks.size()), (n + tile - 1) / tile);
+        for (size_t c = 0; c < chunks.size(); ++c)
+            EXPECT_EQ(chunks[c], std::make_pair(int64_t(c) * tile, std::min(n, int64_t(c + 1) * tile))) << tile;
+    }
+    std::atomic<int64_t> sum{0};
+    for (int job = 0; job < 5000; ++job)
+        pool.parallel_for(6, [&](int64_t b, int64_t e, int) {
+            for (int64_t i = b; i < e; ++i) sum += i + job;
+        });
+    int64_t want = 0;
+    for (int job = 0; job < 5000; ++job) want += 15 + 6 * job;
+    EXPECT_EQ(sum.load(), want);
 }
 
 TEST(Files, AtomicWriteAndMap) {

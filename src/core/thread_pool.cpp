@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-// ThreadPool implementation: one generation counter wakes all workers; each takes chunk `index`.
+// ThreadPool implementation: the caller publishes a job under the mutex (fields, generation, claim counter) and
+// wakes the workers; every thread, the caller included, claims chunk indices with a compare-and-swap on claim_,
+// whose high half is the job's generation, so a worker that wakes after its job is over (or sees an older one)
+// claims nothing. The caller waits only until finished_ reaches the chunk count.
 #include "core/thread_pool.h"
 
 #include <algorithm>
@@ -21,6 +24,22 @@ ThreadPool::~ThreadPool() {
     for (auto& w : workers_) w.join();
 }
 
+void ThreadPool::run_chunks(uint32_t gen, const Fn* job, int64_t n, int64_t chunk, int64_t n_chunks, int index) {
+    for (;;) {
+        uint64_t cur = claim_.load(std::memory_order_acquire);
+        if (uint32_t(cur >> 32) != gen) return; // a later job: ours is over
+        const int64_t c = int64_t(cur & 0xffffffffu);
+        if (c >= n_chunks) return;
+        if (!claim_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) continue;
+        // Chunk c is ours: its caller waits for it, so job and the fields copied with it stay valid.
+        (*job)(c * chunk, std::min(n, (c + 1) * chunk), index);
+        if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_chunks) {
+            std::lock_guard<std::mutex> lock(mutex_); // the caller checks finished_ under the mutex: no lost wakeup
+            done_.notify_one();
+        }
+    }
+}
+
 void ThreadPool::worker_loop(int index) {
     uint64_t seen = 0;
     for (;;) {
@@ -28,38 +47,46 @@ void ThreadPool::worker_loop(int index) {
         wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
         seen = generation_;
-        const auto* job = job_;
-        const int64_t begin = static_cast<int64_t>(index) * chunk_;
-        const int64_t end = std::min(job_n_, begin + chunk_);
+        const Fn* job = job_;
+        const int64_t n = job_n_, chunk = chunk_, n_chunks = n_chunks_;
         lock.unlock();
-        if (begin < end) (*job)(begin, end, index);
-        lock.lock();
-        if (--pending_ == 0) done_.notify_one();
+        run_chunks(uint32_t(seen), job, n, chunk, n_chunks, index);
     }
 }
 
-void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn, int64_t grain) {
-    if (n <= 0) return;
-    const int64_t n_thr = n_threads();
-    const int64_t chunk = std::max<int64_t>(std::max<int64_t>(grain, 1), (n + n_thr - 1) / n_thr);
-    if (workers_.empty() || chunk >= n) {
+void ThreadPool::run(int64_t n, const Fn& fn, int64_t chunk) {
+    const int64_t n_chunks = (n + chunk - 1) / chunk;
+    if (workers_.empty() || n_chunks <= 1) {
         fn(0, n, 0);
         return;
     }
     std::lock_guard<std::mutex> call_lock(call_mutex_);
+    uint32_t gen;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         job_ = &fn;
-        job_n_ = n;
-        chunk_ = chunk;
-        pending_ = static_cast<int>(workers_.size());
+        job_n_ = n, chunk_ = chunk, n_chunks_ = n_chunks;
         ++generation_;
+        gen = uint32_t(generation_);
+        finished_.store(0, std::memory_order_relaxed);
+        claim_.store(uint64_t(gen) << 32, std::memory_order_release);
     }
     wake_.notify_all();
-    fn(0, std::min(n, chunk), 0);
+    run_chunks(gen, &fn, n, chunk, n_chunks, 0);
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return pending_ == 0; });
+    done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == n_chunks; });
     job_ = nullptr;
+}
+
+void ThreadPool::parallel_for(int64_t n, const Fn& fn, int64_t grain) {
+    if (n <= 0) return;
+    const int64_t n_thr = n_threads();
+    run(n, fn, std::max<int64_t>(std::max<int64_t>(grain, 1), (n + n_thr - 1) / n_thr));
+}
+
+void ThreadPool::parallel_for_tiles(int64_t n, const Fn& fn, int64_t tile) {
+    if (n <= 0) return;
+    run(n, fn, std::max<int64_t>(tile, 1));
 }
 
 namespace {

@@ -103,6 +103,53 @@ TEST(Batch, SequencesTogetherEqualSequencesAlone) {
     }
 }
 
+// Decode steps of 16 sequences on packed weights (the types of Q4_K_M, Q4_0, Q8_0) give each sequence the same
+// bits as decoding it alone: up to 32 activation rows every matmul takes the integer dots (matmul_qdot.cpp), whose
+// per-row arithmetic does not depend on how many rows share a pass, and everything else is per token.
+TEST(Batch, PackedDecodeOf16SequencesIsBitIdenticalToEachAlone) {
+    ThreadPool pool(2);
+    format::ModelConfig c = tiny_config();
+    c.hidden_size = 256, c.intermediate_size = 512, c.n_heads = 4, c.n_kv_heads = 2; // k-quant rows: K % 256 == 0
+    for (DType dtype : {DType::kQ4_K, DType::kQ6_K, DType::kQ4_0, DType::kQ8_0}) {
+        auto store = make_synthetic_model(c, *find_arch(c.arch), SourceFormat::kHf, dtype, 7);
+        ASSERT_TRUE(store.ok()) << store.error().message;
+        auto made = Transformer::create(*store, c, SourceFormat::kHf, kernel::Backend::kCpu);
+        ASSERT_TRUE(made.ok()) << made.error().message;
+        Transformer& t = **made;
+        const int64_t v = c.vocab_size, n_seq = 16, n_prefill = 3, n_total = 7;
+        std::vector<std::vector<int32_t>> toks;
+        for (int64_t s = 0; s < n_seq; ++s) toks.push_back(tokens_of(n_total, s, v));
+        auto cache = cache_of(t, n_seq, DType::kF16);
+        std::vector<float> logits(size_t(n_seq * v));
+        Batch b;
+        for (int64_t s = 0; s < n_seq; s += 4) { // prompts 4 sequences (12 tokens) per step
+            b.clear();
+            for (int64_t q = s; q < s + 4; ++q)
+                for (int64_t i = 0; i < n_prefill; ++i)
+                    b.add(toks[size_t(q)][size_t(i)], int32_t(i), int32_t(q), false);
+            ASSERT_TRUE(t.validate_batch(b, cache).ok());
+            t.forward(b, cache, logits.data(), &pool);
+        }
+        std::vector<std::vector<float>> got(static_cast<size_t>(n_seq));
+        for (int64_t i = n_prefill; i < n_total; ++i) {
+            b.clear();
+            for (int64_t s = 0; s < n_seq; ++s) b.add(toks[size_t(s)][size_t(i)], int32_t(i), int32_t(s), true);
+            ASSERT_TRUE(t.validate_batch(b, cache).ok());
+            t.forward(b, cache, logits.data(), &pool);
+            for (int64_t s = 0; s < n_seq; ++s)
+                got[size_t(s)].insert(got[size_t(s)].end(), logits.begin() + s * v, logits.begin() + (s + 1) * v);
+        }
+        for (int64_t s = 0; s < n_seq; ++s) {
+            const auto want = alone(t, toks[size_t(s)], n_prefill, DType::kF16, &pool);
+            const std::vector<float> want_decode(want.begin() + n_prefill * v, want.end());
+            ASSERT_EQ(got[size_t(s)].size(), want_decode.size());
+            int64_t differ = 0;
+            for (size_t e = 0; e < want_decode.size(); ++e) differ += got[size_t(s)][e] != want_decode[e];
+            EXPECT_EQ(differ, 0) << dtype_name(dtype) << " seq " << s;
+        }
+    }
+}
+
 // f16 and q8_0 cache rows against the f32 cache on the same tokens (the bound is what the row rounding costs).
 TEST(Batch, ReducedCacheTypesStayCloseToF32) {
     ThreadPool pool(2);

@@ -8,16 +8,19 @@
 #include "server/request.h"
 #include "server/scheduler.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fmt/format.h>
 #include <httplib.h>
 #include <pthread.h>
 #include <random>
 #include <sys/socket.h>
+#include <thread>
 
 namespace lowbit::server {
 namespace {
@@ -555,6 +558,13 @@ Status serve(const ServerOptions& o) {
         http.join();
     };
 
+    // Test hook, not a feature: LOWBIT_TEST_SERVE_LOAD_DELAY_MS=N waits N ms (at most 60 s) before loading the
+    // model, so tests/server/test_serve_loading.py can see /health answer 503 while loading (the reference model
+    // loads in well under a second).
+    if (const char* delay = std::getenv("LOWBIT_TEST_SERVE_LOAD_DELAY_MS")) {
+        const long ms = std::clamp(std::atol(delay), 0L, 60000L);
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    }
     runtime::SessionOptions so;
     so.n_threads = o.n_threads;
     so.n_ctx = o.n_ctx;

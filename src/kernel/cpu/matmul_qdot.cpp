@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // CPU matmul on packed GGUF weights: y[m, N] = x[m, K] · W[N, K]^T (+ bias), with qdot's integer dot products.
-// x is quantized once per call (Q8 / Q8K blocks; F16/BF16 keep it f32), then weight rows are split over the
-// thread pool. Each thread walks its rows in tiles of kRowTile; for every tile, activation rows pass kMaxX at a
+// x is quantized once per call (Q8 / Q8K blocks; F16/BF16 keep it f32), then chunks of weight rows are claimed by
+// the pool's threads. Each thread walks its rows in tiles of kRowTile; for every tile, activation rows pass kMaxX at a
 // time, so a weight block is decoded once per kMaxX tokens and the tile stays in L2 while all of x streams by.
 #include "core/check.h"
 #include "kernel/cpu/cpu_ops.h"
@@ -15,6 +15,7 @@ namespace lowbit::kernel::cpu {
 namespace {
 
 constexpr int64_t kRowTile = 16; // weight rows per tile (16 rows of K = 4096 at 4.5 bpw: 37 KiB)
+constexpr int64_t kChunksPerThread = 4;
 
 // The activation rows in the dot's layout: quantized into `buf`, or x itself for f32 dots.
 const uint8_t* prepare_act(const float* x, int64_t m, int64_t k, qdot::ActKind kind, std::vector<uint8_t>& buf,
@@ -56,12 +57,18 @@ void rows_range(qdot::DotFn dot, const uint8_t* act, int64_t act_stride, int64_t
     }
 }
 
+// Up to this many activation rows the integer dots run for every dtype: a decode step of up to 32 sequences (or a
+// short prompt chunk) decodes each weight block once per 16 rows instead of dequantizing whole weight matrices to
+// f32 for OpenBLAS. kernel_bench (2-core EPYC, shared, 2 threads, 2048x2048; new = qdot, old = dequantize+BLAS),
+// m = 16 / 32 / 64: Q4_K 2.7 / 1.5 / 1.35x, Q4_0 3.0 / 1.7 / 0.7x, Q8_0 2.1 / 1.1 / 1.2x, Q6_K 24 / 11 / 2.6x.
+constexpr int64_t kQdotMaxRows = 32;
+
 // Activation rows from which dequantize + OpenBLAS beats the integer dots (prefill). kernel_bench, m = 128, AVX2
-// (2-core EPYC, shared): the dots won only where dequantizing is expensive (Q6_K, Q2_K: 1.3-1.6x single-threaded);
-// for the rest SGEMM on dequantized tiles was 1.0-1.8x faster single-threaded (Q4_K/Q5_K/F16/BF16 the most).
+// (2-core EPYC, shared): the dots won only where dequantizing is expensive (Q6_K, Q2_K: 1.3-1.7x); for the rest
+// SGEMM on dequantized tiles was 1.0-1.8x faster single-threaded (Q4_K/Q5_K/F16/BF16 the most).
 int64_t blas_min_rows(DType dtype) {
     if (dtype == DType::kQ6_K || dtype == DType::kQ2_K) return INT64_MAX;
-    return 16;
+    return kQdotMaxRows + 1;
 }
 
 } // namespace
@@ -76,7 +83,11 @@ bool matmul_qdot_at(qdot::Level level, const float* x, int64_t m, const WeightVi
     const int64_t stride = qdot::act_row_bytes(kind, w.n_cols);
     auto run = [&](int64_t begin, int64_t end, int) { rows_range(dot, act, stride, m, w, bias, y, begin, end); };
     if (pool) {
-        pool->parallel_for(w.n_rows, run, kRowTile);
+        // About kChunksPerThread chunks per thread, claimed as threads come free (a preempted thread's share is
+        // taken by the others); whole tiles, so the split never changes a row's result.
+        const int64_t per =
+            (w.n_rows + kChunksPerThread * pool->n_threads() - 1) / (kChunksPerThread * pool->n_threads());
+        pool->parallel_for_tiles(w.n_rows, run, (per + kRowTile - 1) / kRowTile * kRowTile);
     } else {
         run(0, w.n_rows, 0);
     }

@@ -40,9 +40,13 @@ enum class ActKind : uint8_t { kQ8, kQ8K, kF32 };
 // One weight row against n_x (1..kMaxX) activation rows of K elements:
 //   out[j * out_stride] = Σ_k w[k] * x_j[k],  x_j = the activation row at (const uint8_t*)act + j * act_stride.
 // w_row: K elements in the weight dtype's blocks; act: K / 32 BlockQ8, K / 256 BlockQ8K or K floats.
+// Each row's result is the same bits whatever n_x is (per row the same operations in the same order), so a
+// batch of decode tokens gets exactly what one token alone gets. kMaxX = 16: a decode step of 16 sequences
+// decodes every weight block once (the AVX2 legacy and k-quant dots hold 4 rows' sums in registers per pass over
+// a decoded block; F16/BF16/packed-4 dots take them 4 at a time).
 using DotFn = void (*)(int64_t k, const void* w_row, const void* act, int64_t act_stride, int n_x, float* out,
                        int64_t out_stride);
-inline constexpr int kMaxX = 4;
+inline constexpr int kMaxX = 16;
 
 // Activation layout of `dtype`, or false when qdot has no kernel for it.
 bool act_kind(DType dtype, ActKind* kind);

@@ -2,10 +2,11 @@
 // qdot tests, for every dtype and every level this CPU runs (levels it lacks are skipped, never failed):
 //  (a) each level's dot against a plain q8 reference: the weight row dequantized by its scheme row, the
 //      activation blocks dequantized (d * q), summed in double; tolerance 1e-5 of Σ|w_i x_i| (f32 summation
-//      order only: the integer parts are exact);
+//      order only: the integer parts are exact), n_x = 1..kMaxX;
 //  (b) the whole matmul against ref::matmul (f32 x): the error comes from the 8-bit rounding of x alone, whose
 //      expected square norm is Σ_out Σ_i w_i² d_i² / 12 (d_i the activation block's scale, rounding uniform in
-//      ±d/2); the test allows 2x that norm, and relative L2 error <= 1e-2. F16/BF16 keep x in f32: NMSE < 1e-10.
+//      ±d/2); the test allows 2x that norm, and relative L2 error <= 1e-2. F16/BF16 keep x in f32: NMSE < 1e-10;
+//  (c) each row's bits independent of how many rows share a call (batched decode == decode alone).
 #include "kernel/cpu/cpu_ops.h"
 #include "kernel/cpu/qdot/qdot.h"
 #include "kernel/kernel_list.h"
@@ -178,7 +179,50 @@ TEST(Qdot, VecDotMatchesQ8Reference) {
             }
         }
     }
-    EXPECT_GE(n_checked, 12 * 3 * 5 * 10); // every dtype x 3 K x 5 rows x (1+2+3+4), scalar level at least
+    EXPECT_GE(n_checked, 15 * 3 * 5 * 136); // every dtype x 3 K x 5 rows x (1+2+...+16), scalar level at least
+}
+
+// (c) batched decode: a row's result is the same bits whether it is dotted alone or with up to kMaxX - 1 others
+// (decode steps of many sequences give each the logits it gets alone), at every level, and matmul_qdot keeps the
+// integer dots up to 32 activation rows (bitwise equal to matmul_qdot_at there).
+TEST(Qdot, RowsGiveTheSameBitsInAnyBatch) {
+    int n_checked = 0;
+    for (DType dtype : kDtypes) {
+        ActKind kind;
+        ASSERT_TRUE(act_kind(dtype, &kind));
+        const int64_t k = 512, n = 3;
+        const auto w = make_weights(dtype, n, k, 41);
+        const auto x = randn(size_t(kMaxX * k), 43);
+        const Act a = make_act(kind, x, kMaxX, k);
+        for (Level level : kLevels) {
+            const DotFn dot = find_dot(dtype, level);
+            if (!supported(level) || !dot) continue;
+            for (int64_t r = 0; r < n; ++r) {
+                std::vector<float> alone(static_cast<size_t>(kMaxX));
+                for (int j = 0; j < kMaxX; ++j)
+                    dot(k, w.view.row(r), a.bytes.data() + j * a.stride, a.stride, 1, &alone[size_t(j)], 1);
+                for (int n_x : {2, 4, 5, 7, 8, 13, kMaxX}) {
+                    std::vector<float> got(size_t(n_x), NAN);
+                    dot(k, w.view.row(r), a.bytes.data(), a.stride, n_x, got.data(), 1);
+                    for (int j = 0; j < n_x; ++j) {
+                        ASSERT_EQ(std::memcmp(&got[size_t(j)], &alone[size_t(j)], sizeof(float)), 0)
+                            << label(dtype, level) << " row " << r << " n_x=" << n_x << " x " << j << ": "
+                            << got[size_t(j)] << " vs " << alone[size_t(j)];
+                        ++n_checked;
+                    }
+                }
+            }
+        }
+        // The dispatching matmul: the integer path at 32 rows.
+        ThreadPool pool(2);
+        const int64_t m = 32;
+        const auto xm = randn(size_t(m * 512), 47);
+        std::vector<float> got(size_t(m * n)), want(size_t(m * n));
+        matmul_qdot(xm.data(), m, w.view, nullptr, got.data(), &pool);
+        ASSERT_TRUE(matmul_qdot_at(active_level(), xm.data(), m, w.view, nullptr, want.data(), &pool));
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << dtype_name(dtype) << " m=32";
+    }
+    EXPECT_GE(n_checked, 15 * 3 * 56); // every dtype x 3 rows x (2+4+5+7+8+13+16), scalar level at least
 }
 
 // (b) the matmul at every level against ref::matmul on f32 x.
@@ -190,7 +234,7 @@ TEST(Qdot, MatmulMatchesRefWithinActivationRounding) {
         const int64_t k = 512, n = 67; // 67: not a multiple of the 16-row tile nor of the thread split
         const auto w = make_weights(dtype, n, k, 23);
         const auto bias = randn(size_t(n), 29, 0.1f);
-        for (int64_t m : {1, 3, 16, 37}) {
+        for (int64_t m : {1, 3, 16, 32, 37}) {
             const auto x = randn(size_t(m * k), uint32_t(m) + 31);
             const Act a = make_act(kind, x, m, k);
             for (const float* b : {static_cast<const float*>(nullptr), bias.data()}) {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// AVX2 dots of the k-quants (Q2_K … Q6_K) with BlockQ8K activations, 1..4 activation rows per pass.
+// AVX2 dots of the k-quants (Q2_K … Q6_K) with BlockQ8K activations, 1..kMaxX activation rows per pass.
 // Every type is decoded per super-block into one common form, then one loop does the integer math:
 //   q[c]:   32 unsigned levels of chunk c (weights 32c .. 32c+31), c = 0..7;
 //   scv[c]: that chunk's scales as 16 int16 (low 8 lanes: weights 32c..+15, high 8: 32c+16..+31);
@@ -7,7 +7,8 @@
 //           stored unsigned, Σ sc (q - off) x = Σ sc q x - off Σ sc bsum, with bsum from the activation block;
 //   min16:  per group of 16, the min (Q2_K, Q4_K, Q5_K): the block adds -dmin * Σ min * bsum.
 // Per block and activation row: sumi = Σ_c madd(maddubs(q[c], x_c), scv[c]) - (off16 · bsum) << shift, exact
-// in int32; then acc += d * d_x * sumi. Compiled with -mavx2 -mfma -mf16c.
+// in int32; then acc += d * d_x * sumi. A block is decoded once for all the rows of a call (batched decode).
+// Compiled with -mavx2 -mfma -mf16c.
 #if defined(__AVX2__) // x86-64 builds only (kernel/CMakeLists.txt adds the flags there)
 #include "kernel/cpu/qdot/avx2/avx2_util.h"
 #include "kernel/cpu/qdot/qdot.h"
@@ -44,22 +45,23 @@ static inline void two_bit_chunks(const uint8_t* qs, __m256i* q) {
     }
 }
 
-// Q4_K/Q5_K: the 8 6-bit scales and mins (ggml's get_scale_min_k4).
-static inline void scale_min_k4(const uint8_t* s, int16_t* sc, int16_t* mn) {
-    for (int j = 0; j < 4; ++j) sc[j] = int16_t(s[j] & 63), mn[j] = int16_t(s[j + 4] & 63);
-    for (int j = 4; j < 8; ++j) {
-        sc[j] = int16_t((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
-        mn[j] = int16_t((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-    }
-}
-
-// Q4_K/Q5_K common part: groups of 32, each min duplicated over its two groups of 16.
+// Q4_K/Q5_K common part: the 8 6-bit scales and mins (ggml's get_scale_min_k4, rearranged in 32-bit words as in
+// ggml's AVX2 dot) widened to int16; each chunk's scale broadcast by a byte shuffle, each min duplicated over its
+// two groups of 16. No scalar stores feed vector loads (store-forwarding stalls were 10 % of the decode).
 static inline void decode_k4_scales(const uint8_t* scales, Decoded& o) {
-    alignas(32) int16_t sc[8], mn[16];
-    scale_min_k4(scales, sc, mn);
-    for (int c = 0; c < 8; ++c) o.scv[c] = _mm256_set1_epi16(sc[c]);
-    for (int g = 7; g >= 0; --g) mn[2 * g] = mn[2 * g + 1] = mn[g];
-    o.min16 = load256(mn);
+    constexpr uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    uint32_t u[4];
+    std::memcpy(u, scales, 12);
+    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4); // mins 4..7
+    const uint32_t mins_lo = u[1] & k1;                    // mins 0..3
+    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);        // scales 4..7
+    u[2] = mins_lo;
+    u[0] &= k1; // scales 0..3
+    const __m256i sm = _mm256_cvtepu8_epi16(_mm_set_epi32(int(u[3]), int(u[2]), int(u[1]), int(u[0])));
+    const __m128i mn = _mm256_extracti128_si256(sm, 1);
+    o.min16 = _mm256_set_m128i(_mm_unpackhi_epi16(mn, mn), _mm_unpacklo_epi16(mn, mn));
+    const __m256i sc = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
+    for (int c = 0; c < 8; ++c) o.scv[c] = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(short(0x0100 + 0x0202 * c)));
 }
 
 static inline __m256i nibbles(const uint8_t* qs, int c) {
@@ -137,7 +139,15 @@ struct Q6_K {
         o.d = f16(b.d), o.dmin = 0.0f;
         const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
         o.off16 = _mm256_cvtepi8_epi16(s8);
-        for (int c = 0; c < 8; ++c) o.scv[c] = pair_scales(b.scales[2 * c], b.scales[2 * c + 1]);
+        // chunk c: groups 2c (low 128-bit lane) and 2c + 1 (high lane), picked from int16 lanes by a byte shuffle.
+        const __m256i s_lo = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(o.off16));      // groups 0..7
+        const __m256i s_hi = _mm256_broadcastsi128_si256(_mm256_extracti128_si256(o.off16, 1)); // groups 8..15
+        for (int c = 0; c < 8; ++c) {
+            const int g = 2 * (c % 4); // group 2c within its half of the 16 groups
+            const __m256i pick = _mm256_set_m128i(_mm_set1_epi16(short(0x0100 + 0x0202 * (g + 1))),
+                                                  _mm_set1_epi16(short(0x0100 + 0x0202 * g)));
+            o.scv[c] = _mm256_shuffle_epi8(c < 4 ? s_lo : s_hi, pick);
+        }
         const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
         for (int half = 0; half < 2; ++half) {
             // chunk c: low nibble of ql[l + 32 (c % 2)] (c < 2) or its high nibble, qh[l] bits 2c..2c+1 on top.
@@ -153,6 +163,38 @@ struct Q6_K {
     }
 };
 
+// NX (1..4) activation rows against decoded block i, chunk-outer: q[c] and scv[c] are read once for all NX rows
+// while their NX integer sums stay in registers. acc[j] gets d * d_x * sumi (then the min term) exactly as with
+// any other NX, so a row's result does not depend on how many rows share the pass.
+template <class T, int NX>
+static inline void block_rows(const Decoded& dec, const uint8_t* act, int64_t act_stride, int64_t i, __m256* acc) {
+    const BlockQ8K* x[NX];
+    __m256i sumi[NX];
+    for (int j = 0; j < NX; ++j) {
+        x[j] = reinterpret_cast<const BlockQ8K*>(act + j * act_stride) + i;
+        sumi[j] = _mm256_setzero_si256();
+    }
+    for (int c = 0; c < 8; ++c) {
+        const __m256i q = dec.q[c], sc = dec.scv[c];
+        for (int j = 0; j < NX; ++j) {
+            const __m256i p = _mm256_maddubs_epi16(q, load256(x[j]->qs + 32 * c));
+            sumi[j] = _mm256_add_epi32(sumi[j], _mm256_madd_epi16(p, sc));
+        }
+    }
+    for (int j = 0; j < NX; ++j) {
+        const __m256i bsums = load256(x[j]->bsums);
+        if constexpr (T::kOffsetShift >= 0)
+            sumi[j] =
+                _mm256_sub_epi32(sumi[j], _mm256_slli_epi32(_mm256_madd_epi16(dec.off16, bsums), T::kOffsetShift));
+        acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dec.d * x[j]->d), _mm256_cvtepi32_ps(sumi[j]), acc[j]);
+        if constexpr (T::kMin) {
+            const __m256 m = _mm256_cvtepi32_ps(_mm256_madd_epi16(dec.min16, bsums));
+            acc[j] = _mm256_fnmadd_ps(_mm256_set1_ps(dec.dmin * x[j]->d), m, acc[j]);
+        }
+    }
+}
+
+// 1..4 rows: accumulators in registers.
 template <class T, int NX>
 void dot_n(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t act_stride, float* out,
            int64_t out_stride) {
@@ -161,24 +203,38 @@ void dot_n(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t ac
     Decoded dec;
     for (int64_t i = 0; i < k / 256; ++i) {
         T::decode(w[i], dec);
-        for (int j = 0; j < NX; ++j) {
-            const BlockQ8K& x = reinterpret_cast<const BlockQ8K*>(act + j * act_stride)[i];
-            __m256i sumi = _mm256_setzero_si256();
-            for (int c = 0; c < 8; ++c) {
-                const __m256i p = _mm256_maddubs_epi16(dec.q[c], load256(x.qs + 32 * c));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, dec.scv[c]));
-            }
-            const __m256i bsums = load256(x.bsums);
-            if constexpr (T::kOffsetShift >= 0)
-                sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(_mm256_madd_epi16(dec.off16, bsums), T::kOffsetShift));
-            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dec.d * x.d), _mm256_cvtepi32_ps(sumi), acc[j]);
-            if constexpr (T::kMin) {
-                const __m256 m = _mm256_cvtepi32_ps(_mm256_madd_epi16(dec.min16, bsums));
-                acc[j] = _mm256_fnmadd_ps(_mm256_set1_ps(dec.dmin * x.d), m, acc[j]);
-            }
-        }
+        block_rows<T, NX>(dec, act, act_stride, i, acc);
     }
     for (int j = 0; j < NX; ++j) out[j * out_stride] = hsum(acc[j]);
+}
+
+// 5..kMaxX rows: each block decoded once, then passed to the rows 4 at a time (accumulators on the stack).
+template <class T>
+void dot_wide(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t act_stride, int n_x, float* out,
+              int64_t out_stride) {
+    __m256 acc[kMaxX];
+    for (int j = 0; j < kMaxX; ++j) acc[j] = _mm256_setzero_ps(); // all kMaxX: unrolled stores, not a memset call
+    Decoded dec;
+    for (int64_t i = 0; i < k / 256; ++i) {
+        T::decode(w[i], dec);
+        int j = 0;
+        for (; j + 4 <= n_x; j += 4) block_rows<T, 4>(dec, act + j * act_stride, act_stride, i, acc + j);
+        const uint8_t* rest = act + j * act_stride;
+        switch (n_x - j) {
+        case 3:
+            block_rows<T, 3>(dec, rest, act_stride, i, acc + j);
+            break;
+        case 2:
+            block_rows<T, 2>(dec, rest, act_stride, i, acc + j);
+            break;
+        case 1:
+            block_rows<T, 1>(dec, rest, act_stride, i, acc + j);
+            break;
+        default:
+            break;
+        }
+    }
+    for (int j = 0; j < n_x; ++j) out[j * out_stride] = hsum(acc[j]);
 }
 
 template <class T>
@@ -192,8 +248,10 @@ void dot(int64_t k, const void* w_row, const void* act, int64_t act_stride, int 
         return dot_n<T, 2>(k, w, a, act_stride, out, out_stride);
     case 3:
         return dot_n<T, 3>(k, w, a, act_stride, out, out_stride);
-    default:
+    case 4:
         return dot_n<T, 4>(k, w, a, act_stride, out, out_stride);
+    default:
+        return dot_wide<T>(k, w, a, act_stride, n_x, out, out_stride);
     }
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// AVX2 dots of lowbit's repacked HF 4-bit layouts (scheme/packed4/packed4.h), 1..4 activation rows per pass:
+// AVX2 dots of lowbit's repacked HF 4-bit layouts (scheme/packed4/packed4.h), 1..4 activation rows per pass (more: 4 at
+// a time):
 //   kI4Z x BlockQ8: the Q4_1 technique (unsigned nibbles maddubs signed x), min term −d·z·x.s per block.
 //   kNF4x64 / kFP4x64 x f32: per block the 16-entry table is scaled by absmax (exactly dequantize_row's products),
 //        8 nibbles at a time widen to int32 indices and look up both table halves with vpermps, a blend on bit 3
@@ -74,6 +75,8 @@ void dot_i4z(int64_t k, const void* w_row, const void* act, int64_t act_stride, 
              int64_t out_stride) {
     const auto* w = static_cast<const BlockI4Z*>(w_row);
     const auto* a = static_cast<const uint8_t*>(act);
+    for (; n_x > 4; n_x -= 4, a += 4 * act_stride, out += 4 * out_stride) // 4 rows at a time
+        dot_i4z_n<4>(k, w, a, act_stride, out, out_stride);
     switch (n_x) {
     case 1:
         return dot_i4z_n<1>(k, w, a, act_stride, out, out_stride);
@@ -92,6 +95,8 @@ void dot_f4(int64_t k, const void* w_row, const void* act, int64_t act_stride, i
     const float* code = packed4_code_table(kType);
     const auto* w = static_cast<const BlockF4x64*>(w_row);
     const auto* a = static_cast<const uint8_t*>(act);
+    for (; n_x > 4; n_x -= 4, a += 4 * act_stride, out += 4 * out_stride) // 4 rows at a time
+        dot_f4_n<4>(code, k, w, a, act_stride, out, out_stride);
     switch (n_x) {
     case 1:
         return dot_f4_n<1>(code, k, w, a, act_stride, out, out_stride);
