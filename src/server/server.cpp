@@ -80,6 +80,7 @@ struct State {
     int64_t created = std::time(nullptr);
     Clock::time_point started = Clock::now();
     std::atomic<uint64_t> http_errors{0};
+    std::atomic<int64_t> open_streams{0}; // chunked responses not yet released (shutdown waits for them)
 };
 
 json timings_json(const Finish& f) {
@@ -199,6 +200,7 @@ void stream_task(State& st, httplib::Response& res, std::shared_ptr<Task> task) 
     s->task = std::move(task);
     s->id = random_id(s->task->req.endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-");
     res.set_header("Cache-Control", "no-cache");
+    ++st.open_streams;
     res.set_chunked_content_provider(
         kSse,
         [&st, s](size_t, httplib::DataSink& sink) {
@@ -271,8 +273,9 @@ void stream_task(State& st, httplib::Response& res, std::shared_ptr<Task> task) 
             sink.done();
             return true;
         },
-        [s](bool success) {
+        [&st, s](bool success) {
             if (!success) s->task->cancel();
+            --st.open_streams;
         });
 }
 
@@ -304,6 +307,7 @@ void respond_task(State& st, httplib::Response& res, std::shared_ptr<Task> task)
         if (w->fin->error) return send_error(res, *w->fin->error);
         return send_json(res, 200, body());
     }
+    ++st.open_streams;
     res.set_chunked_content_provider(
         kJson,
         [w, body](size_t, httplib::DataSink& sink) {
@@ -318,8 +322,9 @@ void respond_task(State& st, httplib::Response& res, std::shared_ptr<Task> task)
             sink.done();
             return true;
         },
-        [w](bool success) {
+        [&st, w](bool success) {
             if (!success) w->task->cancel();
+            --st.open_streams;
         });
 }
 
@@ -614,6 +619,11 @@ Status serve(const ServerOptions& o) {
             break; // the listener ended on its own
     }
     st.scheduler->stop(); // waiting handlers get their 503 and return
+    // Streams in flight write their ending (the scheduler ended their tasks with an error) before the listener
+    // stops: once stopping, httplib calls no chunked provider again, which would cut a stream without its end
+    // (seen under ASan, where the handlers are slow). Bounded: a client that does not read is not waited for long.
+    for (const auto until = Clock::now() + std::chrono::seconds(5); st.open_streams.load() > 0 && Clock::now() < until;)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     shutdown_http();
     st.ready = false;
     std::fprintf(stderr, "lowbit serve: stopped\n");
