@@ -6,6 +6,9 @@
 // planned type's grid (quantize/gptq/gguf_grid.h) through the quantize_linear hook, with error propagation to
 // later groups and layers; Q/K rows are permuted to GGUF order; the remaining tensors (token_embd, output,
 // norms) are quantized by the plain path exactly as without GPTQ (with --imatrix if given).
+// `quantize --method mix --gptq` runs the same flow with plain method "mix": the budget (mix_budget.h) chooses every
+// tensor's type first, then each decoder linear is GPTQ'd onto its chosen type (Q2_K/Q3_K have no grid: block
+// quantizer with importance diag(H)/2, no error feedback).
 // Memory: the packed linears of the whole model are held until the file is written (≈ the output size).
 #pragma once
 
@@ -14,7 +17,8 @@
 
 namespace lowbit::pipeline {
 
-// Errors: kUsage (no --type / unknown type, a float type, --bits/--group-size given, --desc-act without
+// Errors: kUsage (no --type / unknown type, --type with mix, a float type, --bits/--group-size given, --desc-act
+// without
 // --static-groups), kUnsupported (not an HF folder), those of calibration, GPTQ and the GGUF writer.
 Result<QuantizeJobReport> quantize_gptq_to_gguf(const QuantizeJobOptions& options, const GptqJobOptions& gptq);
 
