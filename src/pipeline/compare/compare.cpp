@@ -55,7 +55,8 @@ std::string known_names() {
         if (is_gguf_method(m) && m != "mix") s += m + ", ";
     s += "any of those with +imatrix, ";
     for (const HfAlias& a : kHfAliases) s += std::string(a.name) + ", ";
-    return s + "mix@BPW (e.g. mix@4.5), mix@METHOD (mix at another listed method's file size)";
+    return s + "mix@BPW (e.g. mix@4.5), mix@METHOD (mix at another listed method's file size), mixgptq@BPW, "
+               "mixgptq@METHOD (the same mixes with --gptq; need --calib)";
 }
 
 std::string slug(const std::string& name) {
@@ -183,11 +184,20 @@ Result<std::vector<CompareMethod>> parse_compare_methods(const std::vector<std::
         for (const CompareMethod& prev : out)
             if (prev.name == m.name) return make_error(ErrorCode::kUsage, "--methods lists '" + m.name + "' twice");
         QuantizeJobOptions& q = m.quantize;
-        if (m.name.rfind("mix@", 0) == 0) {
-            const std::string target = m.name.substr(4);
+        const bool gptq_mix = m.name.rfind("mixgptq@", 0) == 0;
+        if (m.name.rfind("mix@", 0) == 0 || gptq_mix) {
+            const std::string target = m.name.substr(m.name.find('@') + 1);
             m.is_mix = true;
             m.needs_imatrix = true;
             q.method = "mix";
+            if (gptq_mix) { // GPTQ onto each chosen grid: calibration samples as gptq4's
+                if (o.calib.empty())
+                    return make_error(ErrorCode::kUsage, "'" + given + "' needs calibration text: --calib FILE");
+                q.mix_gptq = true;
+                q.calib = o.calib;
+                q.n_samples = 32;
+                q.seqlen = 512;
+            }
             size_t pos = 0;
             double bpw = 0;
             try {
@@ -203,7 +213,7 @@ Result<std::vector<CompareMethod>> parse_compare_methods(const std::vector<std::
                     std::none_of(names.begin(), names.end(), [&](const std::string& n) { return lower(n) == target; }))
                     return make_error(ErrorCode::kUsage, "'" + given + "': mix@METHOD needs METHOD ('" + target +
                                                              "') in --methods too (its file size is the target)");
-                if (target.rfind("mix@", 0) == 0)
+                if (target.rfind("mix@", 0) == 0 || target.rfind("mixgptq@", 0) == 0)
                     return make_error(ErrorCode::kUsage, "'" + given + "': the size must come from a non-mix method");
                 m.size_of = target;
             }

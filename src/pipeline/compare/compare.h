@@ -9,7 +9,8 @@
 // Method names: the GGUF methods of `quantize` (q8_0, q6_k, q5_k_m, q4_k_m, q4_0, q3_k_m, q2_k, f16, ...),
 // with "+imatrix" to quantize with the importance matrix (q4_k_m+imatrix); HF-style nf4, fp4, int8, rtn4, rtn3,
 // hqq4, hqq3, hqq2, gptq4, gptq3, awq4 (gptq/awq need --calib); mix@B (mix to B bpw, e.g. mix@4.5) and
-// mix@METHOD (mix to the file size of another listed method, e.g. mix@q4_k_m+imatrix). Mixes use the imatrix.
+// mix@METHOD (mix to the file size of another listed method, e.g. mix@q4_k_m+imatrix); mixgptq@B / mixgptq@METHOD
+// the same with --gptq (needs --calib). Mixes use the imatrix.
 #pragma once
 
 #include "core/error.h"

@@ -36,6 +36,15 @@ TEST(Compare, ParsesMethodsAndRefusesBadOnesBeforeWork) {
     EXPECT_DOUBLE_EQ((*m)[5].quantize.target_bpw, 4.5);
     EXPECT_TRUE((*m)[5].is_mix);
     EXPECT_EQ((*m)[6].size_of, "q4_k_m");
+    EXPECT_FALSE((*m)[6].quantize.mix_gptq);
+    // mixgptq@: the same mixes with GPTQ onto the chosen grids, calibrated on --calib.
+    m = parse_compare_methods({"q4_k_m", "mixgptq@q4_k_m", "mixgptq@3.5"}, o);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    EXPECT_TRUE((*m)[1].is_mix);
+    EXPECT_TRUE((*m)[1].quantize.mix_gptq);
+    EXPECT_EQ((*m)[1].quantize.calib, "calib.txt");
+    EXPECT_EQ((*m)[1].size_of, "q4_k_m");
+    EXPECT_DOUBLE_EQ((*m)[2].quantize.target_bpw, 3.5);
 
     const auto expect_usage = [&](const std::vector<std::string>& names, const CompareOptions& opts,
                                   const std::string& text) {
@@ -52,6 +61,10 @@ TEST(Compare, ParsesMethodsAndRefusesBadOnesBeforeWork) {
     CompareOptions none;
     expect_usage({"gptq4"}, none, "--calib");
     expect_usage({"mix@4"}, none, "importance matrix");
+    CompareOptions imatrix_only;
+    imatrix_only.imatrix = "imatrix.gguf";
+    expect_usage({"mixgptq@4"}, imatrix_only, "needs calibration text");
+    expect_usage({"q4_k_m", "mix@mixgptq@q4_k_m", "mixgptq@q4_k_m"}, o, "non-mix method");
     expect_usage({"q4_k_m+imatrix"}, none, "importance matrix");
 }
 

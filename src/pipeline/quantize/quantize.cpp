@@ -97,9 +97,10 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
             return make_error(ErrorCode::kUsage,
                               "method 'mix' needs exactly one of --target-bpw B (e.g. 4.5) and --target-size S "
                               "(e.g. 18MiB, 4.5GiB)");
-        if (!o.calib.empty() && !o.imatrix_path.empty())
+        if (!o.calib.empty() && !o.imatrix_path.empty() && !o.mix_gptq)
             return make_error(ErrorCode::kUsage, "--calib and --imatrix exclude each other for mix (--calib FILE "
-                                                 "computes the imatrix)");
+                                                 "computes the imatrix; with --gptq, --calib gives GPTQ's samples and "
+                                                 "--imatrix the allocation's statistics)");
         if (o.calib == "self" || o.calib == "random")
             return make_error(ErrorCode::kUnsupported,
                               "mix --calib takes a text file (its imatrix is computed in-process); 'self'/'random' "

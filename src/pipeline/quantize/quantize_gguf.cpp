@@ -226,7 +226,7 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
     }
     std::optional<gguf::ImatrixData> im;
     std::string imatrix_path = o.imatrix_path;
-    if (mix && !o.calib.empty()) {
+    if (mix && !o.calib.empty() && o.imatrix_path.empty()) { // mix --gptq may have both: --imatrix wins here
         LOWBIT_ASSIGN_OR_RETURN(imatrix_path, imatrix_from_calib(o));
     }
     if (!imatrix_path.empty()) {
