@@ -87,7 +87,7 @@ Result<std::vector<uint8_t>> gptq_gguf_linear(DType type, const std::vector<floa
         loss = r.loss;
         return bytes;
     }
-    // No grid (Q2_K/Q3_K/IQ4_NL...): the block quantizer with the calibration's importance, no error feedback.
+    // No grid (IQ4_NL...): the block quantizer with the calibration's importance, no error feedback.
     const scheme::SchemeTraits* s = scheme::find_scheme(type);
     const std::optional<uint64_t> row_bytes = dtype_row_bytes(type, static_cast<uint64_t>(n_in));
     if (!s || !s->dequantize_row || !row_bytes)

@@ -7,8 +7,7 @@
 // later groups and layers; Q/K rows are permuted to GGUF order; the remaining tensors (token_embd, output,
 // norms) are quantized by the plain path exactly as without GPTQ (with --imatrix if given).
 // `quantize --method mix --gptq` runs the same flow with plain method "mix": the budget (mix_budget.h) chooses every
-// tensor's type first, then each decoder linear is GPTQ'd onto its chosen type (Q2_K/Q3_K have no grid: block
-// quantizer with importance diag(H)/2, no error feedback).
+// tensor's type first, then each decoder linear is GPTQ'd onto its chosen type's grid (Q2_K … Q8_0 all have one).
 // Memory: the packed linears of the whole model are held until the file is written (≈ the output size).
 #pragma once
 
@@ -24,7 +23,7 @@ Result<QuantizeJobReport> quantize_gptq_to_gguf(const QuantizeJobOptions& option
 
 // The per-linear hook alone (also used by tests): quantizes W [n_out, n_in] (HF row order) with Hessian h onto
 // the grid of `type` and returns its GGUF bytes in HF row order; `dequant` receives Ŵ [n_out, n_in]. Types
-// without a grid (Q2_K, Q3_K, IQ4_NL fallbacks) are block-quantized with importance diag(H)/2 (an imatrix).
+// without a grid (IQ4_NL fallbacks) are block-quantized with importance diag(H)/2 (an imatrix).
 Result<std::vector<uint8_t>> gptq_gguf_linear(DType type, const std::vector<float>& w, int64_t n_out, int64_t n_in,
                                               std::vector<double>&& h, const GptqJobOptions& gptq,
                                               std::vector<float>& dequant, double& loss);
