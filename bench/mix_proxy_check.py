@@ -68,11 +68,13 @@ def main():
     ap.add_argument("--tensors", default="sample", help="'all' or 'sample' (layers 0, 4, 8 + embedding + output)")
     ap.add_argument("--work", default="/tmp/mix-proxy")
     ap.add_argument("--json", default="")
+    ap.add_argument("--measured", default="",
+                    help="a --json file of an earlier run: re-rank today's proxy against its KLDs, measure nothing")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
-    if bool(a.base) == bool(a.calib):
-        ap.error("give exactly one of --calib TEXT and --base FILE")
-    if a.calib:
+    if not a.measured and bool(a.base) == bool(a.calib):
+        ap.error("give exactly one of --calib TEXT and --base FILE (or --measured FILE)")
+    if a.calib and not a.measured:
         a.base = os.path.join(a.work, "calib-base.kld")
         run([a.lowbit, "perplexity", "-m", a.model, "-f", a.calib, "--chunks", str(a.chunks), "--kl-divergence-base",
              a.base, "-t", str(a.threads)])
@@ -90,6 +92,15 @@ def main():
     if a.tensors == "sample":
         names = [n for n in names if not n.startswith("blk.") or re.match(r"blk\.(0|4|8)\.", n)]
     rows = []
+    if a.measured:
+        m = json.load(open(a.measured))
+        if m["type"] != a.type:
+            ap.error(f"--measured has type {m['type']}, not {a.type}")
+        kld = {r["tensor"]: r["kld"] for r in m["rows"]}
+        names = [n for n in names if n in kld]
+        rows = [(n, proxy[n], kld[n]) for n in names]
+        a.chunks, floor = m["chunks"], m["floor"]
+        names = []
     for n in names:
         out = os.path.join(a.work, "one.gguf")
         run([a.lowbit, "quantize", "-m", a.model, "-o", out, "--method", "f16", "--tensor-type",
@@ -98,11 +109,11 @@ def main():
                             "--chunks", str(a.chunks), "--json", "-t", str(a.threads)]))
         rows.append((n, proxy[n], j["kld"]["value"]))
         print(f"{n:28s} proxy {proxy[n]:12.5g}  KLD {j['kld']['value']:.5f}", flush=True)
-    # The F16 floor: every tensor F16, no override.
-    out = os.path.join(a.work, "f16.gguf")
-    run([a.lowbit, "quantize", "-m", a.model, "-o", out, "--method", "f16", "--no-progress", "-t", str(a.threads)])
-    floor = json.loads(run([a.lowbit, "perplexity", "-m", out, "--kl-divergence-base", a.base, "--kl-divergence",
-                            "--chunks", str(a.chunks), "--json", "-t", str(a.threads)]))["kld"]["value"]
+    if not a.measured:  # The F16 floor: every tensor F16, no override.
+        out = os.path.join(a.work, "f16.gguf")
+        run([a.lowbit, "quantize", "-m", a.model, "-o", out, "--method", "f16", "--no-progress", "-t", str(a.threads)])
+        floor = json.loads(run([a.lowbit, "perplexity", "-m", out, "--kl-divergence-base", a.base, "--kl-divergence",
+                                "--chunks", str(a.chunks), "--json", "-t", str(a.threads)]))["kld"]["value"]
     p = [r[1] for r in rows]
     k = [r[2] - floor for r in rows]
     rho = pearson(ranks(p), ranks(k))
@@ -111,7 +122,7 @@ def main():
     for (n, pr, kl), kk in zip(rows, k):
         print(f"| {n} | {pr:.4g} | {kk:.5f} | {kk / pr if pr else 0:.3g} |")
     print(f"\nSpearman rank correlation (proxy vs measured KLD): {rho:.3f}")
-    if a.json:
+    if a.json and not a.measured:
         json.dump({"type": a.type, "chunks": a.chunks, "text": a.calib or a.base, "floor": floor, "spearman": rho,
                    "rows": [{"tensor": n, "proxy": pr, "kld": kl} for n, pr, kl in rows]}, open(a.json, "w"), indent=1)
 
