@@ -255,6 +255,30 @@ Result<std::vector<CompareMethod>> parse_compare_methods(const std::vector<std::
     return out;
 }
 
+std::vector<CompareMethod> order_compare_methods(std::vector<CompareMethod> methods) {
+    std::vector<CompareMethod> ordered, waiting;
+    for (CompareMethod& m : methods) {
+        const bool target_done =
+            std::any_of(ordered.begin(), ordered.end(), [&](const CompareMethod& d) { return d.name == m.size_of; });
+        if (!m.size_of.empty() && !target_done) {
+            waiting.push_back(std::move(m));
+            continue;
+        }
+        ordered.push_back(std::move(m));
+        const std::string done = ordered.back().name;
+        for (auto it = waiting.begin(); it != waiting.end();) {
+            if (it->size_of == done) {
+                ordered.push_back(std::move(*it));
+                it = waiting.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    for (CompareMethod& m : waiting) ordered.push_back(std::move(m)); // a target not listed: parse refuses it
+    return ordered;
+}
+
 std::vector<size_t> pareto_front(const std::vector<CompareRow>& rows) {
     std::vector<size_t> idx(rows.size());
     for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
@@ -286,8 +310,7 @@ Result<CompareReport> run_compare(const CompareOptions& o) {
     if (ec) return make_error(ErrorCode::kIo, "cannot create '" + o.out_dir + "': " + ec.message());
     ThreadPool::set_default_threads(o.n_threads);
 
-    // Mixes at another method's size run after it.
-    std::stable_partition(methods.begin(), methods.end(), [](const CompareMethod& m) { return m.size_of.empty(); });
+    methods = order_compare_methods(std::move(methods));
     const bool need_imatrix = std::any_of(methods.begin(), methods.end(), [](auto& m) { return m.needs_imatrix; });
     ProgressBar bar("compare", 1 + int64_t(need_imatrix) + 3 * int64_t(methods.size()), o.progress);
     CompareReport report;

@@ -53,6 +53,10 @@ struct CompareMethod {
 Result<std::vector<CompareMethod>> parse_compare_methods(const std::vector<std::string>& names,
                                                          const CompareOptions& options);
 
+// The order methods run in: as listed, except that mix@METHOD waits for METHOD (its file size) and then runs
+// right after it.
+std::vector<CompareMethod> order_compare_methods(std::vector<CompareMethod> methods);
+
 struct CompareRow {
     std::string method;
     uint64_t file_bytes = 0;

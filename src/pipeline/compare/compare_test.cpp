@@ -68,6 +68,16 @@ TEST(Compare, ParsesMethodsAndRefusesBadOnesBeforeWork) {
     expect_usage({"q4_k_m+imatrix"}, none, "importance matrix");
 }
 
+TEST(Compare, MixesAtAMethodsSizeRunRightAfterIt) {
+    CompareOptions o;
+    o.imatrix = "imatrix.gguf";
+    auto m = parse_compare_methods({"mix@q4_k_m", "q3_k_m", "mix@q3_k_m", "mix@4", "q4_k_m", "q8_0"}, o);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    std::vector<std::string> names;
+    for (const CompareMethod& c : order_compare_methods(std::move(*m))) names.push_back(c.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"q3_k_m", "mix@q3_k_m", "mix@4", "q4_k_m", "mix@q4_k_m", "q8_0"}));
+}
+
 TEST(Compare, ReportsNameEveryMethodAndMarkTheFront) {
     CompareReport r;
     r.base_ppl = 59.7;
