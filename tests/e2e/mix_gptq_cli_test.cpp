@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
 // `lowbit quantize --method mix --gptq` through the binary: a tiny model (hidden 256, so every k-quant block fits)
 // mixed to a bpw budget with and without GPTQ from the same --calib text. The GPTQ file loads, has exactly the
-// types of the plain mix (the allocation does not depend on the quantizer), differs in its bytes, and has no
-// larger KLD to the f32 model than the plain mix on the calibration text (GPTQ minimises that layer-output error);
-// misuse of
-// --gptq is refused with a message and exit 2 before any work.
+// types of the plain mix (the allocation does not depend on the quantizer), differs in its bytes, and has no larger
+// KLD to the f32 model than the plain mix on the calibration text (GPTQ minimises that layer-output error); misuse
+// of --gptq is refused with a message and exit 2 before any work.
 // clang-format off
 #include <gtest/gtest.h>  // before run_binary.h, which uses ::testing
 #include "e2e/tiny_model.h"
