@@ -530,21 +530,32 @@ std::string compare_svg(const CompareReport& r) {
     s += "<polyline points=\"" + poly +
          "\" fill=\"none\" stroke=\"#2ca02c\" stroke-width=\"1.5\" "
          "stroke-dasharray=\"6,4\"/>\n";
-    std::vector<const CompareRow*> mixes;
-    for (const CompareRow* p : pts)
-        if (p->is_mix) mixes.push_back(p);
-    std::sort(mixes.begin(), mixes.end(), [](auto* a, auto* b) { return a->bpw < b->bpw; });
-    if (mixes.size() > 1) {
-        std::string mp;
-        for (const CompareRow* p : mixes) mp += fmt::format("{:.1f},{:.1f} ", X(p->bpw), Y(p->kld));
-        s += "<polyline points=\"" + mp + "\" fill=\"none\" stroke=\"#ff7f0e\" stroke-width=\"2\"/>\n";
+    // Plain mixes (orange) and GPTQ mixes (purple) as two lines.
+    const auto is_gptq_mix = [](const CompareRow* p) { return p->method.rfind("mixgptq@", 0) == 0; };
+    const auto color = [&](const CompareRow* p, bool text) {
+        if (!p->is_mix) return text ? "#174a7a" : "#1f77b4";
+        if (is_gptq_mix(p)) return text ? "#6b3fa0" : "#9467bd";
+        return text ? "#c05000" : "#ff7f0e";
+    };
+    bool any_gptq_mix = false;
+    for (const bool gptq : {false, true}) {
+        std::vector<const CompareRow*> mixes;
+        for (const CompareRow* p : pts)
+            if (p->is_mix && is_gptq_mix(p) == gptq) mixes.push_back(p);
+        any_gptq_mix = any_gptq_mix || (gptq && !mixes.empty());
+        std::sort(mixes.begin(), mixes.end(), [](auto* a, auto* b) { return a->bpw < b->bpw; });
+        if (mixes.size() > 1) {
+            std::string mp;
+            for (const CompareRow* p : mixes) mp += fmt::format("{:.1f},{:.1f} ", X(p->bpw), Y(p->kld));
+            s += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", mp,
+                             color(mixes.front(), false));
+        }
     }
     // Points, then labels placed greedily where they overlap no point, no earlier label and stay inside the plot.
     std::vector<Box> taken;
     for (const CompareRow* p : pts) {
         const double x = X(p->bpw), y = Y(p->kld);
-        s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\"/>\n", x, y,
-                         p->is_mix ? "#ff7f0e" : "#1f77b4");
+        s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\"/>\n", x, y, color(p, false));
         taken.push_back({x - 4, y - 4, x + 4, y + 4});
     }
     for (const CompareRow* p : pts) {
@@ -566,12 +577,12 @@ std::string compare_svg(const CompareReport& r) {
         if (!placed) chosen = {x + 7, y - 5 - h + 2, x + 7 + w, y - 5 + 2};
         taken.push_back(chosen);
         s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{}</text>\n", chosen.x0, chosen.y1 - 2,
-                         p->is_mix ? "#c05000" : "#174a7a", xml_escape(p->method));
+                         color(p, true), xml_escape(p->method));
     }
     // Legend (top right).
     const double lx = W - R - 200, ly = T + 12;
-    s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"190\" height=\"58\" fill=\"white\" stroke=\"#999\"/>\n", lx - 8,
-                     ly - 10);
+    s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"190\" height=\"{}\" fill=\"white\" stroke=\"#999\"/>\n", lx - 8,
+                     ly - 10, any_gptq_mix ? 76 : 58);
     s += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"#1f77b4\"/><text x=\"{}\" y=\"{}\">method</text>\n",
                      lx, ly, lx + 10, ly + 4);
     s += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#ff7f0e\" stroke-width=\"2\"/><circle "
@@ -580,6 +591,11 @@ std::string compare_svg(const CompareReport& r) {
     s += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#2ca02c\" stroke-width=\"1.5\" "
                      "stroke-dasharray=\"6,4\"/><text x=\"{}\" y=\"{}\">Pareto front</text>\n",
                      lx - 6, ly + 36, lx + 6, ly + 36, lx + 10, ly + 40);
+    if (any_gptq_mix)
+        s += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#9467bd\" stroke-width=\"2\"/><circle "
+                         "cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"#9467bd\"/><text x=\"{}\" y=\"{}\">mix + GPTQ "
+                         "(mixgptq@)</text>\n",
+                         lx - 6, ly + 54, lx + 6, ly + 54, lx, ly + 54, lx + 10, ly + 58);
     s += "</svg>\n";
     return s;
 }

@@ -97,6 +97,14 @@ TEST(Compare, ReportsNameEveryMethodAndMarkTheFront) {
     for (const auto& x : r.rows) EXPECT_NE(svg.find(">" + x.method + "<"), std::string::npos) << x.method;
     EXPECT_NE(svg.find("Pareto front"), std::string::npos);
     EXPECT_NE(svg.find("stroke=\"#ff7f0e\" stroke-width=\"2\""), std::string::npos); // the mix line
+    EXPECT_EQ(svg.find("mixgptq@"), std::string::npos);                              // no GPTQ-mix legend
+    // GPTQ mixes: their own line and legend entry, apart from the plain mixes.
+    r.rows.push_back(row("mixgptq@4.5", 4.5, 0.028, true));
+    r.rows.push_back(row("mixgptq@5", 5.0, 0.018, true));
+    const std::string svg2 = compare_svg(r);
+    EXPECT_NE(svg2.find("stroke=\"#9467bd\" stroke-width=\"2\"/>"), std::string::npos);
+    EXPECT_NE(svg2.find("(mixgptq@)</text>"), std::string::npos);
+    EXPECT_NE(svg2.find("fill=\"#6b3fa0\">mixgptq@5<"), std::string::npos);
     const std::string js = compare_json(r, o);
     EXPECT_NE(js.find("\"pareto_front\""), std::string::npos);
 }
