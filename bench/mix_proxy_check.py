@@ -7,9 +7,15 @@ For a sample of tensors of the reference model: quantize only that tensor to TYP
 log-probs, and compare with the proxy `quantize --method mix --mix-report` predicts for the same tensor and type
 (importance-weighted squared reconstruction error). Prints a table and Spearman's rank correlation.
 
-usage: bench/mix_proxy_check.py --lowbit build/ci/lowbit --imatrix IMATRIX.gguf --base BASE.kld
+usage: bench/mix_proxy_check.py --lowbit build/ci/lowbit --imatrix IMATRIX.gguf (--calib TEXT | --base BASE.kld)
                                 [--model models/lowbit-ref-30m] [--type q2_k] [--chunks 10] [--threads 2]
                                 [--tensors all|sample] [--work DIR] [--json OUT.json]
+
+Measure on calibration text (--calib $LOWBIT_SHARED/data/corpus/calib.txt: the source model's log-probs on its
+first --chunks chunks are stored first), never on the evaluation text, so a mix calibrated with the --json output
+(`quantize --method mix --sensitivity`) is judged out of sample. --base takes an existing KLD base file instead.
+docs/compare/sensitivity-calib-q2k.json: --calib calib.txt --chunks 8 --tensors all (65 tensors, ~21 min on the
+shared 2-core machine).
 """
 import argparse
 import json
@@ -54,15 +60,24 @@ def main():
     ap.add_argument("--lowbit", default="build/ci/lowbit")
     ap.add_argument("--model", default="models/lowbit-ref-30m")
     ap.add_argument("--imatrix", required=True)
-    ap.add_argument("--base", required=True, help="KLD base file of the source model (perplexity --kl-divergence-base)")
+    ap.add_argument("--base", default="", help="KLD base file of the source model (perplexity --kl-divergence-base)")
+    ap.add_argument("--calib", default="", help="calibration text: the base is computed on its first --chunks chunks")
     ap.add_argument("--type", default="q2_k")
     ap.add_argument("--chunks", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tensors", default="sample", help="'all' or 'sample' (layers 0, 4, 8 + embedding + output)")
     ap.add_argument("--work", default="/tmp/mix-proxy")
     ap.add_argument("--json", default="")
+    ap.add_argument("--measured", default="",
+                    help="a --json file of an earlier run: re-rank today's proxy against its KLDs, measure nothing")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
+    if not a.measured and bool(a.base) == bool(a.calib):
+        ap.error("give exactly one of --calib TEXT and --base FILE (or --measured FILE)")
+    if a.calib and not a.measured:
+        a.base = os.path.join(a.work, "calib-base.kld")
+        run([a.lowbit, "perplexity", "-m", a.model, "-f", a.calib, "--chunks", str(a.chunks), "--kl-divergence-base",
+             a.base, "-t", str(a.threads)])
     report = os.path.join(a.work, "mix-report.json")
     run([a.lowbit, "quantize", "-m", a.model, "-o", os.path.join(a.work, "mix.gguf"), "--method", "mix",
          "--target-bpw", "5", "--imatrix", a.imatrix, "--mix-report", report, "--no-progress",
@@ -77,6 +92,15 @@ def main():
     if a.tensors == "sample":
         names = [n for n in names if not n.startswith("blk.") or re.match(r"blk\.(0|4|8)\.", n)]
     rows = []
+    if a.measured:
+        m = json.load(open(a.measured))
+        if m["type"] != a.type:
+            ap.error(f"--measured has type {m['type']}, not {a.type}")
+        kld = {r["tensor"]: r["kld"] for r in m["rows"]}
+        names = [n for n in names if n in kld]
+        rows = [(n, proxy[n], kld[n]) for n in names]
+        a.chunks, floor = m["chunks"], m["floor"]
+        names = []
     for n in names:
         out = os.path.join(a.work, "one.gguf")
         run([a.lowbit, "quantize", "-m", a.model, "-o", out, "--method", "f16", "--tensor-type",
@@ -85,11 +109,11 @@ def main():
                             "--chunks", str(a.chunks), "--json", "-t", str(a.threads)]))
         rows.append((n, proxy[n], j["kld"]["value"]))
         print(f"{n:28s} proxy {proxy[n]:12.5g}  KLD {j['kld']['value']:.5f}", flush=True)
-    # The F16 floor: every tensor F16, no override.
-    out = os.path.join(a.work, "f16.gguf")
-    run([a.lowbit, "quantize", "-m", a.model, "-o", out, "--method", "f16", "--no-progress", "-t", str(a.threads)])
-    floor = json.loads(run([a.lowbit, "perplexity", "-m", out, "--kl-divergence-base", a.base, "--kl-divergence",
-                            "--chunks", str(a.chunks), "--json", "-t", str(a.threads)]))["kld"]["value"]
+    if not a.measured:  # The F16 floor: every tensor F16, no override.
+        out = os.path.join(a.work, "f16.gguf")
+        run([a.lowbit, "quantize", "-m", a.model, "-o", out, "--method", "f16", "--no-progress", "-t", str(a.threads)])
+        floor = json.loads(run([a.lowbit, "perplexity", "-m", out, "--kl-divergence-base", a.base, "--kl-divergence",
+                                "--chunks", str(a.chunks), "--json", "-t", str(a.threads)]))["kld"]["value"]
     p = [r[1] for r in rows]
     k = [r[2] - floor for r in rows]
     rho = pearson(ranks(p), ranks(k))
@@ -98,8 +122,8 @@ def main():
     for (n, pr, kl), kk in zip(rows, k):
         print(f"| {n} | {pr:.4g} | {kk:.5f} | {kk / pr if pr else 0:.3g} |")
     print(f"\nSpearman rank correlation (proxy vs measured KLD): {rho:.3f}")
-    if a.json:
-        json.dump({"type": a.type, "chunks": a.chunks, "floor": floor, "spearman": rho,
+    if a.json and not a.measured:
+        json.dump({"type": a.type, "chunks": a.chunks, "text": a.calib or a.base, "floor": floor, "spearman": rho,
                    "rows": [{"tensor": n, "proxy": pr, "kld": kl} for n, pr, kl in rows]}, open(a.json, "w"), indent=1)
 
 

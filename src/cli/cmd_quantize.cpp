@@ -107,6 +107,9 @@ CommandAction setup_quantize(CLI::App& sub) {
                    "llama-quantize's --tensor-type; repeatable, first match wins)");
     sub.add_option("--mix-report", a->o.mix_report,
                    "mix: write every tensor's candidate types with bytes and predicted damage (JSON) to this file");
+    sub.add_flag("--gptq", a->o.mix_gptq,
+                 "mix: GPTQ every decoder linear onto the grid of its chosen type (needs --calib FILE; --nsamples, "
+                 "--seqlen, --damp as for gptq)");
     sub.add_option("--sensitivity", a->o.mix_sensitivity,
                    "mix: measured single-tensor KLD per tensor (bench/mix_proxy_check.py --json) that calibrates "
                    "the proxy tensor by tensor");

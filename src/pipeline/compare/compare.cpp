@@ -55,7 +55,8 @@ std::string known_names() {
         if (is_gguf_method(m) && m != "mix") s += m + ", ";
     s += "any of those with +imatrix, ";
     for (const HfAlias& a : kHfAliases) s += std::string(a.name) + ", ";
-    return s + "mix@BPW (e.g. mix@4.5), mix@METHOD (mix at another listed method's file size)";
+    return s + "mix@BPW (e.g. mix@4.5), mix@METHOD (mix at another listed method's file size), mixgptq@BPW, "
+               "mixgptq@METHOD (the same mixes with --gptq; need --calib)";
 }
 
 std::string slug(const std::string& name) {
@@ -183,11 +184,20 @@ Result<std::vector<CompareMethod>> parse_compare_methods(const std::vector<std::
         for (const CompareMethod& prev : out)
             if (prev.name == m.name) return make_error(ErrorCode::kUsage, "--methods lists '" + m.name + "' twice");
         QuantizeJobOptions& q = m.quantize;
-        if (m.name.rfind("mix@", 0) == 0) {
-            const std::string target = m.name.substr(4);
+        const bool gptq_mix = m.name.rfind("mixgptq@", 0) == 0;
+        if (m.name.rfind("mix@", 0) == 0 || gptq_mix) {
+            const std::string target = m.name.substr(m.name.find('@') + 1);
             m.is_mix = true;
             m.needs_imatrix = true;
             q.method = "mix";
+            if (gptq_mix) { // GPTQ onto each chosen grid: calibration samples as gptq4's
+                if (o.calib.empty())
+                    return make_error(ErrorCode::kUsage, "'" + given + "' needs calibration text: --calib FILE");
+                q.mix_gptq = true;
+                q.calib = o.calib;
+                q.n_samples = 32;
+                q.seqlen = 512;
+            }
             size_t pos = 0;
             double bpw = 0;
             try {
@@ -203,7 +213,7 @@ Result<std::vector<CompareMethod>> parse_compare_methods(const std::vector<std::
                     std::none_of(names.begin(), names.end(), [&](const std::string& n) { return lower(n) == target; }))
                     return make_error(ErrorCode::kUsage, "'" + given + "': mix@METHOD needs METHOD ('" + target +
                                                              "') in --methods too (its file size is the target)");
-                if (target.rfind("mix@", 0) == 0)
+                if (target.rfind("mix@", 0) == 0 || target.rfind("mixgptq@", 0) == 0)
                     return make_error(ErrorCode::kUsage, "'" + given + "': the size must come from a non-mix method");
                 m.size_of = target;
             }
@@ -245,6 +255,30 @@ Result<std::vector<CompareMethod>> parse_compare_methods(const std::vector<std::
     return out;
 }
 
+std::vector<CompareMethod> order_compare_methods(std::vector<CompareMethod> methods) {
+    std::vector<CompareMethod> ordered, waiting;
+    for (CompareMethod& m : methods) {
+        const bool target_done =
+            std::any_of(ordered.begin(), ordered.end(), [&](const CompareMethod& d) { return d.name == m.size_of; });
+        if (!m.size_of.empty() && !target_done) {
+            waiting.push_back(std::move(m));
+            continue;
+        }
+        ordered.push_back(std::move(m));
+        const std::string done = ordered.back().name;
+        for (auto it = waiting.begin(); it != waiting.end();) {
+            if (it->size_of == done) {
+                ordered.push_back(std::move(*it));
+                it = waiting.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    for (CompareMethod& m : waiting) ordered.push_back(std::move(m)); // a target not listed: parse refuses it
+    return ordered;
+}
+
 std::vector<size_t> pareto_front(const std::vector<CompareRow>& rows) {
     std::vector<size_t> idx(rows.size());
     for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
@@ -276,8 +310,7 @@ Result<CompareReport> run_compare(const CompareOptions& o) {
     if (ec) return make_error(ErrorCode::kIo, "cannot create '" + o.out_dir + "': " + ec.message());
     ThreadPool::set_default_threads(o.n_threads);
 
-    // Mixes at another method's size run after it.
-    std::stable_partition(methods.begin(), methods.end(), [](const CompareMethod& m) { return m.size_of.empty(); });
+    methods = order_compare_methods(std::move(methods));
     const bool need_imatrix = std::any_of(methods.begin(), methods.end(), [](auto& m) { return m.needs_imatrix; });
     ProgressBar bar("compare", 1 + int64_t(need_imatrix) + 3 * int64_t(methods.size()), o.progress);
     CompareReport report;
@@ -497,21 +530,32 @@ std::string compare_svg(const CompareReport& r) {
     s += "<polyline points=\"" + poly +
          "\" fill=\"none\" stroke=\"#2ca02c\" stroke-width=\"1.5\" "
          "stroke-dasharray=\"6,4\"/>\n";
-    std::vector<const CompareRow*> mixes;
-    for (const CompareRow* p : pts)
-        if (p->is_mix) mixes.push_back(p);
-    std::sort(mixes.begin(), mixes.end(), [](auto* a, auto* b) { return a->bpw < b->bpw; });
-    if (mixes.size() > 1) {
-        std::string mp;
-        for (const CompareRow* p : mixes) mp += fmt::format("{:.1f},{:.1f} ", X(p->bpw), Y(p->kld));
-        s += "<polyline points=\"" + mp + "\" fill=\"none\" stroke=\"#ff7f0e\" stroke-width=\"2\"/>\n";
+    // Plain mixes (orange) and GPTQ mixes (purple) as two lines.
+    const auto is_gptq_mix = [](const CompareRow* p) { return p->method.rfind("mixgptq@", 0) == 0; };
+    const auto color = [&](const CompareRow* p, bool text) {
+        if (!p->is_mix) return text ? "#174a7a" : "#1f77b4";
+        if (is_gptq_mix(p)) return text ? "#6b3fa0" : "#9467bd";
+        return text ? "#c05000" : "#ff7f0e";
+    };
+    bool any_gptq_mix = false;
+    for (const bool gptq : {false, true}) {
+        std::vector<const CompareRow*> mixes;
+        for (const CompareRow* p : pts)
+            if (p->is_mix && is_gptq_mix(p) == gptq) mixes.push_back(p);
+        any_gptq_mix = any_gptq_mix || (gptq && !mixes.empty());
+        std::sort(mixes.begin(), mixes.end(), [](auto* a, auto* b) { return a->bpw < b->bpw; });
+        if (mixes.size() > 1) {
+            std::string mp;
+            for (const CompareRow* p : mixes) mp += fmt::format("{:.1f},{:.1f} ", X(p->bpw), Y(p->kld));
+            s += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", mp,
+                             color(mixes.front(), false));
+        }
     }
     // Points, then labels placed greedily where they overlap no point, no earlier label and stay inside the plot.
     std::vector<Box> taken;
     for (const CompareRow* p : pts) {
         const double x = X(p->bpw), y = Y(p->kld);
-        s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\"/>\n", x, y,
-                         p->is_mix ? "#ff7f0e" : "#1f77b4");
+        s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\"/>\n", x, y, color(p, false));
         taken.push_back({x - 4, y - 4, x + 4, y + 4});
     }
     for (const CompareRow* p : pts) {
@@ -533,12 +577,12 @@ std::string compare_svg(const CompareReport& r) {
         if (!placed) chosen = {x + 7, y - 5 - h + 2, x + 7 + w, y - 5 + 2};
         taken.push_back(chosen);
         s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{}</text>\n", chosen.x0, chosen.y1 - 2,
-                         p->is_mix ? "#c05000" : "#174a7a", xml_escape(p->method));
+                         color(p, true), xml_escape(p->method));
     }
     // Legend (top right).
     const double lx = W - R - 200, ly = T + 12;
-    s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"190\" height=\"58\" fill=\"white\" stroke=\"#999\"/>\n", lx - 8,
-                     ly - 10);
+    s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"190\" height=\"{}\" fill=\"white\" stroke=\"#999\"/>\n", lx - 8,
+                     ly - 10, any_gptq_mix ? 76 : 58);
     s += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"#1f77b4\"/><text x=\"{}\" y=\"{}\">method</text>\n",
                      lx, ly, lx + 10, ly + 4);
     s += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#ff7f0e\" stroke-width=\"2\"/><circle "
@@ -547,6 +591,11 @@ std::string compare_svg(const CompareReport& r) {
     s += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#2ca02c\" stroke-width=\"1.5\" "
                      "stroke-dasharray=\"6,4\"/><text x=\"{}\" y=\"{}\">Pareto front</text>\n",
                      lx - 6, ly + 36, lx + 6, ly + 36, lx + 10, ly + 40);
+    if (any_gptq_mix)
+        s += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#9467bd\" stroke-width=\"2\"/><circle "
+                         "cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"#9467bd\"/><text x=\"{}\" y=\"{}\">mix + GPTQ "
+                         "(mixgptq@)</text>\n",
+                         lx - 6, ly + 54, lx + 6, ly + 54, lx, ly + 54, lx + 10, ly + 58);
     s += "</svg>\n";
     return s;
 }

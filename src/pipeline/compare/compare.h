@@ -9,7 +9,8 @@
 // Method names: the GGUF methods of `quantize` (q8_0, q6_k, q5_k_m, q4_k_m, q4_0, q3_k_m, q2_k, f16, ...),
 // with "+imatrix" to quantize with the importance matrix (q4_k_m+imatrix); HF-style nf4, fp4, int8, rtn4, rtn3,
 // hqq4, hqq3, hqq2, gptq4, gptq3, awq4 (gptq/awq need --calib); mix@B (mix to B bpw, e.g. mix@4.5) and
-// mix@METHOD (mix to the file size of another listed method, e.g. mix@q4_k_m+imatrix). Mixes use the imatrix.
+// mix@METHOD (mix to the file size of another listed method, e.g. mix@q4_k_m+imatrix); mixgptq@B / mixgptq@METHOD
+// the same with --gptq (needs --calib). Mixes use the imatrix.
 #pragma once
 
 #include "core/error.h"
@@ -51,6 +52,10 @@ struct CompareMethod {
 // duplicates, gptq/awq/+imatrix/mix without --calib or --imatrix, mix@METHOD naming a method not in the list.
 Result<std::vector<CompareMethod>> parse_compare_methods(const std::vector<std::string>& names,
                                                          const CompareOptions& options);
+
+// The order methods run in: as listed, except that mix@METHOD waits for METHOD (its file size) and then runs
+// right after it.
+std::vector<CompareMethod> order_compare_methods(std::vector<CompareMethod> methods);
 
 struct CompareRow {
     std::string method;

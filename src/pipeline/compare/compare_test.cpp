@@ -36,6 +36,15 @@ TEST(Compare, ParsesMethodsAndRefusesBadOnesBeforeWork) {
     EXPECT_DOUBLE_EQ((*m)[5].quantize.target_bpw, 4.5);
     EXPECT_TRUE((*m)[5].is_mix);
     EXPECT_EQ((*m)[6].size_of, "q4_k_m");
+    EXPECT_FALSE((*m)[6].quantize.mix_gptq);
+    // mixgptq@: the same mixes with GPTQ onto the chosen grids, calibrated on --calib.
+    m = parse_compare_methods({"q4_k_m", "mixgptq@q4_k_m", "mixgptq@3.5"}, o);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    EXPECT_TRUE((*m)[1].is_mix);
+    EXPECT_TRUE((*m)[1].quantize.mix_gptq);
+    EXPECT_EQ((*m)[1].quantize.calib, "calib.txt");
+    EXPECT_EQ((*m)[1].size_of, "q4_k_m");
+    EXPECT_DOUBLE_EQ((*m)[2].quantize.target_bpw, 3.5);
 
     const auto expect_usage = [&](const std::vector<std::string>& names, const CompareOptions& opts,
                                   const std::string& text) {
@@ -52,7 +61,21 @@ TEST(Compare, ParsesMethodsAndRefusesBadOnesBeforeWork) {
     CompareOptions none;
     expect_usage({"gptq4"}, none, "--calib");
     expect_usage({"mix@4"}, none, "importance matrix");
+    CompareOptions imatrix_only;
+    imatrix_only.imatrix = "imatrix.gguf";
+    expect_usage({"mixgptq@4"}, imatrix_only, "needs calibration text");
+    expect_usage({"q4_k_m", "mix@mixgptq@q4_k_m", "mixgptq@q4_k_m"}, o, "non-mix method");
     expect_usage({"q4_k_m+imatrix"}, none, "importance matrix");
+}
+
+TEST(Compare, MixesAtAMethodsSizeRunRightAfterIt) {
+    CompareOptions o;
+    o.imatrix = "imatrix.gguf";
+    auto m = parse_compare_methods({"mix@q4_k_m", "q3_k_m", "mix@q3_k_m", "mix@4", "q4_k_m", "q8_0"}, o);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    std::vector<std::string> names;
+    for (const CompareMethod& c : order_compare_methods(std::move(*m))) names.push_back(c.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"q3_k_m", "mix@q3_k_m", "mix@4", "q4_k_m", "mix@q4_k_m", "q8_0"}));
 }
 
 TEST(Compare, ReportsNameEveryMethodAndMarkTheFront) {
@@ -74,6 +97,14 @@ TEST(Compare, ReportsNameEveryMethodAndMarkTheFront) {
     for (const auto& x : r.rows) EXPECT_NE(svg.find(">" + x.method + "<"), std::string::npos) << x.method;
     EXPECT_NE(svg.find("Pareto front"), std::string::npos);
     EXPECT_NE(svg.find("stroke=\"#ff7f0e\" stroke-width=\"2\""), std::string::npos); // the mix line
+    EXPECT_EQ(svg.find("mixgptq@"), std::string::npos);                              // no GPTQ-mix legend
+    // GPTQ mixes: their own line and legend entry, apart from the plain mixes.
+    r.rows.push_back(row("mixgptq@4.5", 4.5, 0.028, true));
+    r.rows.push_back(row("mixgptq@5", 5.0, 0.018, true));
+    const std::string svg2 = compare_svg(r);
+    EXPECT_NE(svg2.find("stroke=\"#9467bd\" stroke-width=\"2\"/>"), std::string::npos);
+    EXPECT_NE(svg2.find("(mixgptq@)</text>"), std::string::npos);
+    EXPECT_NE(svg2.find("fill=\"#6b3fa0\">mixgptq@5<"), std::string::npos);
     const std::string js = compare_json(r, o);
     EXPECT_NE(js.find("\"pareto_front\""), std::string::npos);
 }

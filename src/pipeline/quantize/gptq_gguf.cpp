@@ -29,14 +29,20 @@ std::string lower(std::string s) {
 }
 
 Status check_gguf_options(const QuantizeJobOptions& job, const GptqJobOptions& gptq) {
-    if (job.gguf_type.empty())
-        return make_error(ErrorCode::kUsage, "gptq --format gguf needs --type: the llama.cpp file type whose mix "
-                                             "and grids to use (Q4_K_M, Q5_K_M, Q6_K, Q4_0, Q4_1, Q8_0, ...)");
-    const std::optional<kq::FileType> ft = kq::file_type_from_name(lower(job.gguf_type));
-    if (!ft) return make_error(ErrorCode::kUsage, "--type '" + job.gguf_type + "' is not a llama.cpp file type");
-    if (!dtype_is_quantized(kq::default_dtype(*ft)))
-        return make_error(ErrorCode::kUsage,
-                          "--type " + job.gguf_type + " is a float type: there is nothing for GPTQ to quantize");
+    if (job.method == "mix") { // the budget chooses each tensor's type (mix_budget.h)
+        if (!job.gguf_type.empty())
+            return make_error(ErrorCode::kUsage, "--type does not apply to mix --gptq: the budget chooses every "
+                                                 "tensor's type (--target-bpw or --target-size)");
+    } else {
+        if (job.gguf_type.empty())
+            return make_error(ErrorCode::kUsage, "gptq --format gguf needs --type: the llama.cpp file type whose mix "
+                                                 "and grids to use (Q4_K_M, Q5_K_M, Q6_K, Q4_0, Q4_1, Q8_0, ...)");
+        const std::optional<kq::FileType> ft = kq::file_type_from_name(lower(job.gguf_type));
+        if (!ft) return make_error(ErrorCode::kUsage, "--type '" + job.gguf_type + "' is not a llama.cpp file type");
+        if (!dtype_is_quantized(kq::default_dtype(*ft)))
+            return make_error(ErrorCode::kUsage,
+                              "--type " + job.gguf_type + " is a float type: there is nothing for GPTQ to quantize");
+    }
     if (job.bits || job.group_size || job.symmetric)
         return make_error(ErrorCode::kUsage, "--bits/--group-size/--sym/--asym do not apply to gptq --format gguf: "
                                              "the GGUF type (--type) fixes each tensor's grid");
@@ -81,7 +87,7 @@ Result<std::vector<uint8_t>> gptq_gguf_linear(DType type, const std::vector<floa
         loss = r.loss;
         return bytes;
     }
-    // No grid (Q2_K/Q3_K/IQ4_NL...): the block quantizer with the calibration's importance, no error feedback.
+    // No grid (IQ4_NL...): the block quantizer with the calibration's importance, no error feedback.
     const scheme::SchemeTraits* s = scheme::find_scheme(type);
     const std::optional<uint64_t> row_bytes = dtype_row_bytes(type, static_cast<uint64_t>(n_in));
     if (!s || !s->dequantize_row || !row_bytes)
@@ -151,7 +157,7 @@ Result<QuantizeJobReport> quantize_gptq_to_gguf(const QuantizeJobOptions& job, c
         return out;
     };
     QuantizeJobOptions plain = job;
-    plain.method = lower(job.gguf_type);
+    plain.method = job.method == "mix" ? "mix" : lower(job.gguf_type);
     LOWBIT_ASSIGN_OR_RETURN(QuantizeJobReport report, quantize_to_gguf(plain, precompute));
     report.method = "gptq/" + plain.method;
     report.seconds = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -181,8 +181,8 @@ Result<MixBudgetResult> plan_budget_mix(const GgufQuantSource& src, const std::v
     }
     ProgressBar bar("mix: sensitivity", n_work, progress && ProgressBar::stderr_is_terminal());
     bool warned_no_importance = false;
-    std::vector<double> gains;      // measured KLD / proxy of the measured tensors
-    std::vector<size_t> unmeasured; // quantized tensors the sensitivity file lacks
+    std::vector<double> signal(ts.size(), 0.0);      // weighted_signal of each quantized tensor
+    std::vector<double> ref_damage(ts.size(), -1.0); // raw proxy at the measured type (--sensitivity)
     for (size_t i = 0; i < ts.size(); ++i) {
         const kq::MixTensor& t = ts[i];
         qm::Item& item = items[i];
@@ -220,22 +220,43 @@ Result<MixBudgetResult> plan_budget_mix(const GgufQuantSource& src, const std::v
             item.candidates.push_back(
                 {DType::kF16, stored(*dtype_row_bytes(DType::kF16, uint64_t(ne0)) * uint64_t(n_rows)), 0.0});
         }
-        if (req.sensitivity && !item.candidates.empty()) {
-            const auto it = req.sensitivity->kld.find(t.name);
-            if (it == req.sensitivity->kld.end()) {
-                unmeasured.push_back(i);
-            } else if (ne0 % dtype_block_elems(req.sensitivity->type) == 0) {
-                LOWBIT_ASSIGN_OR_RETURN(
-                    double ref, qm::weighted_error(req.sensitivity->type, w.data(), n_rows, ne0, embd ? nullptr : imp));
-                ref *= scale;
-                const double gain = ref > 0 ? it->second / ref : 0.0;
-                gains.push_back(gain);
-                for (qm::Candidate& c : item.candidates) c.damage *= gain;
-            }
+        signal[i] = qm::weighted_signal(w.data(), n_rows, ne0, embd ? nullptr : imp) * scale;
+        if (req.sensitivity && req.sensitivity->kld.count(t.name) &&
+            ne0 % dtype_block_elems(req.sensitivity->type) == 0) {
+            LOWBIT_ASSIGN_OR_RETURN(const double ref, qm::weighted_error(req.sensitivity->type, w.data(), n_rows, ne0,
+                                                                         embd ? nullptr : imp));
+            ref_damage[i] = ref * scale;
         }
         bar.tick();
     }
     bar.finish();
+    // Where the error lands in the residual stream (quantize/mix/sensitivity.h): the proxy scaled per tensor.
+    std::vector<std::string> q_names;
+    std::vector<double> q_signal;
+    std::vector<size_t> q_index;
+    for (size_t i = 0; i < ts.size(); ++i)
+        if (quantizable[i]) q_names.push_back(ts[i].name), q_signal.push_back(signal[i]), q_index.push_back(i);
+    const std::optional<std::vector<double>> factors = qm::residual_factors(q_names, q_signal);
+    if (!factors)
+        log_info("mix: tensor names outside token_embd/attn_*/ffn_*/output: the proxy is not scaled to the residual "
+                 "stream");
+    std::vector<double> gains;      // measured KLD / proxy of the measured tensors
+    std::vector<size_t> unmeasured; // quantized tensors the sensitivity file lacks
+    for (size_t k = 0; k < q_index.size(); ++k) {
+        const size_t i = q_index[k];
+        const double f = factors ? (*factors)[k] : 1.0;
+        for (qm::Candidate& c : items[i].candidates) c.damage *= f;
+        if (!req.sensitivity) continue;
+        const auto it = req.sensitivity->kld.find(ts[i].name);
+        if (it == req.sensitivity->kld.end()) {
+            unmeasured.push_back(i);
+        } else if (ref_damage[i] >= 0) { // calibrated: damage(T) = proxy(T) * measured / proxy(measured type)
+            const double ref = ref_damage[i] * f;
+            const double gain = ref > 0 ? it->second / ref : 0.0;
+            gains.push_back(gain);
+            for (qm::Candidate& c : items[i].candidates) c.damage *= gain;
+        }
+    }
     if (req.sensitivity) { // tensors without a measurement: the median gain of the measured ones
         std::vector<double> g = gains;
         std::sort(g.begin(), g.end());
@@ -289,7 +310,9 @@ Result<MixBudgetResult> plan_budget_mix(const GgufQuantSource& src, const std::v
     std::string counts;
     for (const auto& [t, c] : count) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", c, t);
     s += fmt::format("  types: {}; predicted damage ({}) {:.6g}; budget {} bytes of tensors, used {}\n", counts,
-                     req.sensitivity ? "sum of calibrated single-tensor KLDs" : "imatrix-weighted squared error",
+                     req.sensitivity ? "sum of calibrated single-tensor KLDs"
+                     : factors       ? "imatrix-weighted squared error relative to the residual stream"
+                                     : "imatrix-weighted squared error",
                      a.damage, budget, a.bytes);
     r.summary = std::move(s);
     nlohmann::json j = {{"budget_bytes", budget}, {"used_bytes", a.bytes}, {"damage", a.damage},

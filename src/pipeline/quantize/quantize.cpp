@@ -84,14 +84,23 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
                           "--target-bpw/--target-size/--types/--mix-report/--sensitivity apply to --method mix only");
     if (!gguf && !o.tensor_types.empty())
         return make_error(ErrorCode::kUsage, "--tensor-type applies to GGUF methods only, not '" + method + "'");
+    if (o.mix_gptq && !mix)
+        return make_error(
+            ErrorCode::kUsage,
+            "--gptq applies to --method mix (GPTQ onto each tensor's chosen GGUF grid); for one GGUF type "
+            "use --method gptq --format gguf --type T");
     if (mix) {
+        if (o.mix_gptq && o.calib.empty())
+            return make_error(ErrorCode::kUsage, "mix --gptq needs calibration text: --calib FILE (GPTQ's Hessians and "
+                                                 "the imatrix of the allocation are both computed from it)");
         if ((o.target_bpw > 0) == (o.target_size > 0))
             return make_error(ErrorCode::kUsage,
                               "method 'mix' needs exactly one of --target-bpw B (e.g. 4.5) and --target-size S "
                               "(e.g. 18MiB, 4.5GiB)");
-        if (!o.calib.empty() && !o.imatrix_path.empty())
+        if (!o.calib.empty() && !o.imatrix_path.empty() && !o.mix_gptq)
             return make_error(ErrorCode::kUsage, "--calib and --imatrix exclude each other for mix (--calib FILE "
-                                                 "computes the imatrix)");
+                                                 "computes the imatrix; with --gptq, --calib gives GPTQ's samples and "
+                                                 "--imatrix the allocation's statistics)");
         if (o.calib == "self" || o.calib == "random")
             return make_error(ErrorCode::kUnsupported,
                               "mix --calib takes a text file (its imatrix is computed in-process); 'self'/'random' "
@@ -99,10 +108,7 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
     }
     QuantizeJobOptions normalized = o;
     normalized.method = method;
-    if (gptq) {
-        if (o.calib.empty())
-            return make_error(ErrorCode::kUsage, "gptq needs calibration data: --calib FILE (text) or --calib self "
-                                                 "(the model generates its own samples)");
+    const auto gptq_options = [&o] {
         GptqJobOptions g;
         g.sym = false; // asymmetric by default: measured best (docs/quality.md, "GPTQ options"); --sym opts out
         g.desc_act = o.desc_act;
@@ -113,7 +119,15 @@ Result<QuantizeJobReport> run_quantize(const QuantizeJobOptions& o) {
         g.calib.n_samples = o.n_samples;
         g.calib.seqlen = o.seqlen > 0 ? o.seqlen : 2048;
         g.calib.seed = o.seed;
-        return gptq_gguf ? quantize_gptq_to_gguf(normalized, g) : quantize_gptq_to_hf(normalized, g);
+        return g;
+    };
+    if (mix && o.mix_gptq) return quantize_gptq_to_gguf(normalized, gptq_options());
+    if (gptq) {
+        if (o.calib.empty())
+            return make_error(ErrorCode::kUsage, "gptq needs calibration data: --calib FILE (text) or --calib self "
+                                                 "(the model generates its own samples)");
+        return gptq_gguf ? quantize_gptq_to_gguf(normalized, gptq_options())
+                         : quantize_gptq_to_hf(normalized, gptq_options());
     }
     if (awq) {
         if (o.calib.empty())

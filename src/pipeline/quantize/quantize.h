@@ -54,6 +54,7 @@ struct QuantizeJobOptions {
     std::string mix_report;       // mix: write every tensor's candidates (type, bytes, proxy) as JSON here
     std::string mix_sensitivity;  // mix: measured per-tensor KLD (bench/mix_proxy_check.py --json) to calibrate
     int64_t imatrix_chunks = 100; // --calib FILE for mix: chunks of 512 tokens for the in-process imatrix
+    bool mix_gptq = false;        // mix --gptq: every decoder linear GPTQ'd onto its chosen type's grid (gptq_gguf.h)
     // GGUF methods: llama-quantize's --tensor-type PATTERN=TYPE overrides (ECMAScript regex searched in the
     // tensor name), applied after the mix rules to tensors that are quantized; the first matching pattern wins.
     std::vector<std::string> tensor_types;
@@ -94,7 +95,7 @@ struct GgufPlannedTensor {
 };
 // Bytes computed elsewhere (GPTQ onto GGUF grids) for some tensors of the plan: GGUF name -> bytes of exactly
 // the planned type and dims, written instead of quantizing the source tensor. Called once, after the mix is
-// planned and before anything is written.
+// planned (for `mix`: after the budget chose every type) and before anything is written.
 using GgufPrecompute =
     std::function<Result<std::map<std::string, std::vector<uint8_t>>>(const std::vector<GgufPlannedTensor>& plan)>;
 Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& options, const GgufPrecompute& precompute = {});

@@ -226,7 +226,7 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
     }
     std::optional<gguf::ImatrixData> im;
     std::string imatrix_path = o.imatrix_path;
-    if (mix && !o.calib.empty()) {
+    if (mix && !o.calib.empty() && o.imatrix_path.empty()) { // mix --gptq may have both: --imatrix wins here
         LOWBIT_ASSIGN_OR_RETURN(imatrix_path, imatrix_from_calib(o));
     }
     if (!imatrix_path.empty()) {
@@ -258,13 +258,6 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
     if (plan.n_fallback > 0)
         log_warn("quantize: {} tensor(s) have rows that are not a multiple of 256 and use a fallback type",
                  plan.n_fallback);
-
-    std::map<std::string, std::vector<uint8_t>> pre;
-    if (precompute) {
-        std::vector<GgufPlannedTensor> planned;
-        for (size_t i = 0; i < ts.size(); ++i) planned.push_back({ts[i].name, plan.types[i], ts[i].ne});
-        LOWBIT_ASSIGN_OR_RETURN(pre, precompute(planned));
-    }
 
     gguf::Writer w;
     LOWBIT_TRY(src->set_metadata(w));
@@ -302,6 +295,13 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
             LOWBIT_TRY(jw->write(mr.json));
             LOWBIT_TRY(jw->commit());
         }
+    }
+    // Precomputed bytes (GPTQ onto GGUF grids) for the final plan: after the budget has chosen the mix's types.
+    std::map<std::string, std::vector<uint8_t>> pre;
+    if (precompute) {
+        std::vector<GgufPlannedTensor> planned;
+        for (size_t i = 0; i < ts.size(); ++i) planned.push_back({ts[i].name, plan.types[i], ts[i].ne});
+        LOWBIT_ASSIGN_OR_RETURN(pre, precompute(planned));
     }
     report.method = o.method;
     report.output = o.output;

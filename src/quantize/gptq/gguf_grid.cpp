@@ -7,6 +7,8 @@
 #include "core/check.h"
 #include "core/thread_pool.h"
 #include "scheme/ggml_common/ggml_common.h"
+#include "scheme/q2_k/q2_k.h"
+#include "scheme/q3_k/q3_k.h"
 #include "scheme/q4_0/q4_0.h"
 #include "scheme/q4_1/q4_1.h"
 #include "scheme/q4_k/q4_k.h"
@@ -40,7 +42,7 @@ struct GgufGrid::Shared {
 
 namespace {
 
-constexpr int kParams = 16; // floats of rounding parameters per row (Q6_K: 16 sub-block scales)
+constexpr int kParams = 32; // floats of rounding parameters per row (Q2_K: 16 sub-block scales + 16 mins)
 
 // Level of a ggml "(int8_t)(v)" cast, min(max) - for in-range v the truncation equals ggml's; out-of-range v
 // (GPTQ-updated weights beyond the block's range) clamp instead of wrapping.
@@ -142,6 +144,30 @@ void get_q6_k(const scheme::q6_k::Block& y, uint8_t* L) {
         }
 }
 
+// Q2_K/Q3_K: 2-bit codes of element e at byte (e/128)*32 + e%32, bits 2*((e%128)/32); Q3_K's third bit in
+// hmask[e%32], bit e/32 (ggml's packing).
+void set_q2_k(const int32_t* L, scheme::q2_k::Block& y) {
+    std::memset(y.qs, 0, sizeof(y.qs));
+    for (int e = 0; e < 256; ++e)
+        y.qs[(e / 128) * 32 + e % 32] |= static_cast<uint8_t>((L[e] & 3) << (2 * ((e % 128) / 32)));
+}
+void get_q2_k(const scheme::q2_k::Block& y, uint8_t* L) {
+    for (int e = 0; e < 256; ++e) L[e] = (y.qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+}
+void set_q3_k(const int32_t* L, scheme::q3_k::Block& y) {
+    std::memset(y.qs, 0, sizeof(y.qs));
+    std::memset(y.hmask, 0, sizeof(y.hmask));
+    for (int e = 0; e < 256; ++e) {
+        y.qs[(e / 128) * 32 + e % 32] |= static_cast<uint8_t>((L[e] & 3) << (2 * ((e % 128) / 32)));
+        if (L[e] > 3) y.hmask[e % 32] |= static_cast<uint8_t>(1u << (e / 32));
+    }
+}
+void get_q3_k(const scheme::q3_k::Block& y, uint8_t* L) {
+    for (int e = 0; e < 256; ++e)
+        L[e] = static_cast<uint8_t>(((y.qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3) |
+                                    (((y.hmask[e % 32] >> (e / 32)) & 1) << 2));
+}
+
 // Q4_K/Q5_K sub-block steps as finish_block / dequantize_row compute them: p[j] = d*sc, p[8+j] = dmin*m.
 template <typename Block> void kq_params_4_5(const Block& y, float* p) {
     const float d_all = ggml::fp32(y.d), m_all = ggml::fp32(y.dmin);
@@ -206,6 +232,29 @@ void choose_block(DType type, const float* x, const float* imp, uint8_t* tmpl, f
         get_q5_k(y, keep);
         return;
     }
+    case DType::kQ2_K: { // p[j] = d*sc, p[16+j] = dmin*m as dequantize_row computes them
+        auto& y = *reinterpret_cast<scheme::q2_k::Block*>(tmpl);
+        scheme::q2_k::quantize_row(x, &y, 256, imp);
+        const float d = ggml::fp32(y.d), dmin = ggml::fp32(y.dmin);
+        for (int j = 0; j < 16; ++j) {
+            p[j] = d * static_cast<float>(y.scales[j] & 0xF);
+            p[16 + j] = dmin * static_cast<float>(y.scales[j] >> 4);
+        }
+        get_q2_k(y, keep);
+        return;
+    }
+    case DType::kQ3_K: { // p[j] = d*(sc-32): the scheme's own decoding of level 1 (code 5) in every sub-block
+        auto& y = *reinterpret_cast<scheme::q3_k::Block*>(tmpl);
+        scheme::q3_k::quantize_row(x, &y, 256, imp);
+        get_q3_k(y, keep);
+        scheme::q3_k::Block one = y;
+        std::memset(one.qs, 0x55, sizeof(one.qs));
+        std::memset(one.hmask, 0xFF, sizeof(one.hmask));
+        float deq[256];
+        scheme::q3_k::dequantize_row(&one, deq, 256);
+        for (int j = 0; j < 16; ++j) p[j] = deq[16 * j];
+        return;
+    }
     case DType::kQ6_K: {
         auto& y = *reinterpret_cast<scheme::q6_k::Block*>(tmpl);
         scheme::q6_k::quantize_row(x, &y, 256, imp);
@@ -228,6 +277,8 @@ bool has_gguf_grid(DType type) {
     case DType::kQ4_1:
     case DType::kQ5_0:
     case DType::kQ5_1:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
@@ -242,8 +293,9 @@ GgufGrid::GgufGrid(std::shared_ptr<Shared> shared, int64_t n_rows)
 
 Result<std::unique_ptr<GgufGrid>> GgufGrid::create(DType type, int64_t n_rows, int64_t n_cols) {
     if (!has_gguf_grid(type))
-        return make_error(ErrorCode::kUnsupported, "GPTQ has no grid for GGUF type " + std::string(dtype_name(type)) +
-                                                       " (grids: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)");
+        return make_error(ErrorCode::kUnsupported,
+                          "GPTQ has no grid for GGUF type " + std::string(dtype_name(type)) +
+                              " (grids: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)");
     auto s = std::make_shared<Shared>();
     s->type = type;
     s->n_rows = n_rows;
@@ -325,6 +377,16 @@ float GgufGrid::quantize(int64_t row, int64_t col, float x, int32_t& code) const
                          : nearest_level((x + dm) / d, 0, shared_->type == DType::kQ4_K ? 15 : 31);
         return d * static_cast<float>(code) - dm;
     }
+    case DType::kQ2_K: {
+        const float d = p[i / 16], dm = p[16 + i / 16];
+        code = d == 0.0f ? keep_[static_cast<size_t>(row * 256 + i)] : nearest_level((x + dm) / d, 0, 3);
+        return d * static_cast<float>(code) - dm;
+    }
+    case DType::kQ3_K: {
+        const float d = p[i / 16]; // may be negative (6-bit scale - 32)
+        code = d == 0.0f ? keep_[static_cast<size_t>(row * 256 + i)] : nearest_level(x / d, -4, 3) + 4;
+        return d * static_cast<float>(code - 4);
+    }
     case DType::kQ6_K: {
         const float d = p[i / 16];
         code = d == 0.0f ? keep_[static_cast<size_t>(row * 256 + i)] : nearest_level(x / d, -32, 31) + 32;
@@ -381,6 +443,12 @@ Result<std::vector<uint8_t>> GgufGrid::pack(const GptqResult& r) const {
                 set_q5_32(L, y.qh, y.qs);
                 break;
             }
+            case DType::kQ2_K:
+                set_q2_k(L, *reinterpret_cast<scheme::q2_k::Block*>(blk));
+                break;
+            case DType::kQ3_K:
+                set_q3_k(L, *reinterpret_cast<scheme::q3_k::Block*>(blk));
+                break;
             case DType::kQ4_K:
                 set_q4_k(L, *reinterpret_cast<scheme::q4_k::Block*>(blk));
                 break;

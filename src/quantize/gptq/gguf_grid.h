@@ -4,7 +4,8 @@
 // as llama.cpp's quantizer does, then GPTQ rounds every column onto that fixed grid with error feedback:
 //   Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (group 32): d (and min) as quantize_row_*_ref derives them; codes rounded as it
 //     rounds (f32 d / inverse), clamped to the type's range because updated weights can leave the block's range.
-//   Q4_K, Q5_K, Q6_K (group 256): sub-block scales/mins and d/dmin from the scheme's weighted block quantizer
+//   Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (group 256): sub-block scales/mins and d/dmin from the scheme's weighted block
+//   quantizer
 //     with importance = diag(H)/2 (= mean x², the value llama.cpp's imatrix holds for these inputs); codes =
 //     nearest level of the stored 6/8-bit grid, as the k-quant's final pass computes them.
 // The final bytes are assembled from the chosen parameters + GPTQ's codes (never re-quantized from Ŵ).
@@ -20,10 +21,11 @@
 
 namespace lowbit::quantize::gptq {
 
-// True for the GGUF types with a GPTQ grid: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K.
+// True for the GGUF types with a GPTQ grid: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K.
 bool has_gguf_grid(DType type);
 
-// Codes in GptqResult::codes are the stored level of each weight: Q8_0 [-127, 127], Q4_0/Q4_1/Q4_K [0, 15],
+// Codes in GptqResult::codes are the stored level of each weight: Q8_0 [-127, 127], Q2_K [0, 3], Q3_K [0, 7]
+// (level + 4), Q4_0/Q4_1/Q4_K [0, 15],
 // Q5_0/Q5_1/Q5_K [0, 31], Q6_K [0, 63]. Clones share the block parameters chosen so far (one object per matrix).
 class GgufGrid final : public ColumnQuantizer {
   public:

@@ -13,8 +13,8 @@
 namespace lowbit::quantize::gptq {
 namespace {
 
-const DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
-                        DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+const DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                        DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 bool is_k(DType t) {
     return dtype_block_elems(t) == 256;
@@ -148,7 +148,7 @@ TEST(GgufGrid, StaticGroupsWithActOrderStayOnTheGrid) {
     const Inputs in = make_inputs(19, 512, k);
     HessianAccumulator acc(k);
     acc.add(in.x.data(), in.t);
-    for (DType type : {DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+    for (DType type : {DType::kQ4_0, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ6_K}) {
         SCOPED_TRACE(dtype_name(type));
         auto grid = GgufGrid::create(type, n, k);
         ASSERT_TRUE(grid.ok());
@@ -165,7 +165,7 @@ TEST(GgufGrid, StaticGroupsWithActOrderStayOnTheGrid) {
 }
 
 TEST(GgufGrid, Errors) {
-    auto bad_type = GgufGrid::create(DType::kQ2_K, 4, 256);
+    auto bad_type = GgufGrid::create(DType::kIQ4_NL, 4, 256);
     ASSERT_FALSE(bad_type.ok());
     EXPECT_EQ(bad_type.error().code, ErrorCode::kUnsupported);
     EXPECT_NE(bad_type.error().message.find("no grid"), std::string::npos);
