@@ -67,6 +67,13 @@ TEST_F(MixCli, MeetsTheBudgetAndPrintsTheAllocation) {
     EXPECT_GT(bpw, 4.45);
     auto f = gguf::File::open(out_);
     ASSERT_TRUE(f.ok()) << f.error().message;
+    // inspect prints the allocation per layer too (bpw and type counts of each layer's 2-D tensors).
+    RunResult ins = run_lowbit({"inspect", out_});
+    ASSERT_EQ(ins.exit_code, 0) << ins.err;
+    const size_t by_layer = ins.out.find("bits per weight by layer");
+    ASSERT_NE(by_layer, std::string::npos) << ins.out;
+    EXPECT_NE(ins.out.find("  blk.7 ", by_layer), std::string::npos) << ins.out;
+    EXPECT_NE(ins.out.find(" bpw  ", by_layer), std::string::npos) << ins.out;
     std::filesystem::remove(out_);
     // Size target: the whole file fits, within 1 % under it; the file of Q4_K_M's size.
     const uint64_t target = std::filesystem::file_size(dir + "golden-Q4_K_M.gguf");

@@ -2,11 +2,58 @@
 // Text and JSON renderings of an InspectReport.
 #include "pipeline/inspect/inspect.h"
 
+#include <algorithm>
 #include <fmt/format.h>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 namespace lowbit::pipeline {
 namespace {
+
+// The layer a tensor name belongs to ("blk.N" in GGUF, "model.layers.N" in HF), or "" for the others.
+std::string layer_of(const std::string& name) {
+    for (const char* prefix : {"blk.", "model.layers."}) {
+        const std::string p = prefix;
+        if (name.compare(0, p.size(), p) != 0) continue;
+        const size_t dot = name.find('.', p.size());
+        return dot == std::string::npos ? "" : name.substr(0, dot);
+    }
+    return "";
+}
+
+// Per layer, the bits per weight of its 2-D tensors and their types — printed for models whose 2-D tensors have
+// more than one type (mixed precision, e.g. `quantize --method mix`), as the allocation summary of the quantizer.
+std::string layer_bpw_text(const InspectReport& r) {
+    struct Layer {
+        int64_t elems = 0;
+        uint64_t bytes = 0;
+        std::map<std::string, int> types;
+    };
+    std::vector<std::pair<std::string, Layer>> layers; // in file order
+    std::map<std::string, int> types_2d;
+    for (const auto& t : r.tensors) {
+        if (t.shape.n_dims != 2) continue;
+        const std::string type = std::string(dtype_name(t.dtype));
+        ++types_2d[type];
+        const std::string key = layer_of(t.name).empty() ? t.name : layer_of(t.name);
+        auto it = std::find_if(layers.begin(), layers.end(), [&](const auto& l) { return l.first == key; });
+        if (it == layers.end()) it = layers.insert(layers.end(), {key, Layer{}});
+        it->second.elems += t.shape.n_elems();
+        it->second.bytes += t.n_bytes;
+        ++it->second.types[type];
+    }
+    if (types_2d.size() < 2) return "";
+    std::string s = "\nbits per weight by layer (2-D tensors; mixed types):\n";
+    for (const auto& [key, l] : layers) {
+        std::string types;
+        for (const auto& [t, n] : l.types) types += fmt::format("{}{} {}", types.empty() ? "" : ", ", n, t);
+        s += fmt::format("  {:<40} {:7.3f} bpw  {}\n", key,
+                         8.0 * double(l.bytes) / double(std::max<int64_t>(1, l.elems)), types);
+    }
+    return s;
+}
 
 using ojson = nlohmann::ordered_json;
 
@@ -117,6 +164,7 @@ std::string inspect_report_text(const InspectReport& r) {
     s += fmt::format("\n{:<10} {:>8} {:>16} {:>14}\n", "type", "tensors", "elements", "bytes");
     for (const auto& [k, t] : r.by_type)
         s += fmt::format("{:<10} {:>8} {:>16} {:>14}\n", k, t.n_tensors, t.n_elems, t.n_bytes);
+    s += layer_bpw_text(r);
     s += fmt::format("\nmemory for {} parameters (estimates; see 'lowbit inspect --help'):\n", r.n_params);
     for (const auto& m : r.memory)
         s += fmt::format("  {:<28} {:>8.4f} bpw  {:>12}\n", m.scheme, m.bpw, human_bytes(m.n_bytes));

@@ -104,6 +104,13 @@ __device__ __forceinline__ void kquant_scale_min(const uint32_t (&head)[4], int 
     d1 = dm.x * sc, m1 = dm.y * mn;
 }
 
+// Σ w·x̂ of k-quant sub-block `sub` from its integer sum s = Σ q·qx: d·sc·dx·s − dmin·m·(dx·Σ qx).
+__device__ __forceinline__ float kquant_sub_dot(const uint32_t (&head)[4], int sub, int s, float2 ds) {
+    float d1, m1;
+    kquant_scale_min(head, sub, d1, m1);
+    return d1 * ds.x * float(s) - m1 * (ds.x * ds.y);
+}
+
 // q4_k, the file's 144-byte blocks; sub-block s of a block: nibbles (s odd: high) of qs[32·(s/2) .. +32).
 struct Q8Q4_K {
     static constexpr int kUnroll = 2;
@@ -125,9 +132,7 @@ struct Q8Q4_K {
         int s = 0;
 #pragma unroll
         for (int i = 0; i < 8; ++i) s = __dp4a(int((w.q[i] >> shift) & 0x0F0F0F0Fu), x[i], s);
-        float d1, m1;
-        kquant_scale_min(w.head, w.sub, d1, m1);
-        return d1 * ds.x * float(s) - m1 * (ds.x * ds.y);
+        return kquant_sub_dot(w.head, w.sub, s, ds);
     }
 };
 
@@ -158,9 +163,7 @@ struct Q8Q5_K {
             const uint32_t q = ((w.q[i] >> shift) & 0x0F0F0F0Fu) | (((w.qh[i] >> w.sub) & 0x01010101u) << 4);
             s = __dp4a(int(q), x[i], s);
         }
-        float d1, m1;
-        kquant_scale_min(w.head, w.sub, d1, m1);
-        return d1 * ds.x * float(s) - m1 * (ds.x * ds.y);
+        return kquant_sub_dot(w.head, w.sub, s, ds);
     }
 };
 
