@@ -180,95 +180,22 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
         }
 }
 
-// ---- GEMV for one token: like the tiled kernel, but tiles of TS sub-blocks (128: a 4096-column matrix in one
-// step) so each lane has TS / 32 sub-blocks of each of its R rows to load at once — the tile loop's sequential
-// steps (x tile, barrier, weight loads) are what bounds the tiled kernel at one token. ----
-template <class Q, int R, int TS>
-__global__ void __launch_bounds__(kGemvWarps* kWarp)
-    gemv1_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
-                 const float* __restrict__ x, const float* __restrict__ bias, float* __restrict__ y, int accumulate) {
-    __shared__ float4 xs_sm[TS][kTilePad];
-    const float* tab = block_table<Q>();
-    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-    const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
-    const int64_t n_sub = n_cols / 32;
-    const int n_r = row0 >= n_rows ? 0 : (n_rows - row0 < R ? int(n_rows - row0) : R);
-    float acc[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] = 0.0f;
-    for (int64_t k0 = 0; k0 < n_sub; k0 += TS) {
-        const int tile = n_sub - k0 < TS ? int(n_sub - k0) : TS;
-        if (k0 > 0) __syncthreads();
-        for (int i = threadIdx.x; i < tile * 8; i += kGemvWarps * kWarp)
-            xs_sm[i / 8][i % 8] = __ldg(reinterpret_cast<const float4*>(x + (k0 + i / 8) * 32) + i % 8);
-        __syncthreads();
-        if (n_r == 0) continue;
-#pragma unroll
-        for (int j = 0; j < TS / kWarp; ++j) {
-            const int sbl = lane + kWarp * j;
-            if (sbl >= tile) break;
-            float xv[32];
-#pragma unroll
-            for (int i = 0; i < 8; ++i) {
-                const float4 f = xs_sm[sbl][i];
-                xv[4 * i] = f.x, xv[4 * i + 1] = f.y, xv[4 * i + 2] = f.z, xv[4 * i + 3] = f.w;
-            }
-#pragma unroll
-            for (int r = 0; r < R; ++r) {
-                if (r >= n_r) break;
-                float v[32];
-                dequant<Q>(w + uint64_t(row0 + r) * row_bytes, k0 + sbl, n_sub, v, tab);
-                float sum = 0.0f;
-#pragma unroll
-                for (int i = 0; i < 32; ++i) sum = fmaf(v[i], xv[i], sum);
-                acc[r] += sum;
-            }
-        }
-    }
-    if (n_r == 0) return;
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-        const float sum = warp_sum(acc[r]);
-        if (lane == 0 && r < n_r) {
-            const int64_t row = row0 + r;
-            y[row] = (accumulate ? y[row] : 0.0f) + sum + (bias ? bias[row] : 0.0f);
-        }
-    }
-}
-
-// Which GEMV kernel runs (for A/B runs of gpu_matmul_bench; read once): LOWBIT_GEMV=r4 / r2 (one token: 128-sub-block
-// tiles, 4 or 2 rows per warp — written after the last device run of 2026-12-07 and not yet validated on a GPU, hence
-// opt-in), default: the tiled kernel for every token count (measured and tested on an H100).
-enum class GemvVariant { kDefault, kR4, kR2, kF32 };
-GemvVariant gemv_variant() {
-    static const GemvVariant v = [] {
+// LOWBIT_GEMV=f32 (read once): every type's GEMV takes f32 activations (the tiled kernel) — for A/B runs against
+// the default, where the gemv_q8_type types take 8-bit activations.
+bool gemv_force_f32() {
+    static const bool f32 = [] {
         const char* e = std::getenv("LOWBIT_GEMV");
-        const std::string s = e ? e : "";
-        return s == "r4"    ? GemvVariant::kR4
-               : s == "r2"  ? GemvVariant::kR2
-               : s == "f32" ? GemvVariant::kF32
-                            : GemvVariant::kDefault;
+        return e && std::string(e) == "f32";
     }();
-    return v;
+    return f32;
 }
 
 template <class Q, int MT>
 void launch_gemv_mt(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols, const float* x, int m,
                     const float* bias, float* y, int a, cudaStream_t st) {
-    const dim3 block(kGemvWarps * kWarp);
-    const GemvVariant v = gemv_variant();
-    auto blocks = [&](int rows_per_warp) {
-        const int64_t per_block = int64_t(kGemvWarps) * rows_per_warp;
-        return dim3(unsigned((n_rows + per_block - 1) / per_block));
-    };
-    if (MT == 1 && v == GemvVariant::kR2) {
-        gemv1_kernel<Q, 2, 128><<<blocks(2), block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, bias, y, a);
-    } else if (MT == 1 && v == GemvVariant::kR4) {
-        gemv1_kernel<Q, 4, 128><<<blocks(4), block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, bias, y, a);
-    } else {
-        gemv_tile_kernel<Q, MT>
-            <<<blocks(kTileRows<MT>), block, 0, st>>>(w, row_bytes, n_rows, n_cols, x, m, bias, y, a);
-    }
+    const int64_t per_block = int64_t(kGemvWarps) * kTileRows<MT>;
+    gemv_tile_kernel<Q, MT><<<unsigned((n_rows + per_block - 1) / per_block), kGemvWarps * kWarp, 0, st>>>(
+        w, row_bytes, n_rows, n_cols, x, m, bias, y, a);
 }
 
 template <class Q>
@@ -685,7 +612,7 @@ cudaError_t launch_gemv(DType dtype, const uint8_t* w, uint64_t row_bytes, int64
 }
 
 bool gemv_q8_type(DType dtype) {
-    if (gemv_variant() != GemvVariant::kDefault) return false;
+    if (gemv_force_f32()) return false;
     bool q8 = false;
     with_type(dtype, [&](auto q) { q8 = !std::is_void_v<typename Q8Of<decltype(q)>::type>; });
     return q8;

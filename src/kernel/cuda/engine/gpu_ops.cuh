@@ -29,7 +29,7 @@ inline constexpr int kGemvStepMaxTokens = 32;
 cudaError_t launch_gemv(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                         const float* x, int64_t m, const float* bias, float* y, bool accumulate, cudaStream_t stream);
 // Whether GEMVs of `dtype` multiply by 8-bit activations (q8_0, q4_0, kI4Z, q4_k, q5_k, q6_k: x quantized per block
-// of 32 like the CPU's qdot, integer dots) — unless LOWBIT_GEMV names another variant (`f32`: f32 activations for
+// of 32 like the CPU's qdot, integer dots) — unless LOWBIT_GEMV=f32 (f32 activations for
 // every type, for A/B runs).
 bool gemv_q8_type(DType dtype);
 // x [m, n_cols] -> xq [m, n_cols] int8 and ds [m, n_cols / 32] {d, Σ q} (the activation input of launch_gemv_q8).
