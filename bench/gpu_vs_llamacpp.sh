@@ -11,8 +11,9 @@
 #   bench/gpu_vs_llamacpp.sh            (on the GPU machine; ~8 min on an H100)
 # Env: LOWBIT (default build/cuda-dev/lowbit), TOOLS (dir with make_synthetic_model), LCPP_SRC (a llama.cpp source
 #      tree or .tar.xz of one; default: ../peers/llama_cpp_python-0.3.36/vendor/llama.cpp), WORK (/tmp/gpu-bench),
-#      PP (512), TG (128), REPS (3), TYPES ("f16 q8_0 q4_0 q4_k_m"), LAYERS (32), ARCH (90), OUT (results dir),
-#      THREADS (quantization threads; default nproc).
+#      PP (512), TG (128), REPS (3), TYPES ("f16 q8_0 q4_0 q4_k_m"), HF_TYPES ("rtn nf4": Hugging Face int4 g128 and
+#      NF4 directories of the same model, lowbit only), LAYERS (32), ARCH (90), OUT (results dir), THREADS
+#      (quantization threads; default nproc), PREP_ONLY (set: stop once the files are written).
 set -uo pipefail
 
 LOWBIT=${LOWBIT:-build/cuda-dev/lowbit}
@@ -23,6 +24,7 @@ PP=${PP:-512}
 TG=${TG:-128}
 REPS=${REPS:-3}
 TYPES=${TYPES:-f16 q8_0 q4_0 q4_k_m}
+HF_TYPES=${HF_TYPES-rtn nf4}
 LAYERS=${LAYERS:-32}
 ARCH=${ARCH:-90}
 OUT=${OUT:-$WORK/out}
@@ -48,7 +50,10 @@ fi
 
 # 2. The model and its GGUFs.
 M=$WORK/synth7b
-if [ ! -f "$M/config.json" ]; then
+need=0
+for t in $TYPES; do [ -f "$WORK/synth7b-$t.gguf" ] || need=1; done
+for h in $HF_TYPES; do [ -f "$WORK/synth7b-$h/config.json" ] || need=1; done
+if [ "$need" = 1 ] && [ ! -f "$M/config.json" ]; then
     log "making the synthetic 7B model"
     "$TOOLS/make_synthetic_model" "$M" --tokenizer-from models/lowbit-ref-30m --hidden 4096 --ff 11008 \
         --layers "$LAYERS" --heads 32 --kv-heads 32 --ctx 4096 --threads "$THREADS" >/dev/null || exit 1
@@ -60,7 +65,21 @@ for t in $TYPES; do
         "$LOWBIT" quantize -m "$M" -o "$f" --method "$t" --no-progress -t "$THREADS" >/dev/null || exit 1
     fi
 done
-rm -rf "$M" # the GGUFs are what is measured; free the page cache and disk
+# HF quantized directories of the same model (issue 12's model level: GPTQ/AWQ/RTN int4 g128 share the kI4Z
+# kernels; NF4), measured by lowbit only (llama.cpp does not read them).
+for h in $HF_TYPES; do
+    d=$WORK/synth7b-$h
+    case $h in
+    rtn) args=(--method rtn --bits 4 --group-size 128) ;;
+    *) args=(--method "$h") ;;
+    esac
+    if [ ! -f "$d/config.json" ]; then
+        log "lowbit quantize $h"
+        "$LOWBIT" quantize -m "$M" -o "$d" "${args[@]}" --no-progress -t "$THREADS" >/dev/null || exit 1
+    fi
+done
+rm -rf "$M" # the quantized files are what is measured; free the page cache and disk
+[ -n "${PREP_ONLY:-}" ] && exit 0
 
 # 3. Copy bandwidth of the card (bytes read + written), for the roofline.
 python3 - >"$OUT/copy_bw.txt" <<'EOF'
@@ -114,13 +133,22 @@ for test in ("pp", "tg"):
     print(f"{t:<8} {test:<6} {lt:12.1f} {ct:12.1f} {ratio:>8} {extra}")
 EOF
 done
+for h in $HF_TYPES; do
+    "$LOWBIT" bench -m "$WORK/synth7b-$h" --device cuda -p "$PP" -n "$TG" -r "$REPS" --json 2>"$OUT/lowbit-$h.err" |
+        tee "$OUT/lowbit-$h.jsonl" | avg >"$WORK/l.txt"
+    python3 -c 'import sys
+for l in open(sys.argv[2]):
+    p, g, ts, size = l.split(); kind = "pp" if int(p) else "tg"; dash = "-"
+    print(f"{sys.argv[1]:<8} {kind:<6} {float(ts):12.1f} {dash:>12} {dash:>8}")' \
+        "$h" "$WORK/l.txt" >>"$OUT/table.txt"
+done
 # 5. Batch-16 decode (16 sequences, one token each per step) on Q4_K_M.
 if [ -f "$WORK/synth7b-q4_k_m.gguf" ]; then
     "$LOWBIT" bench -m "$WORK/synth7b-q4_k_m.gguf" --device cuda -p 0 -n "$TG" --n-seq 16 -r "$REPS" --json \
         2>"$OUT/lowbit-b16.err" | tee "$OUT/lowbit-b16.jsonl" >/dev/null
     python3 -c 'import json,sys
 for l in open(sys.argv[1]):
-    if l.startswith("{"): j=json.loads(l); print(f"q4_k_m   tg x16  {j[\"avg_ts\"]:12.1f} tok/s aggregate (16 sequences)")' \
+    if l.startswith("{"): ts = json.loads(l)["avg_ts"]; print(f"q4_k_m   tg x16  {ts:12.1f} tok/s aggregate (16 sequences)")' \
         "$OUT/lowbit-b16.jsonl" >>"$OUT/table.txt"
 fi
 cat "$OUT/table.txt"

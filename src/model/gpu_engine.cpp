@@ -10,6 +10,7 @@ namespace {
 kernel::cuda::GpuWeight gpu_weight(const kernel::WeightView& w) {
     kernel::cuda::GpuWeight g;
     g.data = w.data, g.dtype = w.dtype, g.n_rows = w.n_rows, g.n_cols = w.n_cols, g.row_bytes = w.row_bytes;
+    g.row_scale = w.row_scale, g.outlier_threshold = w.outlier_threshold;
     return g;
 }
 
@@ -36,10 +37,6 @@ Result<std::unique_ptr<kernel::cuda::LlamaGpu>> make_gpu_engine(const Transforme
         g.wq = gpu_weight(l.wq), g.wk = gpu_weight(l.wk), g.wv = gpu_weight(l.wv), g.wo = gpu_weight(l.wo);
         g.gate = gpu_weight(l.w_gate), g.up = gpu_weight(l.w_up), g.down = gpu_weight(l.w_down);
         g.bq = or_null(l.bq), g.bk = or_null(l.bk), g.bv = or_null(l.bv), g.bo = or_null(l.bo);
-        for (const kernel::WeightView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
-            if (v->row_scale)
-                return make_error(ErrorCode::kUnsupported,
-                                  "LLM.int8 weights have no CUDA kernel yet (run them with --device cpu)");
         d.layers.push_back(g);
     }
     return kernel::cuda::LlamaGpu::create(d, options);

@@ -7,13 +7,13 @@
 # Per type (F16, Q8_0, Q4_K_M GGUFs of models/lowbit-ref-30m, made with `lowbit quantize`): greedy generation of 64
 # tokens (must be identical text) and wikitext-2 perplexity over CHUNKS chunks of 512 (must agree within 0.1 %).
 # Env: LOWBIT (default build/ci/lowbit), WIKI (wiki.test.raw; default $LOWBIT_SHARED/data/wikitext-2-raw/wiki.test.raw),
-#      CHUNKS (default 20), TYPES (default "f16 q8_0 q4_k_m rtn"; rtn = a Hugging Face int4 g128 directory, which
+#      CHUNKS (default 20), TYPES (default "f16 q8_0 q4_k_m rtn int8"; rtn = a Hugging Face int4 g128 directory, which
 #      the engine runs through the kI4Z decoder like GPTQ/AWQ/HQQ int4).
 set -euo pipefail
 mode=$1
 LOWBIT=${LOWBIT:-build/ci/lowbit}
 CHUNKS=${CHUNKS:-20}
-TYPES=${TYPES:-f16 q8_0 q4_k_m rtn}
+TYPES=${TYPES:-f16 q8_0 q4_k_m rtn int8}
 PROMPT="The history of the city begins in the early"
 if [ "$mode" = compare ]; then
     a=$2 b=$3 bad=0
@@ -32,7 +32,7 @@ WIKI=${WIKI:-${LOWBIT_SHARED:-../shared}/data/wikitext-2-raw/wiki.test.raw}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for t in $TYPES; do
-    case $t in rtn | gptq | awq | hqq | nf4) f=$work/ref-$t ;; *) f=$work/ref-$t.gguf ;; esac
+    case $t in rtn | gptq | awq | hqq | nf4 | int8) f=$work/ref-$t ;; *) f=$work/ref-$t.gguf ;; esac
     "$LOWBIT" quantize -m models/lowbit-ref-30m -o "$f" --method "$t" --no-progress >/dev/null 2>&1
     "$LOWBIT" run -m "$f" --device "$mode" -p "$PROMPT" -n 64 --temp 0 --seed 1 2>"$out/run-$t.err" >"$out/run-$t.txt"
     "$LOWBIT" perplexity -m "$f" --device "$mode" -f "$WIKI" --chunks "$CHUNKS" >"$out/ppl-$t.txt" 2>&1

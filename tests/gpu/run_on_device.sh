@@ -3,7 +3,7 @@
 # One device call's worth of CUDA-engine work, from binaries built elsewhere and carried in .carry/call
 # (dev.tar.xz: lowbit, lowbit_kernel_gputests, lowbit_runtime_gputests, make_synthetic_model, gpu_matmul_bench,
 # libfmt; model.tar.xz: models/lowbit-ref-30m; llama.cpp.tar.xz: the llama-cpp-python sdist's llama.cpp, trimmed;
-# wiki.test.raw.xz). PHASES (default "tests gemv engine bench") picks:
+# wiki.test.raw.xz; pylibs.tar.xz, optional: site-packages with bitsandbytes and hqq). PHASES (default "tests gemv engine bench") picks:
 #   tests   the gpu-label test binaries (matmul parity per type for both GEMV variants, whole-model logits vs CPU)
 #   gemv    tests/tools/gpu_matmul_bench for both GEMV variants (default: 8-bit activations where the type has them;
 #           LOWBIT_GEMV=f32: f32 activations): µs and GB/s per type/shape
@@ -11,6 +11,9 @@
 #           hqq on the same shapes) with the target ratios
 #   engine  tests/gpu/engine_check.sh on the reference model, cuda then cpu (host cores), then compare: greedy
 #           text identical and perplexity within 0.1 %
+#   prep    bench/gpu_vs_llamacpp.sh PREP_ONLY=1 in the background: the synthetic 7B model's GGUFs and HF
+#           directories in WORK (kept while the machine stays warm, so a next call can run `bench` alone)
+#   lcpp    build llama.cpp CUDA in the background (also started by `bench`), waited for at the end
 #   profile lowbit bench on the synthetic 7B Q4_0 with LOWBIT_GPU_PROFILE=1 (per-op device time)
 #   bench   bench/gpu_vs_llamacpp.sh (llama.cpp CUDA build + interleaved llama-bench vs lowbit bench)
 # Results under OUT (default $OUT, as the device tool provides), one tarball per phase set (the tool returns few
@@ -36,13 +39,22 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 
 W=${WORK:-/tmp/lowbit-work} # outside the repo copy: the device tool does not keep it between calls
 mkdir -p "$W"
-if has bench && [ ! -x "$W/lcpp-build/bin/llama-bench" ]; then # llama.cpp builds while the other phases run
+if { has bench || has lcpp; } && [ ! -x "$W/lcpp-build/bin/llama-bench" ]; then # llama.cpp builds while the other phases run
     mkdir -p "$W/lcpp-src" && tar xJf $C/llama.cpp.tar.xz -C "$W/lcpp-src"
     (cmake -S "$W/lcpp-src/llama.cpp" -B "$W/lcpp-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
         -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
         -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DGGML_NATIVE=ON &&
-        nice cmake --build "$W/lcpp-build" -j12 --target llama-bench) >"$R/lcpp-build.log" 2>&1 &
+        nice cmake --build "$W/lcpp-build" -j"${LCPP_JOBS:-12}" --target llama-bench) >"$R/lcpp-build.log" 2>&1 &
     LCPP_PID=$!
+fi
+if has prep; then # the benchmark's model and quantized files, in the background while the other phases run
+    (PREP_ONLY=1 OUT=$R/bench LOWBIT=$B/lowbit TOOLS=$B WORK=$W THREADS=8 bash bench/gpu_vs_llamacpp.sh \
+        >"$R/prep.log" 2>&1) &
+    PREP_PID=$!
+fi
+if [ -f $C/pylibs.tar.xz ]; then # PyPI peers the device image lacks (bitsandbytes, hqq), for the kernels phase
+    [ -d .carry/site ] || tar xJf $C/pylibs.tar.xz -C .carry
+    export PYTHONPATH=$PWD/.carry/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 if has tests; then
     for v in $VARIANTS; do
@@ -70,6 +82,11 @@ if has engine; then
     done
     [ -d "$R/engine-cpu" ] && tests/gpu/engine_check.sh compare "$R/engine-cpu" "$R/engine-cuda" 2>&1 | tee -a "$R/log.txt"
 fi
+if [ -n "${PREP_PID:-}" ]; then
+    log "waiting for the benchmark files"
+    wait "$PREP_PID"
+    log "benchmark files: exit $?"
+fi
 if has profile; then
     if [ ! -f "$W/synth7b-q4_0.gguf" ]; then
         [ -f "$W/synth7b/config.json" ] || "$B/make_synthetic_model" "$W/synth7b" --tokenizer-from models/lowbit-ref-30m \
@@ -86,4 +103,9 @@ if has bench; then
     export TYPES=${BENCH_TYPES:-q4_0 q4_k_m q8_0 f16}
     [ -n "${LCPP_PID:-}" ] && { log "waiting for the llama.cpp build"; wait "$LCPP_PID"; log "llama.cpp build exit $?"; }
     OUT=$R/bench LOWBIT=$B/lowbit TOOLS=$B LCPP_SRC=$C/llama.cpp.tar.xz WORK=$W bash bench/gpu_vs_llamacpp.sh 2>&1 | tee "$R/bench.txt"
+fi
+if [ -n "${LCPP_PID:-}" ] && has lcpp && ! has bench; then # a call that only starts the build waits for it
+    log "waiting for the llama.cpp build"
+    wait "$LCPP_PID"
+    log "llama.cpp build exit $?"
 fi

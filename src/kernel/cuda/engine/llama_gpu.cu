@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The CUDA engine (see llama_gpu.h): weight upload, the per-step op sequence, GEMV/GEMM choice, graphs.
 #include "kernel/cuda/calib_layer_util.cuh"
+#include "kernel/cuda/engine/gpu_int8.cuh"
 #include "kernel/cuda/engine/gpu_ops.cuh"
 #include "kernel/cuda/engine/gpu_repack.h"
 #include "kernel/cuda/engine/llama_gpu.h"
@@ -35,15 +36,22 @@ struct DevWeight {
     DType dtype = DType::kF32;
     int64_t n_rows = 0, n_cols = 0;
     uint64_t row_bytes = 0;
+    DeviceBuffer<float> scb; // kI8: per-row scales
+    float threshold = 0.0f;  // kI8: outlier threshold
 };
 
+// LLM.int8 weights: int8 rows with per-row scales, multiplied by launch_int8_decomp (no block decoder).
+bool is_int8(const GpuWeight& w) {
+    return w.dtype == DType::kI8 && w.row_scale;
+}
+
 Status check_weight(const GpuWeight& w, const std::string& name) {
-    if (!engine::gpu_weight_type(w.dtype))
+    if (!engine::gpu_weight_type(w.dtype) && !is_int8(w))
         return make_error(ErrorCode::kUnsupported,
                           name + ": weights of type " + type_name(w.dtype) +
                               " have no CUDA kernel (the engine runs f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, "
                               "q2_k, q3_k, q4_k, q5_k, q6_k, the int4 groups of GPTQ, AWQ, HQQ and RTN, bitsandbytes "
-                              "nf4/fp4; run it with "
+                              "nf4/fp4 and LLM.int8; run it with "
                               "--device cpu)");
     if (w.n_cols % dtype_block_elems(w.dtype) != 0 || w.n_cols % 32 != 0 || w.n_rows < 1)
         return make_error(ErrorCode::kUnsupported, name + ": rows of " + std::to_string(w.n_cols) +
@@ -64,6 +72,14 @@ Status upload_rows(std::initializer_list<const GpuWeight*> ws, DevWeight& d, con
     d.dtype = a->dtype, d.n_rows = rows, d.n_cols = a->n_cols, d.row_bytes = engine::device_row_bytes(file_row);
     CALIB_CUDA_TRY(engine::prepare_decoder(a->dtype), "decoder tables for " + name);
     LOWBIT_TRY(d.buf.alloc(int64_t(uint64_t(rows) * d.row_bytes), name));
+    if (is_int8(*a)) { // the stacked rows' scales, in the same order
+        std::vector<float> scb;
+        for (const GpuWeight* w : ws) scb.insert(scb.end(), w->row_scale, w->row_scale + w->n_rows);
+        d.threshold = a->outlier_threshold;
+        LOWBIT_TRY(d.scb.alloc(rows, name + " row scales"));
+        CALIB_CUDA_TRY(cudaMemcpy(d.scb.get(), scb.data(), scb.size() * 4, cudaMemcpyHostToDevice),
+                       "upload of " + name + " row scales");
+    }
     std::vector<uint8_t> staging;
     uint64_t off = 0;
     for (const GpuWeight* w : ws) {
@@ -87,7 +103,9 @@ Status upload(const GpuWeight& w, DevWeight& d, const std::string& name) {
 bool can_fuse(std::initializer_list<const GpuWeight*> ws) {
     const GpuWeight* a = *ws.begin();
     for (const GpuWeight* w : ws)
-        if (w->dtype != a->dtype || w->n_cols != a->n_cols || w->row_bytes != a->row_bytes) return false;
+        if (w->dtype != a->dtype || w->n_cols != a->n_cols || w->row_bytes != a->row_bytes ||
+            !w->row_scale != !a->row_scale || w->outlier_threshold != a->outlier_threshold)
+            return false;
     return true;
 }
 
@@ -99,7 +117,7 @@ Status upload_floats(const float* host, int64_t n, DeviceBuffer<float>& d, const
 }
 
 bool needs_dequant_scratch(DType t) {
-    return t != DType::kF16 && t != DType::kBF16 && t != DType::kF32;
+    return t != DType::kF16 && t != DType::kBF16 && t != DType::kF32 && t != DType::kI8;
 }
 
 // Matmul on the device: GEMV for few tokens, dequantize + cuBLAS for more. Owns the GEMM scratch.
@@ -108,8 +126,14 @@ class Matmul {
     ~Matmul() {
         if (cublas_) cublasDestroy(cublas_);
     }
-    Status init(cudaStream_t stream, int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems) {
+    // int8: whether some weight is LLM.int8 (its scratch: mask, int8 rows and scales for max_tokens tokens).
+    Status init(cudaStream_t stream, int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems, bool int8) {
         stream_ = stream;
+        if (int8) {
+            LOWBIT_TRY(i8_mask_.alloc(max_cols, "LLM.int8 outlier mask"));
+            LOWBIT_TRY(i8_xq_.alloc(max_tokens * max_cols, "LLM.int8 activations"));
+            LOWBIT_TRY(i8_amax_.alloc(max_tokens, "LLM.int8 activation scales"));
+        }
         CALIB_CUBLAS_TRY(cublasCreate(&cublas_), "cublasCreate");
         CALIB_CUBLAS_TRY(cublasSetStream(cublas_, stream), "cublasSetStream");
         if (max_tokens > engine::kGemvStepMaxTokens) {
@@ -121,9 +145,9 @@ class Matmul {
         LOWBIT_TRY(xds_.alloc(qt * max_cols / 32, "GEMV activation scales"));
         return ok_status();
     }
-    static uint64_t scratch_bytes(int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems) {
+    static uint64_t scratch_bytes(int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems, bool int8) {
         const uint64_t q8 = uint64_t(std::min<int64_t>(max_tokens, engine::kGemvStepMaxTokens) * max_cols) / 32 * 40;
-        return q8 +
+        return q8 + (int8 ? uint64_t(max_tokens + 1) * uint64_t(max_cols) + 4 * uint64_t(max_tokens) : 0) +
                (max_tokens > engine::kGemvStepMaxTokens ? uint64_t(max_tokens * max_cols + max_dequant_elems) * 2 : 0);
     }
 
@@ -138,6 +162,16 @@ class Matmul {
     // y[m, N] (= or +=) x[m, K] · Wᵀ (+ bias). Device pointers. x_q8_ready: xq()/xds() already hold x quantized.
     Status run(const DevWeight& w, const float* x, int64_t m, const float* bias, float* y, bool accumulate,
                bool force_gemm = false, bool x_q8_ready = false) {
+        if (w.dtype == DType::kI8) { // LLM.int8: one path for every m (the decomposition is per step)
+            if (m * w.n_cols > i8_xq_.size() || w.n_cols > i8_mask_.size() || m > i8_amax_.size())
+                return make_error(ErrorCode::kInternal, "LLM.int8 matmul of " + std::to_string(m) + " x " +
+                                                            std::to_string(w.n_cols) + " exceeds the engine's scratch");
+            CALIB_CUDA_TRY(engine::launch_int8_decomp(reinterpret_cast<const int8_t*>(w.buf.get()), w.scb.get(),
+                                                      w.n_rows, w.n_cols, w.threshold, x, m, bias, y, accumulate,
+                                                      i8_mask_.get(), i8_xq_.get(), i8_amax_.get(), stream_),
+                           "LLM.int8 matmul");
+            return ok_status();
+        }
         if (!force_gemm && engine::gemv_q8_type(w.dtype) && m <= engine::kGemvStepMaxTokens) {
             if (!q8_input(&w, m))
                 return make_error(ErrorCode::kInternal, "GEMV of " + std::to_string(m) + " x " +
@@ -200,10 +234,13 @@ class Matmul {
   private:
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
-    DeviceBuffer<uint16_t> xh_;   // x as f16/bf16
-    DeviceBuffer<uint16_t> wdeq_; // a dequantized weight matrix
-    DeviceBuffer<int8_t> xq_;     // x quantized to 8 bits (GEMV of the gemv_q8_type types)
-    DeviceBuffer<float2> xds_;    // their per-32 {d, Σ q}
+    DeviceBuffer<uint16_t> xh_;     // x as f16/bf16
+    DeviceBuffer<uint16_t> wdeq_;   // a dequantized weight matrix
+    DeviceBuffer<int8_t> xq_;       // x quantized to 8 bits (GEMV of the gemv_q8_type types)
+    DeviceBuffer<float2> xds_;      // their per-32 {d, Σ q}
+    DeviceBuffer<uint8_t> i8_mask_; // LLM.int8: outlier columns of the step
+    DeviceBuffer<int8_t> i8_xq_;    // LLM.int8: token rows quantized to int8
+    DeviceBuffer<float> i8_amax_;   // LLM.int8: their amax
 };
 
 // LOWBIT_GPU_PROFILE=1: per-op device time (CUDA events between ops, graphs off), printed at exit as a table —
@@ -385,7 +422,9 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
             max_deq = std::max(max_deq, 2 * m.n_ff * hs);
     }
     std::map<const void*, bool> seen;
+    bool int8 = false;
     auto count = [&](const GpuWeight& w) {
+        int8 = int8 || is_int8(w);
         if (seen[w.data]) return;
         seen[w.data] = true;
         w_bytes += uint64_t(w.n_rows) * engine::device_row_bytes(w.row_bytes);
@@ -398,7 +437,7 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
     const uint64_t scratch = uint64_t(T) * 4 *
                                  uint64_t(3 * hs + 3 * qd + 4 * kvd + 5 * m.n_ff + m.n_vocab +
                                           m.n_heads * (partial_rows / T + 1) * (m.head_dim + 2)) +
-                             Matmul::scratch_bytes(T, max_cols, max_deq);
+                             Matmul::scratch_bytes(T, max_cols, max_deq, int8);
     size_t free_b = 0, total_b = 0;
     CALIB_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
     const uint64_t need = w_bytes + cache + scratch;
@@ -410,7 +449,7 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
                                                        " GiB free (lower -c / -np, or use a smaller type)");
 
     CALIB_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-    LOWBIT_TRY(mm_.init(stream_, T, max_cols, max_deq));
+    LOWBIT_TRY(mm_.init(stream_, T, max_cols, max_deq, int8));
     Status st = ok_status();
     embd_ = weight(m.token_embd, "token_embd", st);
     output_ = weight(m.output, "output", st);
@@ -667,7 +706,7 @@ struct MatmulRig {
         CALIB_CUDA_TRY(cudaStreamCreate(&stream), "cudaStreamCreate");
         gemm = force_gemm || m > engine::kGemvStepMaxTokens;
         LOWBIT_TRY(mm.init(stream, gemm ? std::max<int64_t>(m, engine::kGemvStepMaxTokens + 1) : m, w.n_cols,
-                           w.n_rows * w.n_cols));
+                           w.n_rows * w.n_cols, is_int8(w)));
         LOWBIT_TRY(xd.alloc(m * w.n_cols, "x"));
         LOWBIT_TRY(yd.alloc(m * w.n_rows, "y"));
         return ok_status();
@@ -686,11 +725,14 @@ Status gpu_matmul(const GpuWeight& w, const float* x, int64_t m, float* y, bool 
     return ok_status();
 }
 
-Result<double> gpu_matmul_time_us(const GpuWeight& w, int64_t m, int reps, bool force_gemm) {
+Result<double> gpu_matmul_time_us(const GpuWeight& w, int64_t m, int reps, bool force_gemm, const float* x) {
     if (reps < 1) return make_error(ErrorCode::kUsage, "gpu_matmul_time_us: reps must be >= 1");
     MatmulRig rig;
     LOWBIT_TRY(rig.init(w, m, force_gemm));
-    CALIB_CUDA_TRY(cudaMemsetAsync(rig.xd.get(), 0, uint64_t(m * w.n_cols) * 4, rig.stream), "x");
+    if (x)
+        CALIB_CUDA_TRY(cudaMemcpy(rig.xd.get(), x, uint64_t(m * w.n_cols) * 4, cudaMemcpyHostToDevice), "x upload");
+    else
+        CALIB_CUDA_TRY(cudaMemsetAsync(rig.xd.get(), 0, uint64_t(m * w.n_cols) * 4, rig.stream), "x");
     for (int i = 0; i < 3; ++i)
         LOWBIT_TRY(rig.mm.run(rig.d, rig.xd.get(), m, nullptr, rig.yd.get(), false, force_gemm));
     cudaEvent_t e0 = nullptr, e1 = nullptr;

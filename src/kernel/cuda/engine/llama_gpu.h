@@ -28,6 +28,9 @@ struct GpuWeight {
     DType dtype = DType::kF32;
     int64_t n_rows = 0, n_cols = 0;
     uint64_t row_bytes = 0;
+    // kI8 only (LLM.int8): per-row scales SCB [n_rows] and the outlier threshold (<= 0: none), as in WeightView.
+    const float* row_scale = nullptr;
+    float outlier_threshold = 0.0f;
 };
 
 struct GpuLayerDesc {
@@ -87,7 +90,9 @@ class LlamaGpu {
 Status gpu_matmul(const GpuWeight& w, const float* x, int64_t m, float* y, bool force_gemm = false);
 
 // Device time of one such matmul in microseconds (weights uploaded once, the mean of `reps` launches after a
-// warm-up, CUDA events): the kernel benchmark's entry point (tests/tools/gpu_matmul_bench.cpp).
-Result<double> gpu_matmul_time_us(const GpuWeight& w, int64_t m, int reps, bool force_gemm = false);
+// warm-up, CUDA events): the kernel benchmark's entry point (tests/tools/gpu_matmul_bench.cpp). x: the host
+// activations [m, n_cols] to multiply (zeros when null; LLM.int8's time depends on its outlier columns).
+Result<double> gpu_matmul_time_us(const GpuWeight& w, int64_t m, int reps, bool force_gemm = false,
+                                  const float* x = nullptr);
 
 } // namespace lowbit::kernel::cuda

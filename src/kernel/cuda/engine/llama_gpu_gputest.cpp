@@ -10,6 +10,7 @@
 #include "kernel/cuda/cuda_backend.h"
 #include "kernel/cuda/engine/llama_gpu.h"
 #include "kernel/kernel.h"
+#include "kernel/ref/matmul_int8_decomp.h"
 #include "scheme/scheme_list.h"
 
 #include <cmath>
@@ -103,6 +104,46 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, GpuMatmul,
                                            DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kI4Z, DType::kNF4x64,
                                            DType::kFP4x64),
                          [](const auto& p) { return std::string(dtype_name(p.param)); });
+
+// LLM.int8 (kI8 + row scales): the device decomposition against kernel::ref::matmul_int8_decomp, with and without
+// outlier columns, for decode and prefill token counts. The integer parts are the reference's exactly (same outlier
+// columns, same int8 activations); only the order of float additions differs: bound 1e-5.
+TEST(GpuEngine, Int8DecompositionMatchesReference) {
+    if (const std::string why = cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+    std::mt19937 rng(4242u);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::uniform_int_distribution<int> q(-127, 127);
+    const int64_t n_rows = 300, n_cols = 1024;
+    std::vector<int8_t> w(size_t(n_rows * n_cols));
+    std::vector<float> scb(static_cast<size_t>(n_rows));
+    for (auto& v : w) v = int8_t(q(rng));
+    for (auto& v : scb) v = 0.01f + 0.05f * std::fabs(nd(rng));
+    GpuWeight g;
+    g.data = w.data(), g.dtype = DType::kI8, g.n_rows = n_rows, g.n_cols = n_cols, g.row_bytes = uint64_t(n_cols);
+    g.row_scale = scb.data();
+    for (const float threshold : {6.0f, 0.0f}) {
+        g.outlier_threshold = threshold;
+        for (int64_t m : {1, 3, 8, 19, 40}) {
+            std::vector<float> x(size_t(m * n_cols)), want(size_t(m * n_rows)), got(size_t(m * n_rows), NAN);
+            for (auto& v : x) v = nd(rng);
+            for (int64_t c = 5; c < n_cols; c += 97) x[size_t((c % m) * n_cols + c)] = 9.0f; // outlier columns
+            ref::Int8DecompStats stats;
+            ASSERT_TRUE(ref::matmul_int8_decomp(x.data(), m, n_cols, w.data(), scb.data(), n_rows, threshold,
+                                                want.data(), &stats)
+                            .ok());
+            const Status st = gpu_matmul(g, x.data(), m, got.data());
+            ASSERT_TRUE(st.ok()) << st.error().message;
+            const double err = rel_l2(got, want);
+            std::printf(
+                "i8    %4lld x %5lld m=%-3lld threshold %.0f (%lld outlier columns) rel err %.2e (bound 1e-5)\n",
+                (long long)n_rows, (long long)n_cols, (long long)m, threshold, (long long)stats.n_outlier_cols, err);
+            EXPECT_LE(err, 1e-5) << "m=" << m << " threshold " << threshold;
+            if (threshold > 0.0f) {
+                EXPECT_GE(stats.n_outlier_cols, 10);
+            }
+        }
+    }
+}
 
 TEST(GpuEngine, UnsupportedTypeIsNamed) {
     if (const std::string why = cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;

@@ -24,7 +24,7 @@ Result<std::unique_ptr<LlamaGpu>> LlamaGpu::create(const GpuModelDesc&, const Gp
 Status gpu_matmul(const GpuWeight&, const float*, int64_t, float*, bool) {
     return no_cuda();
 }
-Result<double> gpu_matmul_time_us(const GpuWeight&, int64_t, int, bool) {
+Result<double> gpu_matmul_time_us(const GpuWeight&, int64_t, int, bool, const float*) {
     return no_cuda();
 }
 
