@@ -17,7 +17,8 @@
 #   profile lowbit bench on the synthetic 7B Q4_0 with LOWBIT_GPU_PROFILE=1 (per-op device time)
 #   bench   bench/gpu_vs_llamacpp.sh (llama.cpp CUDA build + interleaved llama-bench vs lowbit bench)
 # Results under OUT (default $OUT, as the device tool provides), one tarball per phase set (the tool returns few
-# files). Usage: PHASES="tests gemv" tests/gpu/run_on_device.sh
+# files). Usage: PHASES="tests gemv" tests/gpu/run_on_device.sh   (PDL_VARIANTS="1 0": the tests and the profile
+# phase's bench also with LOWBIT_PDL=0)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 PHASES=${PHASES:-tests gemv kernels engine bench}
@@ -58,9 +59,11 @@ if [ -f $C/pylibs.tar.xz ]; then # PyPI peers the device image lacks (bitsandbyt
 fi
 if has tests; then
     for v in $VARIANTS; do
-        for t in lowbit_kernel_gputests lowbit_runtime_gputests; do
-            LOWBIT_GEMV=$v timeout 300 "$B/$t" --gtest_brief=1 >"$R/$t-$v.txt" 2>&1
-            log "$t ($v GEMV) exit $?: $(grep -c FAILED "$R/$t-$v.txt") FAILED lines"
+        for p in ${PDL_VARIANTS:-1}; do # LOWBIT_PDL values (programmatic dependent launch on / off)
+            for t in lowbit_kernel_gputests lowbit_runtime_gputests; do
+                LOWBIT_PDL=$p LOWBIT_GEMV=$v timeout 300 "$B/$t" --gtest_brief=1 >"$R/$t-$v-pdl$p.txt" 2>&1
+                log "$t ($v GEMV, PDL $p) exit $?: $(grep -c FAILED "$R/$t-$v-pdl$p.txt") FAILED lines"
+            done
         done
     done
 fi
@@ -94,7 +97,10 @@ if has profile; then
         "$B/lowbit" quantize -m "$W/synth7b" -o "$W/synth7b-q4_0.gguf" --method q4_0 --no-progress -t 16 >/dev/null
     fi
     for v in ${PROFILE_VARIANTS:-$VARIANTS}; do
-        LOWBIT_GEMV=$v "$B/lowbit" bench -m "$W/synth7b-q4_0.gguf" --device cuda -p 512 -n 128 -r 3 2>&1 | tee "$R/bench-q4_0-$v.txt" | grep -E "pp512|tg128"
+        for p in ${PDL_VARIANTS:-1}; do
+            LOWBIT_PDL=$p LOWBIT_GEMV=$v "$B/lowbit" bench -m "$W/synth7b-q4_0.gguf" --device cuda -p 512 -n 128 -r 3 2>&1 |
+                tee "$R/bench-q4_0-$v-pdl$p.txt" | grep -E "pp512|tg128" | sed "s/^/GEMV $v PDL $p: /"
+        done
     done
     LOWBIT_GPU_PROFILE=1 "$B/lowbit" bench -m "$W/synth7b-q4_0.gguf" --device cuda -p 0 -n 64 -r 1 >"$R/profile-q4_0.txt" 2>&1
     grep -A20 "GPU profile" "$R/profile-q4_0.txt"

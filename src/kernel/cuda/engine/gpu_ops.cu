@@ -21,6 +21,43 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+// Programmatic dependent launch (sm_90+): the step's kernels are launched with
+// cudaLaunchAttributeProgrammaticStreamSerialization, so a kernel's blocks may be scheduled while its predecessor's
+// last blocks still run (the launch latency between the ~10 kernels of a layer overlaps). Every such kernel starts
+// with pdl_begin(): griddepcontrol.wait blocks until the predecessor grid has completed and its writes are visible —
+// before any read or write of this kernel — then launch_dependents lets the next kernel's blocks be scheduled.
+// LOWBIT_PDL=0 launches them plainly (A/B).
+__device__ __forceinline__ void pdl_begin() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+bool pdl_enabled() {
+    static const bool on = [] {
+        const char* e = std::getenv("LOWBIT_PDL");
+        if (e && std::string(e) == "0") return false;
+        int dev = 0, major = 0;
+        return cudaGetDevice(&dev) == cudaSuccess &&
+               cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
+    }();
+    return on;
+}
+
+// kernel<<<grid, block, 0, stream>>>(args...), with programmatic dependent launch when enabled (the kernel must
+// begin with pdl_begin()).
+template <class... KArgs, class... Args>
+cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t stream, Args... args) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid, cfg.blockDim = block, cfg.dynamicSmemBytes = 0, cfg.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr, cfg.numAttrs = pdl_enabled() ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kernel, KArgs(args)...);
+}
+
 // Calls f(Q{}) with the decoder struct of `dtype`; false when the engine has none.
 template <class F> bool with_type(DType dtype, F&& f) {
     switch (dtype) {
@@ -93,6 +130,7 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
     gemv_tile_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                      const float* __restrict__ x, int m, const float* __restrict__ bias, float* __restrict__ y,
                      int accumulate) {
+    pdl_begin();
     constexpr int R = kTileRows<MT>;
     __shared__ float4 xs_sm[MT][kTileSub][kTilePad];
     const float* tab = block_table<Q>();
@@ -194,8 +232,8 @@ template <class Q, int MT>
 void launch_gemv_mt(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols, const float* x, int m,
                     const float* bias, float* y, int a, cudaStream_t st) {
     const int64_t per_block = int64_t(kGemvWarps) * kTileRows<MT>;
-    gemv_tile_kernel<Q, MT><<<unsigned((n_rows + per_block - 1) / per_block), kGemvWarps * kWarp, 0, st>>>(
-        w, row_bytes, n_rows, n_cols, x, m, bias, y, a);
+    launch_pdl(gemv_tile_kernel<Q, MT>, dim3(unsigned((n_rows + per_block - 1) / per_block)), dim3(kGemvWarps * kWarp),
+               st, w, row_bytes, n_rows, n_cols, x, m, bias, y, a);
 }
 
 template <class Q>
@@ -247,6 +285,7 @@ __device__ __forceinline__ void quantize_q8_block(float v, int lane, int64_t blk
 
 __global__ void quantize_q8_kernel(const float* __restrict__ x, int64_t n_blocks, int8_t* __restrict__ xq,
                                    float2* __restrict__ ds) {
+    pdl_begin();
     const int lane = threadIdx.x % kWarp;
     const int64_t blk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
     if (blk >= n_blocks) return;
@@ -258,6 +297,7 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
     gemv_q8_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                    const int8_t* __restrict__ xq, const float2* __restrict__ ds, int m, const float* __restrict__ bias,
                    float* __restrict__ y, int accumulate) {
+    pdl_begin();
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
     if (row0 >= n_rows) return;
@@ -314,8 +354,8 @@ void launch_gemv_q8_mt(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int
                        const float2* ds, int m, const float* bias, float* y, int a, cudaStream_t st) {
     constexpr int R = 2, U = MT == 1 ? Q8::kUnroll : MT == 2 ? (Q8::kUnroll + 1) / 2 : 1;
     const int64_t per_block = int64_t(kGemvWarps) * R;
-    gemv_q8_kernel<Q8, R, MT, U><<<unsigned((n_rows + per_block - 1) / per_block), kGemvWarps * kWarp, 0, st>>>(
-        w, row_bytes, n_rows, n_cols, xq, ds, m, bias, y, a);
+    launch_pdl(gemv_q8_kernel<Q8, R, MT, U>, dim3(unsigned((n_rows + per_block - 1) / per_block)),
+               dim3(kGemvWarps * kWarp), st, w, row_bytes, n_rows, n_cols, xq, ds, m, bias, y, a);
 }
 
 // ---- dequantization to dense 16-bit rows (prefill GEMMs) and embedding rows ----
@@ -381,6 +421,7 @@ __global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__
 // With xq: also quantizes the output for a GEMV (n % 32 == 0: every warp covers one whole block or none).
 __global__ void silu_mul_kernel(const float* g, int64_t gs, const float* u, int64_t us, float* out, int64_t n_rows,
                                 int64_t n, int8_t* __restrict__ xq, float2* __restrict__ ds) {
+    pdl_begin();
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n_rows * n) return;
     const int64_t t = i / n, c = i % n;
@@ -392,6 +433,7 @@ __global__ void silu_mul_kernel(const float* g, int64_t gs, const float* u, int6
 
 __global__ void gather_rows_kernel(const float* __restrict__ src, const int32_t* __restrict__ rows, int64_t n,
                                    float* __restrict__ dst) {
+    pdl_begin();
     const int64_t r = blockIdx.x;
     const float* s = src + int64_t(rows[r]) * n;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) dst[r * n + i] = s[i];
@@ -402,6 +444,7 @@ constexpr int kNormThreads = 1024; // one block per row: a 4096-wide row is 4 el
 __global__ void __launch_bounds__(kNormThreads)
     rms_norm_kernel(const float* x, const float* __restrict__ weight, float* y, int64_t n, float eps,
                     int8_t* __restrict__ xq, float2* __restrict__ ds) {
+    pdl_begin();
     const int64_t r = blockIdx.x;
     const float* xr = x + r * n;
     float ss = 0.0f;
@@ -429,6 +472,7 @@ constexpr int kMaxRopePairs = 128; // head_dim <= 256 (checked at engine init)
 constexpr int kRopeHeads = 4;
 
 __global__ void rope_store_kernel(RopeStoreArgs a) {
+    pdl_begin();
     const int64_t t = blockIdx.x;
     const int64_t half = a.head_dim / 2, kv_dim = a.n_kv * a.head_dim;
     const int64_t h0 = int64_t(blockIdx.y) * kRopeHeads, h1 = min(h0 + kRopeHeads, a.n_heads + a.n_kv);
@@ -467,6 +511,7 @@ constexpr int kMaxHeadDim = 256;
 constexpr int kHeadSlots = kMaxHeadDim / kWarp; // head dims held per lane
 
 __global__ void __launch_bounds__(kAttnWarps* kWarp) attention_split_kernel(AttentionArgs a) {
+    pdl_begin();
     const int split = blockIdx.x;
     const int64_t h = blockIdx.y, t = blockIdx.z;
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
@@ -560,6 +605,7 @@ __global__ void __launch_bounds__(kAttnWarps* kWarp) attention_split_kernel(Atte
 }
 
 __global__ void attention_merge_kernel(AttentionArgs a) {
+    pdl_begin();
     const int64_t h = blockIdx.x, t = blockIdx.y, hd = a.head_dim;
     const float* part = a.partial + (t * a.n_heads + h) * a.n_split * (hd + 2);
     float mx = -FLT_MAX;
@@ -621,8 +667,8 @@ bool gemv_q8_type(DType dtype) {
 cudaError_t launch_quantize_q8(const float* x, int64_t m, int64_t n_cols, int8_t* xq, float2* ds, cudaStream_t stream) {
     if (m < 1 || n_cols % 32 != 0) return cudaErrorInvalidValue;
     const int64_t n_blocks = m * (n_cols / 32);
-    quantize_q8_kernel<<<blocks_for(n_blocks * kWarp, 256), 256, 0, stream>>>(x, n_blocks, xq, ds);
-    return cudaGetLastError();
+    return launch_pdl(quantize_q8_kernel, dim3(blocks_for(n_blocks * kWarp, 256)), dim3(256), stream, x, n_blocks, xq,
+                      ds);
 }
 
 cudaError_t launch_gemv_q8(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
@@ -691,29 +737,26 @@ cudaError_t launch_add_bias(float* y, const float* bias, int64_t n_rows, int64_t
 cudaError_t launch_rms_norm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps,
                             cudaStream_t stream, int8_t* xq, float2* ds) {
     if (xq && n % 32 != 0) return cudaErrorInvalidValue;
-    rms_norm_kernel<<<unsigned(n_rows), kNormThreads, 0, stream>>>(x, weight, y, n, eps, xq, ds);
-    return cudaGetLastError();
+    return launch_pdl(rms_norm_kernel, dim3(unsigned(n_rows)), dim3(kNormThreads), stream, x, weight, y, n, eps, xq,
+                      ds);
 }
 
 cudaError_t launch_silu_mul(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride, float* out,
                             int64_t n_rows, int64_t n, cudaStream_t stream, int8_t* xq, float2* ds) {
     if (xq && n % 32 != 0) return cudaErrorInvalidValue;
-    silu_mul_kernel<<<blocks_for(n_rows * n, 256), 256, 0, stream>>>(gate, gate_stride, up, up_stride, out, n_rows, n,
-                                                                     xq, ds);
-    return cudaGetLastError();
+    return launch_pdl(silu_mul_kernel, dim3(blocks_for(n_rows * n, 256)), dim3(256), stream, gate, gate_stride, up,
+                      up_stride, out, n_rows, n, xq, ds);
 }
 
 cudaError_t launch_gather_rows(const float* src, const int32_t* rows, int64_t n_out, int64_t n, float* dst,
                                cudaStream_t stream) {
-    gather_rows_kernel<<<unsigned(n_out), 256, 0, stream>>>(src, rows, n, dst);
-    return cudaGetLastError();
+    return launch_pdl(gather_rows_kernel, dim3(unsigned(n_out)), dim3(256), stream, src, rows, n, dst);
 }
 
 cudaError_t launch_rope_store(const RopeStoreArgs& a, cudaStream_t stream) {
     if (a.head_dim > 2 * kMaxRopePairs) return cudaErrorInvalidValue;
     const dim3 grid(unsigned(a.n), unsigned((a.n_heads + a.n_kv + kRopeHeads - 1) / kRopeHeads));
-    rope_store_kernel<<<grid, 128, 0, stream>>>(a);
-    return cudaGetLastError();
+    return launch_pdl(rope_store_kernel, grid, dim3(128), stream, a);
 }
 
 void attention_splits(int64_t n_ctx, int& n_split, int& split_len, bool decode) {
@@ -729,10 +772,9 @@ cudaError_t launch_attention(const AttentionArgs& a, cudaStream_t stream) {
     if (a.head_dim > kMaxHeadDim || a.n_kv < 1 || a.n_heads % a.n_kv != 0 || (a.out_q8 && a.head_dim % 32 != 0))
         return cudaErrorInvalidValue;
     const dim3 grid(unsigned(a.n_split), unsigned(a.n_heads), unsigned(a.n));
-    attention_split_kernel<<<grid, kAttnWarps * kWarp, 0, stream>>>(a);
-    if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
-    attention_merge_kernel<<<dim3(unsigned(a.n_heads), unsigned(a.n)), 128, 0, stream>>>(a);
-    return cudaGetLastError();
+    if (cudaError_t e = launch_pdl(attention_split_kernel, grid, dim3(kAttnWarps * kWarp), stream, a); e != cudaSuccess)
+        return e;
+    return launch_pdl(attention_merge_kernel, dim3(unsigned(a.n_heads), unsigned(a.n)), dim3(128), stream, a);
 }
 
 } // namespace lowbit::kernel::cuda::engine
