@@ -41,8 +41,8 @@ const KernelRow kKernels[] = {
     {Op::kMatmul, Backend::kCpu, DType::kQ6_K, "cpu::qdot_q6_k", MatmulFn{cpu::matmul_qdot}, true},
     // Repacked HF 4-bit checkpoints (scheme/packed4): int4 groups x Q8 activations; NF4/FP4 x f32 activations.
     {Op::kMatmul, Backend::kCpu, DType::kI4Z, "cpu::qdot_i4z", MatmulFn{cpu::matmul_qdot}, true},
-    {Op::kMatmul, Backend::kCpu, DType::kNF4x64, "cpu::qdot_nf4x64", MatmulFn{cpu::matmul_qdot}, false},
-    {Op::kMatmul, Backend::kCpu, DType::kFP4x64, "cpu::qdot_fp4x64", MatmulFn{cpu::matmul_qdot}, false},
+    {Op::kMatmul, Backend::kCpu, DType::kNF4x64, "cpu::qdot_nf4x64", MatmulFn{cpu::matmul_qdot}, true},
+    {Op::kMatmul, Backend::kCpu, DType::kFP4x64, "cpu::qdot_fp4x64", MatmulFn{cpu::matmul_qdot}, true},
     {Op::kMatmul, Backend::kCpu, DType::kI8, "cpu::matmul_llm_int8", MatmulFn{cpu::matmul_llm_int8}},
     {Op::kMatmul, Backend::kCpu, kAnyDType, "cpu::matmul_dequant", MatmulFn{cpu::matmul_dequant}},
     {Op::kRmsNorm, Backend::kCpu, kAnyDType, "cpu::rms_norm", RmsNormFn{cpu::rms_norm}},

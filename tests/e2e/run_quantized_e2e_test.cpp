@@ -190,8 +190,8 @@ class RunQuantized : public ::testing::Test {
 
 // Dense path (LOWBIT_HF_DENSE=1): the loader's f32 weights are the _deq model's, so perplexity and greedy text are
 // identical. Packed path (the default; model/quantized/repack.h): the same weights bit for bit, other kernels:
-// nf4/fp4 keep f32 activations (summation order only: 1e-5 relative on ppl), hqq/rtn (kI4Z) round activations to
-// 8-bit blocks as llama.cpp's Q4 paths do (~0.4% per matmul; 2% relative on ppl of this 2-layer model).
+// every packed layout rounds activations to 8-bit blocks as llama.cpp's Q4 paths do (~0.4% per matmul; 2% relative
+// on ppl of this 2-layer model); nf4/fp4 also multiply by their codes rounded to int16 (qdot.h: ≤ 1.5e-5 of absmax).
 TEST_F(RunQuantized, DequantizingSchemesMatchTheirFloatModel) {
     const double f32 = ppl("f32");
     for (const char* m : {"nf4", "fp4", "hqq", "rtn"}) {
@@ -205,12 +205,8 @@ TEST_F(RunQuantized, DequantizingSchemesMatchTheirFloatModel) {
         EXPECT_NEAR(q_dense, d, 1e-9 * d) << m;
         EXPECT_EQ(text_dense, greedy(deq)) << m;
         const double q = ppl(m);
-        const bool f32_act = std::string(m) == "nf4" || std::string(m) == "fp4";
-        EXPECT_NEAR(q, d, (f32_act ? 1e-5 : 2e-2) * d) << m << " (packed)";
+        EXPECT_NEAR(q, d, 2e-2 * d) << m << " (packed)";
         EXPECT_NE(q, f32) << m << ": the weights must really be quantized";
-        if (f32_act) {
-            EXPECT_EQ(greedy(m), greedy(deq)) << m << " (packed)";
-        }
     }
 }
 

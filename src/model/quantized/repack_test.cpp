@@ -3,8 +3,8 @@
 // to exactly the layout's reference dequantization (bit for bit: packed4.h states why), layouts the blocks cannot
 // hold are refused with a reason (GPTQ act-order, 3-bit, HQQ axis 0 or f32 meta, NF4 block 32), and the CPU
 // matmul on the packed weights (the active qdot level) matches ref::matmul on the dequantized weights:
-// kI4Z within the 8-bit activation rounding (4x its expected squared error, derived below as in qdot_test.cpp),
-// NF4/FP4 to f32 summation order (NMSE < 1e-10).
+// within the 8-bit activation rounding (4x its expected squared error, derived below as in qdot_test.cpp; NF4/FP4's
+// int16 codes add ~1e-5 of absmax per weight, far below it).
 #include "core/half.h"
 #include "kernel/kernel.h"
 #include "kernel/ref/ref_ops.h"
@@ -40,10 +40,7 @@ void expect_kernel_matches(const PackedWeight& p, const std::vector<float>& deq)
         double e = 0, n = 0;
         for (size_t i = 0; i < got.size(); ++i)
             e += (double(got[i]) - want[i]) * (got[i] - want[i]), n += double(want[i]) * want[i];
-        if (p.dtype != DType::kI4Z) {
-            EXPECT_LT(e / n, 1e-10) << dtype_name(p.dtype) << " m=" << m;
-            continue;
-        }
+        EXPECT_GT(n, 0.0);
         // 8-bit activation blocks of 32 (scale d = amax / 127): rounding uniform in ±d/2, so the expected squared
         // error is Σ_rows Σ_k w² d² / 12 (qdot_test.cpp's derivation); allow 4x.
         double expected = 0;
@@ -58,7 +55,7 @@ void expect_kernel_matches(const PackedWeight& p, const std::vector<float>& deq)
                         expected += wv * wv * d * d / 12.0;
                     }
             }
-        EXPECT_LE(e, 4.0 * expected) << "m=" << m;
+        EXPECT_LE(e, 4.0 * expected) << dtype_name(p.dtype) << " m=" << m;
     }
 }
 

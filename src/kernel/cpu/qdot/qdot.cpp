@@ -104,6 +104,8 @@ bool act_kind(DType dtype, ActKind* kind) {
     case DType::kQ5_1:
     case DType::kQ8_0:
     case DType::kI4Z:
+    case DType::kNF4x64:
+    case DType::kFP4x64:
         *kind = ActKind::kQ8;
         return true;
     case DType::kQ2_K:
@@ -115,8 +117,6 @@ bool act_kind(DType dtype, ActKind* kind) {
         return true;
     case DType::kF16:
     case DType::kBF16:
-    case DType::kNF4x64:
-    case DType::kFP4x64:
         *kind = ActKind::kF32;
         return true;
     default:

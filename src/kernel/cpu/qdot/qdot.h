@@ -69,6 +69,12 @@ Level active_level();
 // find_dot at `level`, falling back to lower levels for dtypes the level lacks.
 DotFn best_dot(DType dtype, Level level);
 
+// NF4/FP4 (kNF4x64 / kFP4x64) dots multiply 8-bit activations by the 16 codes as int16: rint(code · kCode16Scale);
+// a block's float factor is absmax · kInvCode16Scale · d_x (scalar/dot_packed4_scalar.cpp explains the rounding).
+inline constexpr int kCode16Scale = 32767;
+inline constexpr float kInvCode16Scale = 1.0f / 32767.0f;
+const int16_t* packed4_code16_table(DType dtype); // [16], kNF4x64 or kFP4x64
+
 // Per-level tables (each level's files).
 DotFn find_dot_scalar(DType dtype);
 DotFn find_dot_avx2(DType dtype);

@@ -2,7 +2,7 @@
 // qdot tests, for every dtype and every level this CPU runs (levels it lacks are skipped, never failed):
 //  (a) each level's dot against a plain q8 reference: the weight row dequantized by its scheme row, the
 //      activation blocks dequantized (d * q), summed in double; tolerance 1e-5 of Σ|w_i x_i| (f32 summation
-//      order only: the integer parts are exact), n_x = 1..kMaxX;
+//      order only: the integer parts are exact; NF4/FP4 also the int16 rounding of their codes), n_x = 1..kMaxX;
 //  (b) the whole matmul against ref::matmul (f32 x): the error comes from the 8-bit rounding of x alone, whose
 //      expected square norm is Σ_out Σ_i w_i² d_i² / 12 (d_i the activation block's scale, rounding uniform in
 //      ±d/2); the test allows 2x that norm, and relative L2 error <= 1e-2. F16/BF16 keep x in f32: NMSE < 1e-10;
@@ -55,6 +55,13 @@ Weights make_weights(DType dtype, int64_t n, int64_t k, uint32_t seed) {
     }
     w.view = make_weight(w.bytes.data(), dtype, n, k);
     return w;
+}
+
+// The absmax of the kNF4x64 / kFP4x64 block holding element i of row r.
+double block_absmax(const Weights& w, int64_t r, int64_t i) {
+    float absmax;
+    std::memcpy(&absmax, w.view.row(r) + (i / 64) * 36, sizeof absmax);
+    return absmax;
 }
 
 // Activation rows in the dot's layout and what they decode to (f32 rows are their own decoding).
@@ -166,12 +173,16 @@ TEST(Qdot, VecDotMatchesQ8Reference) {
                         std::vector<float> got(size_t(2 * n_x), NAN);
                         dot(k, w.view.row(r), a.bytes.data(), a.stride, n_x, got.data(), 2);
                         for (int j = 0; j < n_x; ++j) {
-                            double want = 0, mag = 0;
+                            double want = 0, mag = 0, code_err = 0;
                             for (int64_t i = 0; i < k; ++i) {
                                 const double p = double(w.deq[size_t(r * k + i)]) * a.deq[size_t(j * k + i)];
                                 want += p, mag += std::fabs(p);
+                                // NF4/FP4: codes as int16 (qdot.h), each off by <= 0.5 / 32767 of the absmax.
+                                if (dtype == DType::kNF4x64 || dtype == DType::kFP4x64)
+                                    code_err += block_absmax(w, r, i) / (2.0 * kCode16Scale) *
+                                                std::fabs(a.deq[size_t(j * k + i)]);
                             }
-                            ASSERT_NEAR(got[size_t(2 * j)], want, 1e-5 * mag + 1e-30)
+                            ASSERT_NEAR(got[size_t(2 * j)], want, 1e-5 * mag + code_err + 1e-30)
                                 << label(dtype, level) << " K=" << k << " row " << r << " n_x=" << n_x << " x " << j;
                             ++n_checked;
                         }

@@ -2,17 +2,16 @@
 // AVX2 dots of lowbit's repacked HF 4-bit layouts (scheme/packed4/packed4.h), 1..4 activation rows per pass (more: 4 at
 // a time):
 //   kI4Z x BlockQ8: the Q4_1 technique (unsigned nibbles maddubs signed x), min term −d·z·x.s per block.
-//   kNF4x64 / kFP4x64 x f32: per block the 16-entry table is scaled by absmax (exactly dequantize_row's products),
-//        8 nibbles at a time widen to int32 indices and look up both table halves with vpermps, a blend on bit 3
-//        picks the half, then FMA into two accumulators per row. Compiled with -mavx2 -mfma -mf16c.
+//   kNF4x64 / kFP4x64 x BlockQ8: the int16 codes (qdot.h, packed4_code16_table) split into a low-byte and a
+//        high-byte table; per 32 weights two pshufb look the bytes up, unpacklo/hi_epi8 join them into int16 in the
+//        same lane order as the activations sign-extended by unpacklo/hi_epi8(x, x < 0), and two madd_epi16 give
+//        8 exact int32 sums, scaled by absmax·dx/32767. Compiled with -mavx2 -mfma -mf16c.
 #if defined(__AVX2__) // x86-64 builds only (kernel/CMakeLists.txt adds the flags there)
 #include "kernel/cpu/qdot/avx2/avx2_util.h"
 #include "kernel/cpu/qdot/qdot.h"
 #include "scheme/packed4/packed4.h"
 
 namespace lowbit::kernel::cpu::qdot {
-
-const float* packed4_code_table(DType dtype); // dot_packed4_scalar.cpp
 
 namespace {
 
@@ -37,38 +36,45 @@ void dot_i4z_n(int64_t k, const BlockI4Z* w, const uint8_t* act, int64_t act_str
     for (int j = 0; j < NX; ++j) out[j * out_stride] = hsum(acc[j]) + acc_min[j];
 }
 
-// Table lookup of 8 int32 indices in [0, 16): lanes with bit 3 set take the high half.
-static inline __m256 lookup(__m256 lo, __m256 hi, __m256i idx) {
-    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
-                            _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+// The low and the high bytes of the 16 int16 codes, each table in both 128-bit lanes (for pshufb).
+struct Code16Bytes {
+    __m256i lo, hi;
+};
+
+static inline Code16Bytes code16_bytes(const int16_t* c16) {
+    alignas(16) uint8_t lo[16], hi[16];
+    for (int i = 0; i < 16; ++i) lo[i] = uint8_t(uint16_t(c16[i]) & 0xFF), hi[i] = uint8_t(uint16_t(c16[i]) >> 8);
+    const __m128i l = _mm_load_si128(reinterpret_cast<const __m128i*>(lo));
+    const __m128i h = _mm_load_si128(reinterpret_cast<const __m128i*>(hi));
+    return {_mm256_set_m128i(l, l), _mm256_set_m128i(h, h)};
+}
+
+// Σ c16[idx_j] · x_j over 32 weights (idx: 32 code indices in bytes) as 8 int32 lanes, exact.
+static inline __m256i code16_dot(const Code16Bytes& t, __m256i idx, __m256i x) {
+    const __m256i lo = _mm256_shuffle_epi8(t.lo, idx), hi = _mm256_shuffle_epi8(t.hi, idx);
+    const __m256i sx = _mm256_cmpgt_epi8(_mm256_setzero_si256(), x);
+    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_unpacklo_epi8(lo, hi), _mm256_unpacklo_epi8(x, sx)),
+                            _mm256_madd_epi16(_mm256_unpackhi_epi8(lo, hi), _mm256_unpackhi_epi8(x, sx)));
 }
 
 template <int NX>
-void dot_f4_n(const float* code, int64_t k, const BlockF4x64* w, const uint8_t* act, int64_t act_stride, float* out,
+void dot_f4_n(const Code16Bytes& t, int64_t k, const BlockF4x64* w, const uint8_t* act, int64_t act_stride, float* out,
               int64_t out_stride) {
-    const __m256 code_lo = _mm256_loadu_ps(code), code_hi = _mm256_loadu_ps(code + 8);
-    const __m256i mask = _mm256_set1_epi32(0xF);
-    const float* x[NX];
-    __m256 acc0[NX], acc1[NX];
-    for (int j = 0; j < NX; ++j) {
-        x[j] = reinterpret_cast<const float*>(act + j * act_stride);
-        acc0[j] = acc1[j] = _mm256_setzero_ps();
-    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[NX];
+    for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
     for (int64_t i = 0; i < k / 64; ++i) {
-        const __m256 a = _mm256_set1_ps(w[i].absmax);
-        const __m256 lo = _mm256_mul_ps(code_lo, a), hi = _mm256_mul_ps(code_hi, a);
-        for (int h = 0; h < 4; ++h) {
-            const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w[i].qs + 8 * h)));
-            const __m256 w0 = lookup(lo, hi, _mm256_and_si256(v, mask)); // weights 8h .. 8h+7
-            const __m256 w1 = lookup(lo, hi, _mm256_srli_epi32(v, 4));   // weights 32+8h .. 32+8h+7
+        const float dw = w[i].absmax * kInvCode16Scale;
+        const __m256i q = load256(w[i].qs);
+        const __m256i idx[2] = {_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4)};
+        for (int h = 0; h < 2; ++h)
             for (int j = 0; j < NX; ++j) {
-                const float* xb = x[j] + 64 * i + 8 * h;
-                acc0[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xb), acc0[j]);
-                acc1[j] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xb + 32), acc1[j]);
+                const BlockQ8& x = reinterpret_cast<const BlockQ8*>(act + j * act_stride)[2 * i + h];
+                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x.d),
+                                         _mm256_cvtepi32_ps(code16_dot(t, idx[h], load256(x.qs))), acc[j]);
             }
-        }
     }
-    for (int j = 0; j < NX; ++j) out[j * out_stride] = hsum(_mm256_add_ps(acc0[j], acc1[j]));
+    for (int j = 0; j < NX; ++j) out[j * out_stride] = hsum(acc[j]);
 }
 
 void dot_i4z(int64_t k, const void* w_row, const void* act, int64_t act_stride, int n_x, float* out,
@@ -92,20 +98,20 @@ void dot_i4z(int64_t k, const void* w_row, const void* act, int64_t act_stride, 
 template <DType kType>
 void dot_f4(int64_t k, const void* w_row, const void* act, int64_t act_stride, int n_x, float* out,
             int64_t out_stride) {
-    const float* code = packed4_code_table(kType);
+    static const Code16Bytes t = code16_bytes(packed4_code16_table(kType));
     const auto* w = static_cast<const BlockF4x64*>(w_row);
     const auto* a = static_cast<const uint8_t*>(act);
     for (; n_x > 4; n_x -= 4, a += 4 * act_stride, out += 4 * out_stride) // 4 rows at a time
-        dot_f4_n<4>(code, k, w, a, act_stride, out, out_stride);
+        dot_f4_n<4>(t, k, w, a, act_stride, out, out_stride);
     switch (n_x) {
     case 1:
-        return dot_f4_n<1>(code, k, w, a, act_stride, out, out_stride);
+        return dot_f4_n<1>(t, k, w, a, act_stride, out, out_stride);
     case 2:
-        return dot_f4_n<2>(code, k, w, a, act_stride, out, out_stride);
+        return dot_f4_n<2>(t, k, w, a, act_stride, out, out_stride);
     case 3:
-        return dot_f4_n<3>(code, k, w, a, act_stride, out, out_stride);
+        return dot_f4_n<3>(t, k, w, a, act_stride, out, out_stride);
     default:
-        return dot_f4_n<4>(code, k, w, a, act_stride, out, out_stride);
+        return dot_f4_n<4>(t, k, w, a, act_stride, out, out_stride);
     }
 }
 
