@@ -202,6 +202,7 @@ void dot_n(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t ac
     for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
     Decoded dec;
     for (int64_t i = 0; i < k / 256; ++i) {
+        prefetch_span(w + k / 256 + i, int(sizeof(typename T::Block))); // the next row's block i
         T::decode(w[i], dec);
         block_rows<T, NX>(dec, act, act_stride, i, acc);
     }
@@ -216,6 +217,7 @@ void dot_wide(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t
     for (int j = 0; j < kMaxX; ++j) acc[j] = _mm256_setzero_ps(); // all kMaxX: unrolled stores, not a memset call
     Decoded dec;
     for (int64_t i = 0; i < k / 256; ++i) {
+        prefetch_span(w + k / 256 + i, int(sizeof(typename T::Block))); // the next row's block i
         T::decode(w[i], dec);
         int j = 0;
         for (; j + 4 <= n_x; j += 4) block_rows<T, 4>(dec, act + j * act_stride, act_stride, i, acc + j);

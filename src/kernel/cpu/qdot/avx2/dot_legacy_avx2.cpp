@@ -66,6 +66,7 @@ void dot_n(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t ac
     float acc_min[NX];
     for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps(), acc_min[j] = 0.0f;
     for (int64_t i = 0; i < k / 32; ++i) {
+        if (i % 2 == 0) prefetch_span(w + k / 32 + i, int(2 * sizeof(typename T::Block))); // the next row's
         const __m256i q = T::levels(w[i]);
         block_rows<T, NX>(w[i], q, magnitudes<T>(q), act, act_stride, i, acc, acc_min);
     }
@@ -80,6 +81,7 @@ void dot_wide(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t
     float acc_min[kMaxX];
     for (int j = 0; j < kMaxX; ++j) acc[j] = _mm256_setzero_ps(), acc_min[j] = 0.0f; // unrolled, no memset call
     for (int64_t i = 0; i < k / 32; ++i) {
+        if (i % 2 == 0) prefetch_span(w + k / 32 + i, int(2 * sizeof(typename T::Block)));
         const __m256i q = T::levels(w[i]), u = magnitudes<T>(q);
         int j = 0;
         for (; j + 4 <= n_x; j += 4)
