@@ -39,7 +39,6 @@ void dot_n(int64_t k, const uint16_t* w, const uint8_t* act, int64_t act_stride,
     }
     int64_t i = 0;
     for (; i + 16 <= k; i += 16) {
-        if (i % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(w + k + i), _MM_HINT_T0); // the next row's
         const __m256 w0 = load8<kBf16>(w + i), w1 = load8<kBf16>(w + i + 8);
         for (int j = 0; j < NX; ++j) {
             acc0[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[j] + i), acc0[j]);
