@@ -22,6 +22,7 @@ DotFn find_dot_kquant_avx2(DType dtype);
 DotFn find_dot_half_avx2(DType dtype);
 DotFn find_dot_packed4_avx2(DType dtype);
 DotRowsFn find_dot_rows_legacy_avx2(DType dtype);
+DotRowsFn find_dot_rows_half_avx2(DType dtype);
 #endif
 
 namespace {
@@ -204,7 +205,10 @@ Level active_level() {
 
 DotRowsFn find_dot_rows([[maybe_unused]] DType dtype, Level level) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (level == Level::kAvx2) return find_dot_rows_legacy_avx2(dtype);
+    if (level == Level::kAvx2) {
+        if (DotRowsFn f = find_dot_rows_legacy_avx2(dtype)) return f;
+        return find_dot_rows_half_avx2(dtype);
+    }
 #endif
     (void)level;
     return nullptr;

@@ -228,7 +228,8 @@ TEST(Qdot, RowsGiveTheSameBitsInAnyBatch) {
 
 // (d) the rows dots (kRows weight rows per call): every (row, activation row) the same bits as the level's single-row
 // dot and, for the types whose AVX2 kernels keep the scalar order (Q4_0, Q8_0), the same bits as the scalar level;
-// weight rows with a stride larger than the row (views into a wider matrix), K = 32 (one block) to 1024.
+// weight rows with a stride larger than the row (views into a wider matrix), K = 32 (one block) to 1024 (F16/BF16:
+// K = 37, 104, 1003).
 TEST(Qdot, RowsDotsGiveTheSingleRowBits) {
     int n_checked = 0;
     for (DType dtype : kDtypes) {
@@ -241,7 +242,10 @@ TEST(Qdot, RowsDotsGiveTheSingleRowBits) {
             ASSERT_NE(dot, nullptr) << label(dtype, level);
             const bool scalar_bits = dtype == DType::kQ4_0 || dtype == DType::kQ8_0;
             const DotFn scalar = find_dot(dtype, Level::kScalar);
-            for (int64_t k : {int64_t(32), int64_t(96), int64_t(1024)}) {
+            // F16/BF16 (blocks of 1): the 16-wide loop, the 8-wide step and the scalar tail.
+            const std::vector<int64_t> ks = dtype_block_elems(dtype) == 1 ? std::vector<int64_t>{37, 104, 1003}
+                                                                          : std::vector<int64_t>{32, 96, 1024};
+            for (int64_t k : ks) {
                 const int64_t n = 3 * kRows; // room for rows r0 + 2r, r0 <= kRows + 1
                 const auto w = make_weights(dtype, n, k, uint32_t(k) + 61);
                 const auto x = randn(size_t(kMaxX * k), uint32_t(k) + 67);
@@ -276,7 +280,7 @@ TEST(Qdot, RowsDotsGiveTheSingleRowBits) {
     }
 #if defined(__x86_64__) || defined(__i386__)
     if (supported(Level::kAvx2)) {
-        EXPECT_GE(n_checked, 2 * 3 * 40 * 24); // Q4_0, Q8_0 x 3 K x (1+2+3+4+5+9+16) x 3 starts x 8 rows
+        EXPECT_GE(n_checked, 4 * 3 * 40 * 24); // Q4_0, Q8_0, F16, BF16 x 3 K x (1+2+3+4+5+9+16) x 3 starts x 8 rows
     }
 #endif
 }
