@@ -28,6 +28,9 @@ template <bool kBf16> static inline float to_f32(uint16_t h) {
     return f16(h);
 }
 
+// The rows dot prefetches the weight rows this many groups of kRows ahead, as the Q4_0/Q8_0 ones do.
+constexpr int64_t kPrefetchGroups = 2;
+
 // One (weight row, activation row) pair's result from its two accumulators; the elements past the last 8 in f32.
 template <bool kBf16>
 static inline float finish(__m256 acc0, __m256 acc1, const uint16_t* w, const float* x, int64_t i, int64_t k) {
@@ -65,12 +68,13 @@ void dot_n(int64_t k, const uint16_t* w, const uint8_t* act, int64_t act_stride,
 // gets the same bits from either, and the rows and activations of a tile are read from L1 once per 16 weights for
 // R X pairs (dot_n<4> reads 4 activation rows per weight row: L2-bound at prefill).
 template <bool kBf16, int R, int X>
-void tile(int64_t k, const uint16_t* const* w, const float* const* x, float* out, int64_t out_stride) {
+void tile(int64_t k, const uint16_t* const* w, const float* const* x, float* out, int64_t out_stride, const char* pf) {
     __m256 acc0[R][X], acc1[R][X];
     for (int r = 0; r < R; ++r)
         for (int j = 0; j < X; ++j) acc0[r][j] = acc1[r][j] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= k; i += 16) {
+        if (pf) prefetch_span(pf + i * 2 * R, 2 * R * 16); // these R rows' share of the rows pf starts
         __m256 xv[X];
         for (int j = 0; j < X; ++j) xv[j] = _mm256_loadu_ps(x[j] + i);
         for (int r = 0; r < R; ++r) {
@@ -94,10 +98,12 @@ void tile(int64_t k, const uint16_t* const* w, const float* const* x, float* out
 
 // kRows weight rows: activation rows in pairs (a last one alone), weight rows as 3 + 3 + 2.
 template <bool kBf16, int X>
-void rows_x(int64_t k, const uint16_t* const* w, const float* const* x, float* out, int64_t out_stride) {
-    tile<kBf16, 3, X>(k, w, x, out, out_stride);
-    tile<kBf16, 3, X>(k, w + 3, x, out + 3, out_stride);
-    tile<kBf16, 2, X>(k, w + 6, x, out + 6, out_stride);
+// pf: where the rows kPrefetchGroups groups ahead start (first activation pass only), or null.
+void rows_x(int64_t k, const uint16_t* const* w, const float* const* x, float* out, int64_t out_stride, const char* pf,
+            int64_t w_stride) {
+    tile<kBf16, 3, X>(k, w, x, out, out_stride, pf);
+    tile<kBf16, 3, X>(k, w + 3, x, out + 3, out_stride, pf ? pf + 3 * w_stride : nullptr);
+    tile<kBf16, 2, X>(k, w + 6, x, out + 6, out_stride, pf ? pf + 6 * w_stride : nullptr);
 }
 
 template <bool kBf16>
@@ -107,15 +113,16 @@ void rows(int64_t k, const void* w_rows, int64_t w_stride, const void* act, int6
     for (int r = 0; r < kRows; ++r)
         w[r] = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(w_rows) + r * w_stride);
     const auto* a = static_cast<const uint8_t*>(act);
+    const char* pf = static_cast<const char*>(w_rows) + kPrefetchGroups * kRows * w_stride;
     int j = 0;
     for (; j + 2 <= n_x; j += 2) {
         const float* x[2] = {reinterpret_cast<const float*>(a + j * act_stride),
                              reinterpret_cast<const float*>(a + (j + 1) * act_stride)};
-        rows_x<kBf16, 2>(k, w, x, out + j * out_stride, out_stride);
+        rows_x<kBf16, 2>(k, w, x, out + j * out_stride, out_stride, j == 0 ? pf : nullptr, w_stride);
     }
     if (j < n_x) {
         const float* x[1] = {reinterpret_cast<const float*>(a + j * act_stride)};
-        rows_x<kBf16, 1>(k, w, x, out + j * out_stride, out_stride);
+        rows_x<kBf16, 1>(k, w, x, out + j * out_stride, out_stride, j == 0 ? pf : nullptr, w_stride);
     }
 }
 
