@@ -19,7 +19,6 @@ ThreadPool::~ThreadPool() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         stop_ = true;
-        published_.store(generation_ + 1, std::memory_order_release); // spinning workers go to the lock
     }
     wake_.notify_all();
     for (auto& w : workers_) w.join();
@@ -41,33 +40,9 @@ void ThreadPool::run_chunks(uint32_t gen, const Fn* job, int64_t n, int64_t chun
     }
 }
 
-namespace {
-
-// Waits this many pause steps (about 20-40 us on the 2-core EPYC) for a condition before sleeping on a condition
-// variable: a decode step runs a few hundred short parallel loops, and a futex wake-up per loop left the other
-// thread idle for tens of microseconds each time. Bounded, so an idle pool still sleeps.
-constexpr int kSpinSteps = 1000;
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-template <class Pred> bool spin_until(Pred pred) {
-    for (int s = 0; s < kSpinSteps; ++s) {
-        if (pred()) return true;
-        cpu_relax();
-    }
-    return pred();
-}
-
-} // namespace
-
 void ThreadPool::worker_loop(int index) {
     uint64_t seen = 0;
     for (;;) {
-        spin_until([&] { return published_.load(std::memory_order_acquire) != seen; });
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
@@ -93,13 +68,11 @@ void ThreadPool::run(int64_t n, const Fn& fn, int64_t chunk) {
         job_n_ = n, chunk_ = chunk, n_chunks_ = n_chunks;
         ++generation_;
         gen = uint32_t(generation_);
-        published_.store(generation_, std::memory_order_release);
         finished_.store(0, std::memory_order_relaxed);
         claim_.store(uint64_t(gen) << 32, std::memory_order_release);
     }
     wake_.notify_all();
     run_chunks(gen, &fn, n, chunk, n_chunks, 0);
-    spin_until([&] { return finished_.load(std::memory_order_acquire) == n_chunks; });
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == n_chunks; });
     job_ = nullptr;

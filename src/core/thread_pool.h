@@ -56,7 +56,6 @@ class ThreadPool {
     int64_t n_chunks_ = 0;
     uint64_t generation_ = 0;
     bool stop_ = false;
-    std::atomic<uint64_t> published_{0}; // generation_ (or any change at stop), for workers spinning before they sleep
     std::atomic<uint64_t> claim_{0};   // (generation << 32) | next unclaimed chunk
     std::atomic<int64_t> finished_{0}; // chunks of the current job run to the end
 };
