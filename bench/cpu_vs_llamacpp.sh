@@ -11,7 +11,7 @@
 #   bench/cpu_vs_llamacpp.sh
 # Env: LOWBIT (default build/release/lowbit), TOOLS (default build/release/tools or build/ci/tools), PEERS (default
 #      ../peers), WORK (default build/cpu-bench), THREADS (default nproc), PP (128), TG (64), REPS (3), ROUNDS (2),
-#      TYPES (default "f16 q8_0 q4_0 q4_k_m"), HF_TYPES (default "nf4 hqq rtn"), LAYERS (22).
+#      TYPES (default "f16 q8_0 q4_0 q4_k_m"), HF_TYPES (default "nf4 hqq rtn"; HF_TYPES="" runs none), LAYERS (22).
 # Status 2026-12-07: not yet run as a whole script; the same measurement done by hand for f16/q8_0/q4_0 (Q4_K_M file
 # not made) is in docs/bench/cpu-vs-llamacpp-2026-12-07.txt.
 set -euo pipefail
@@ -26,7 +26,7 @@ TG=${TG:-64}
 REPS=${REPS:-3}
 ROUNDS=${ROUNDS:-2}
 TYPES=${TYPES:-f16 q8_0 q4_0 q4_k_m}
-HF_TYPES=${HF_TYPES:-nf4 hqq rtn}
+HF_TYPES=${HF_TYPES-nf4 hqq rtn} # set but empty: none
 LAYERS=${LAYERS:-22}
 VERSION=0.3.36
 mkdir -p "$PEERS" "$WORK"

@@ -22,8 +22,8 @@ void dequantize_row_f16_f16c(const void* src, float* dst, int64_t n);
 void matmul_f16(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 void matmul_dequant(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 // GGUF block types, F16 and BF16 on packed weights (cpu/matmul_qdot.cpp): x quantized to 8-bit blocks (F16/BF16:
-// kept f32) and integer dot products at qdot::active_level(); prompt batches of dtypes where dequantize + BLAS
-// measured faster take that path. Results match ref/ up to the 8-bit rounding of x (llama.cpp's numerics).
+// kept f32) and integer dot products at qdot::active_level(), 8 weight rows per call where the dtype has a rows
+// dot; prompt batches of dtypes where dequantize + BLAS measured faster take that path (F16, BF16, Q5_K, …). Results match ref/ up to the 8-bit rounding of x (llama.cpp's numerics).
 void matmul_qdot(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 // The integer path alone at `level` (falling back to lower levels per dtype); false when qdot lacks w.dtype.
 bool matmul_qdot_at(qdot::Level level, const float* x, int64_t m, const WeightView& w, const float* bias, float* y,

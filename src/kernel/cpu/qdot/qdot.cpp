@@ -21,6 +21,8 @@ DotFn find_dot_legacy_avx2(DType dtype);
 DotFn find_dot_kquant_avx2(DType dtype);
 DotFn find_dot_half_avx2(DType dtype);
 DotFn find_dot_packed4_avx2(DType dtype);
+DotRowsFn find_dot_rows_legacy_avx2(DType dtype);
+DotRowsFn find_dot_rows_half_avx2(DType dtype);
 #endif
 
 namespace {
@@ -199,6 +201,23 @@ bool supported(Level level) {
 Level active_level() {
     static const Level level = resolve_level(std::getenv("LOWBIT_CPU"));
     return level;
+}
+
+DotRowsFn find_dot_rows([[maybe_unused]] DType dtype, Level level) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (level == Level::kAvx2) {
+        if (DotRowsFn f = find_dot_rows_legacy_avx2(dtype)) return f;
+        return find_dot_rows_half_avx2(dtype);
+    }
+#endif
+    (void)level;
+    return nullptr;
+}
+
+Level best_dot_level(DType dtype, Level level) {
+    for (int l = static_cast<int>(level); l > 0; --l)
+        if (find_dot(dtype, static_cast<Level>(l))) return static_cast<Level>(l);
+    return Level::kScalar;
 }
 
 DotFn best_dot(DType dtype, Level level) {

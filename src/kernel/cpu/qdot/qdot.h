@@ -48,6 +48,14 @@ using DotFn = void (*)(int64_t k, const void* w_row, const void* act, int64_t ac
                        int64_t out_stride);
 inline constexpr int kMaxX = 16;
 
+// kRows weight rows at once (w_rows, w_rows + w_stride, …) against n_x (1..kMaxX) activation rows:
+//   out[j * out_stride + r] = Σ_k w_r[k] * x_j[k],  r = 0..kRows-1,
+// the same bits as the level's DotFn gives each (row, activation row) pair. Types with one (AVX2: Q4_0, Q8_0)
+// hold independent accumulators for the 8 rows and share each activation block among them.
+using DotRowsFn = void (*)(int64_t k, const void* w_rows, int64_t w_stride, const void* act, int64_t act_stride,
+                           int n_x, float* out, int64_t out_stride);
+inline constexpr int kRows = 8;
+
 // Activation layout of `dtype`, or false when qdot has no kernel for it.
 bool act_kind(DType dtype, ActKind* kind);
 // Bytes of one activation row of k elements (k a multiple of the block: 32, 256 or 1).
@@ -74,6 +82,11 @@ DotFn best_dot(DType dtype, Level level);
 inline constexpr int kCode16Scale = 32767;
 inline constexpr float kInvCode16Scale = 1.0f / 32767.0f;
 const int16_t* packed4_code16_table(DType dtype); // [16], kNF4x64 or kFP4x64
+
+// The rows dot of `dtype` at exactly `level` (matching find_dot(dtype, level)), or nullptr.
+DotRowsFn find_dot_rows(DType dtype, Level level);
+// The level best_dot(dtype, level) takes its dot from (kScalar when none has one).
+Level best_dot_level(DType dtype, Level level);
 
 // Per-level tables (each level's files).
 DotFn find_dot_scalar(DType dtype);

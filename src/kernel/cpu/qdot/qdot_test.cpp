@@ -6,7 +6,8 @@
 //  (b) the whole matmul against ref::matmul (f32 x): the error comes from the 8-bit rounding of x alone, whose
 //      expected square norm is Σ_out Σ_i w_i² d_i² / 12 (d_i the activation block's scale, rounding uniform in
 //      ±d/2); the test allows 2x that norm, and relative L2 error <= 1e-2. F16/BF16 keep x in f32: NMSE < 1e-10;
-//  (c) each row's bits independent of how many rows share a call (batched decode == decode alone).
+//  (c) each row's bits independent of how many rows share a call (batched decode == decode alone);
+//  (d) the rows dots (8 weight rows per call) against the single-row dots, bit for bit.
 #include "kernel/cpu/cpu_ops.h"
 #include "kernel/cpu/qdot/qdot.h"
 #include "kernel/kernel_list.h"
@@ -234,6 +235,102 @@ TEST(Qdot, RowsGiveTheSameBitsInAnyBatch) {
         EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << dtype_name(dtype) << " m=32";
     }
     EXPECT_GE(n_checked, 15 * 3 * 56); // every dtype x 3 rows x (2+4+5+7+8+13+16), scalar level at least
+}
+
+// (d) the rows dots (kRows weight rows per call): every (row, activation row) the same bits as the level's single-row
+// dot and, for the types whose AVX2 kernels keep the scalar order (Q4_0, Q8_0), the same bits as the scalar level;
+// weight rows with a stride larger than the row (views into a wider matrix), K = 32 (one block) to 1024 (F16/BF16:
+// K = 37, 104, 1003).
+TEST(Qdot, RowsDotsGiveTheSingleRowBits) {
+    int n_checked = 0;
+    for (DType dtype : kDtypes) {
+        ActKind kind;
+        ASSERT_TRUE(act_kind(dtype, &kind));
+        for (Level level : kLevels) {
+            const DotRowsFn rows = find_dot_rows(dtype, level);
+            if (!supported(level) || !rows) continue;
+            const DotFn dot = find_dot(dtype, level);
+            ASSERT_NE(dot, nullptr) << label(dtype, level);
+            const bool scalar_bits = dtype == DType::kQ4_0 || dtype == DType::kQ8_0;
+            const DotFn scalar = find_dot(dtype, Level::kScalar);
+            // F16/BF16 (blocks of 1): the 16-wide loop, the 8-wide step and the scalar tail.
+            const std::vector<int64_t> ks = dtype_block_elems(dtype) == 1 ? std::vector<int64_t>{37, 104, 1003}
+                                                                          : std::vector<int64_t>{32, 96, 1024};
+            for (int64_t k : ks) {
+                const int64_t n = 3 * kRows; // room for rows r0 + 2r, r0 <= kRows + 1
+                const auto w = make_weights(dtype, n, k, uint32_t(k) + 61);
+                const auto x = randn(size_t(kMaxX * k), uint32_t(k) + 67);
+                const Act a = make_act(kind, x, kMaxX, k);
+                for (int n_x : {1, 2, 3, 4, 5, 9, kMaxX}) {
+                    for (int64_t r0 : {int64_t(0), int64_t(3), int64_t(kRows + 1)}) {
+                        // w_stride = 2 rows: the rows r0, r0 + 2, …
+                        std::vector<float> got(size_t(n_x * (kRows + 1)), NAN);
+                        rows(k, w.view.row(r0), int64_t(2 * w.view.row_bytes), a.bytes.data(), a.stride, n_x,
+                             got.data(), kRows + 1);
+                        for (int r = 0; r < kRows; ++r) {
+                            std::vector<float> one(static_cast<size_t>(n_x)), ref(static_cast<size_t>(n_x));
+                            dot(k, w.view.row(r0 + 2 * r), a.bytes.data(), a.stride, n_x, one.data(), 1);
+                            scalar(k, w.view.row(r0 + 2 * r), a.bytes.data(), a.stride, n_x, ref.data(), 1);
+                            for (int j = 0; j < n_x; ++j) {
+                                const float g = got[size_t(j * (kRows + 1) + r)];
+                                ASSERT_EQ(std::memcmp(&g, &one[size_t(j)], sizeof(float)), 0)
+                                    << label(dtype, level) << " K=" << k << " row " << r0 + 2 * r << " n_x=" << n_x
+                                    << " x " << j << ": " << g << " vs " << one[size_t(j)];
+                                if (scalar_bits) {
+                                    ASSERT_EQ(std::memcmp(&g, &ref[size_t(j)], sizeof(float)), 0)
+                                        << label(dtype, level) << " vs scalar, K=" << k << " row " << r0 + 2 * r
+                                        << " x " << j << ": " << g << " vs " << ref[size_t(j)];
+                                }
+                                ++n_checked;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    if (supported(Level::kAvx2)) {
+        EXPECT_GE(n_checked, 4 * 3 * 40 * 24); // Q4_0, Q8_0, F16, BF16 x 3 K x (1+2+3+4+5+9+16) x 3 starts x 8 rows
+    }
+#endif
+}
+
+// Extreme levels: weights at their most negative level (Q4_0 -8, Q8_0 -128) against activations of ±127 keep
+// the integer sums exact in the rows dots (no int16 overflow in the Q4_0 tree, no saturation in maddubs).
+TEST(Qdot, RowsDotsExactAtExtremeLevels) {
+    for (DType dtype : {DType::kQ4_0, DType::kQ8_0}) {
+        const DotRowsFn rows = find_dot_rows(dtype, Level::kAvx2);
+        if (!supported(Level::kAvx2) || !rows) continue;
+        const int64_t k = 64;
+        const uint64_t row_bytes = *dtype_row_bytes(dtype, uint64_t(k));
+        std::vector<uint8_t> wb(row_bytes * kRows);
+        for (int r = 0; r < kRows; ++r)
+            for (int64_t b = 0; b < k / 32; ++b) {
+                uint8_t* blk = wb.data() + r * row_bytes + b * (row_bytes / uint64_t(k / 32));
+                const uint16_t one = 0x3C00; // f16 1.0
+                std::memcpy(blk, &one, 2);
+                if (dtype == DType::kQ4_0) {
+                    std::memset(blk + 2, r % 2 ? 0x00 : 0xFF, 16); // levels -8 or +7
+                } else {
+                    std::memset(blk + 2, r % 2 ? 0x80 : 0x7F, 32); // levels -128 or +127
+                }
+            }
+        for (int sign : {1, -1}) {
+            std::vector<BlockQ8> xb(size_t(k / 32));
+            for (auto& b : xb) {
+                b.d = 1.0f;
+                for (auto& q : b.qs) q = int8_t(127 * sign);
+                b.s = float(32 * 127 * sign);
+            }
+            float got[kRows];
+            rows(k, wb.data(), int64_t(row_bytes), xb.data(), int64_t(k / 32 * sizeof(BlockQ8)), 1, got, 1);
+            for (int r = 0; r < kRows; ++r) {
+                const int level = dtype == DType::kQ4_0 ? (r % 2 ? -8 : 7) : (r % 2 ? -128 : 127);
+                EXPECT_EQ(got[r], float(k * level * 127 * sign)) << dtype_name(dtype) << " row " << r;
+            }
+        }
+    }
 }
 
 // (b) the matmul at every level against ref::matmul on f32 x.

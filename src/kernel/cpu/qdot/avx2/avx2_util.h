@@ -20,6 +20,13 @@ static inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// Prefetch (T0) the cache lines of [p, p + bytes). Weight rows are short streams (a few KiB) that the hardware
+// prefetchers train on too late; the dots prefetch the next row's block while they decode this row's (prefetches
+// never fault: past the end of the matrix they are only wasted).
+static inline void prefetch_span(const void* p, int bytes) {
+    for (int off = 0; off < bytes; off += 64) _mm_prefetch(static_cast<const char*>(p) + off, _MM_HINT_T0);
+}
+
 static inline __m256i load256(const void* p) {
     return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }

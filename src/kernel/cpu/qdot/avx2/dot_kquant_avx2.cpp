@@ -21,6 +21,11 @@
 namespace lowbit::kernel::cpu::qdot {
 namespace {
 
+// The dots prefetch the weights this many bytes ahead of the block they decode (rows are contiguous: past the end
+// of a row, into the next ones). Synthetic 1B Q4_K_M tg, 2-core EPYC: 1152 (one row) 23-25 tok/s, 2304 26-29,
+// 4608 26-28, 9216 25-26.
+constexpr int kPrefetchBytes = 4096;
+
 using namespace avx2;
 
 struct Decoded {
@@ -202,6 +207,7 @@ void dot_n(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t ac
     for (int j = 0; j < NX; ++j) acc[j] = _mm256_setzero_ps();
     Decoded dec;
     for (int64_t i = 0; i < k / 256; ++i) {
+        prefetch_span(reinterpret_cast<const uint8_t*>(w + i) + kPrefetchBytes, int(sizeof(typename T::Block)));
         T::decode(w[i], dec);
         block_rows<T, NX>(dec, act, act_stride, i, acc);
     }
@@ -216,6 +222,7 @@ void dot_wide(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t
     for (int j = 0; j < kMaxX; ++j) acc[j] = _mm256_setzero_ps(); // all kMaxX: unrolled stores, not a memset call
     Decoded dec;
     for (int64_t i = 0; i < k / 256; ++i) {
+        prefetch_span(reinterpret_cast<const uint8_t*>(w + i) + kPrefetchBytes, int(sizeof(typename T::Block)));
         T::decode(w[i], dec);
         int j = 0;
         for (; j + 4 <= n_x; j += 4) block_rows<T, 4>(dec, act + j * act_stride, act_stride, i, acc + j);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Scalar (portable) dots of the legacy block types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) with BlockQ8 activations:
 // per block of 32 an exact integer sum Σ q_w * q_x, scaled by d_w * d_x in f32 (plus m_w * s_x for the types
-// with a min). The SIMD levels compute the same expression.
+// with a min). The SIMD levels compute the same expression; AVX2 Q4_0/Q8_0 in the same order (fma per block), so
+// their results are the same bits as these.
 #include "core/half.h"
 #include "kernel/cpu/qdot/qdot.h"
 #include "scheme/q4_0/q4_0.h"
@@ -10,6 +11,7 @@
 #include "scheme/q5_1/q5_1.h"
 #include "scheme/q8_0/q8_0.h"
 
+#include <cmath>
 #include <cstring>
 
 namespace lowbit::kernel::cpu::qdot {
@@ -56,7 +58,7 @@ template <class B> float dot_row(int64_t k, const B* w, const BlockQ8* x) {
         levels(w[i], q);
         int sum = 0;
         for (int j = 0; j < 32; ++j) sum += q[j] * x[i].qs[j];
-        acc += f16_to_f32(w[i].d) * x[i].d * float(sum);
+        acc = std::fma(f16_to_f32(w[i].d) * x[i].d, float(sum), acc); // as the AVX2 Q4_0/Q8_0 lanes: same bits
         if constexpr (kHasMin<B>) acc += f16_to_f32(w[i].m) * x[i].s;
     }
     return acc;
