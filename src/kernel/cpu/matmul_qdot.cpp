@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 namespace lowbit::kernel::cpu {
@@ -76,8 +78,22 @@ constexpr int64_t kQdotMaxRows = 32;
 // to 1.3x for Q8_0 (kernel_bench, same machine), and prefill then gives the decode path's bits.
 // Q4_K: with the dots prefetching the next row, 1.1-1.45x faster than dequantize + SGEMM at m = 64 and 128
 // (kernel_bench, 2048x2048 and 5632x2048). F16 stays on SGEMM (2x faster there).
+// But the integer prefill rounds the prompt's activations to 8 bits where SGEMM keeps f32: the reference model's
+// perplexity moves +0.13-0.19 % for Q8_0/Q4_0/Q4_K_M (docs/bench/cpu-vs-llamacpp-2026-12-07-cpuk.txt), beyond the
+// 0.1 % the CPU engine issue allows and away from the CUDA engine's f16 prefill (within 0.06 % today). So it is
+// opt-in for Q4_0/Q8_0/Q4_K: LOWBIT_INT_PREFILL=1 (Q6_K/Q2_K keep the integer prefill they had).
+bool int_prefill_requested() {
+    static const bool on = [] {
+        const char* e = std::getenv("LOWBIT_INT_PREFILL");
+        return e && std::string(e) == "1";
+    }();
+    return on;
+}
+
 int64_t blas_min_rows(DType dtype) {
-    if (dtype == DType::kQ6_K || dtype == DType::kQ2_K || dtype == DType::kQ4_K) return INT64_MAX;
+    if (dtype == DType::kQ6_K || dtype == DType::kQ2_K) return INT64_MAX;
+    if (!int_prefill_requested()) return kQdotMaxRows + 1;
+    if (dtype == DType::kQ4_K) return INT64_MAX;
     if ((dtype == DType::kQ4_0 || dtype == DType::kQ8_0) &&
         qdot::find_dot_rows(dtype, qdot::best_dot_level(dtype, qdot::active_level())))
         return INT64_MAX;
