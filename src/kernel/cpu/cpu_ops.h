@@ -23,7 +23,8 @@ void matmul_f16(const float* x, int64_t m, const WeightView& w, const float* bia
 void matmul_dequant(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 // GGUF block types, F16 and BF16 on packed weights (cpu/matmul_qdot.cpp): x quantized to 8-bit blocks (F16/BF16:
 // kept f32) and integer dot products at qdot::active_level(), 8 weight rows per call where the dtype has a rows
-// dot; prompt batches of dtypes where dequantize + BLAS measured faster take that path (F16, BF16, Q5_K, …). Results match ref/ up to the 8-bit rounding of x (llama.cpp's numerics).
+// dot; prompt batches (> 32 rows) take dequantize + BLAS except Q6_K/Q2_K (and Q4_0/Q8_0/Q4_K with
+// LOWBIT_INT_PREFILL=1). Results match ref/ up to the 8-bit rounding of x (llama.cpp's numerics).
 void matmul_qdot(const float* x, int64_t m, const WeightView& w, const float* bias, float* y, ThreadPool* pool);
 // The integer path alone at `level` (falling back to lower levels per dtype); false when qdot lacks w.dtype.
 bool matmul_qdot_at(qdot::Level level, const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
