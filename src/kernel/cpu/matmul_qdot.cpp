@@ -105,9 +105,10 @@ int64_t blas_min_rows(DType dtype) {
 bool matmul_qdot_at(qdot::Level level, const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
                     ThreadPool* pool) {
     qdot::ActKind kind;
-    const qdot::DotFn dot = qdot::act_kind(w.dtype, &kind) ? qdot::best_dot(w.dtype, level) : nullptr;
+    const qdot::Level at = qdot::best_dot_level(w.dtype, level); // the level both dots come from
+    const qdot::DotFn dot = qdot::act_kind(w.dtype, &kind) ? qdot::find_dot(w.dtype, at) : nullptr;
     if (!dot) return false;
-    const qdot::DotRowsFn dot_rows = qdot::find_dot_rows(w.dtype, qdot::best_dot_level(w.dtype, level));
+    const qdot::DotRowsFn dot_rows = qdot::find_dot_rows(w.dtype, at);
     thread_local std::vector<uint8_t> buf;
     const uint8_t* act = prepare_act(x, m, w.n_cols, kind, buf, pool);
     const int64_t stride = qdot::act_row_bytes(kind, w.n_cols);

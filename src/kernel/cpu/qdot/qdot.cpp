@@ -221,9 +221,7 @@ Level best_dot_level(DType dtype, Level level) {
 }
 
 DotFn best_dot(DType dtype, Level level) {
-    for (int l = static_cast<int>(level); l >= 0; --l)
-        if (DotFn f = find_dot(dtype, static_cast<Level>(l))) return f;
-    return nullptr;
+    return find_dot(dtype, best_dot_level(dtype, level));
 }
 
 } // namespace lowbit::kernel::cpu::qdot

@@ -12,6 +12,7 @@
 #include "kernel/cpu/qdot/qdot.h"
 #include "kernel/kernel_list.h"
 #include "kernel/ref/ref_ops.h"
+#include "scheme/packed4/packed4.h"
 #include "scheme/scheme_list.h"
 
 #include <cmath>
@@ -60,9 +61,9 @@ Weights make_weights(DType dtype, int64_t n, int64_t k, uint32_t seed) {
 
 // The absmax of the kNF4x64 / kFP4x64 block holding element i of row r.
 double block_absmax(const Weights& w, int64_t r, int64_t i) {
-    float absmax;
-    std::memcpy(&absmax, w.view.row(r) + (i / 64) * 36, sizeof absmax);
-    return absmax;
+    scheme::packed4::BlockF4x64 b;
+    std::memcpy(&b, w.view.row(r) + (i / 64) * int64_t(sizeof b), sizeof b);
+    return b.absmax;
 }
 
 // Activation rows in the dot's layout and what they decode to (f32 rows are their own decoding).
