@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The CUDA engine's weight layouts on the device (host code; used at upload). q4_0, q8_0, q6_k and kI4Z rows are
 // repacked into two planes — the quant bytes of every block (16, 32, 208 bytes: 16-byte multiples), then the f16
-// scale of every block — so that the device decoders (gpu_quant.cuh) read quants with 16-byte loads; every row
-// starts 16-byte aligned (row stride padded). Other types keep the file's bytes (rows padded to 16 bytes too).
+// scale of every block (kNF4x64 / kFP4x64: the f32 absmax, their nibbles reordered per sub-block, gpu_quant.cuh) — so
+// that the device decoders (gpu_quant.cuh) read quants with 16-byte loads; every row starts 16-byte aligned (row stride
+// padded). Other types keep the file's bytes (rows padded to 16 bytes too).
 #pragma once
 
 #include "core/dtype.h"
@@ -62,9 +63,17 @@ inline void repack_rows(DType t, const uint8_t* src, uint64_t src_row_bytes, int
             continue;
         }
         uint8_t* meta = out + nb * uint64_t(s.quant_bytes);
+        const bool f4 = t == DType::kNF4x64 || t == DType::kFP4x64;
         for (uint64_t b = 0; b < nb; ++b) {
-            std::memcpy(out + b * uint64_t(s.quant_bytes), in + b * block + uint64_t(s.quant_offset),
-                        size_t(s.quant_bytes));
+            uint8_t* q = out + b * uint64_t(s.quant_bytes);
+            const uint8_t* fq = in + b * block + uint64_t(s.quant_offset);
+            if (f4) // file byte j: element j (low nibble), j + 32 (high) -> sub-block h, byte m: 2m | 2m + 1 << 4
+                for (int h = 0; h < 2; ++h)
+                    for (int m = 0; m < 16; ++m)
+                        q[16 * h + m] =
+                            uint8_t(((fq[2 * m] >> (4 * h)) & 0xF) | (((fq[2 * m + 1] >> (4 * h)) & 0xF) << 4));
+            else
+                std::memcpy(q, fq, size_t(s.quant_bytes));
             std::memcpy(meta + b * uint64_t(s.meta_bytes), in + b * block + uint64_t(s.meta_offset),
                         size_t(s.meta_bytes));
         }

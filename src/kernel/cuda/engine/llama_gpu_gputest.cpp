@@ -14,6 +14,8 @@
 #include "scheme/scheme_list.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <gtest/gtest.h>
 #include <random>
 #include <vector>
@@ -42,6 +44,25 @@ std::vector<float> q8_rounded(const std::vector<float>& x, int64_t n_cols) {
                 out[r * size_t(n_cols) + 32 * b + size_t(j)] = blocks[b].d * float(blocks[b].qs[j]);
     }
     return out;
+}
+
+// want[m, n_rows] through the CPU qdot's scalar dot of dt (x quantized by quantize_row_q8): the reference of the
+// GEMVs whose integer parts are the CPU's own — NF4/FP4 on int16 codes (rounded by up to 2^-16 of absmax, which
+// the f32 reference would count as error), and q8_0/q4_0 bit for bit.
+void qdot_reference(DType dt, const std::vector<uint8_t>& w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
+                    const std::vector<float>& x, int64_t m, std::vector<float>& want) {
+    const cpu::qdot::DotFn dot = cpu::qdot::find_dot(dt, cpu::qdot::Level::kScalar);
+    ASSERT_NE(dot, nullptr) << dtype_name(dt);
+    std::vector<cpu::qdot::BlockQ8> xq(size_t(m * n_cols / 32));
+    for (int64_t t = 0; t < m; ++t)
+        cpu::qdot::quantize_row_q8(x.data() + t * n_cols, xq.data() + t * (n_cols / 32), n_cols);
+    for (int64_t r = 0; r < n_rows; ++r)
+        dot(n_cols, w.data() + uint64_t(r) * row_bytes, xq.data(), int64_t(sizeof(cpu::qdot::BlockQ8)) * (n_cols / 32),
+            int(m), want.data() + r, n_rows);
+}
+
+bool f4_type(DType dt) {
+    return dt == DType::kNF4x64 || dt == DType::kFP4x64;
 }
 
 class GpuMatmul : public ::testing::TestWithParam<DType> {
@@ -74,9 +95,13 @@ TEST_P(GpuMatmul, MatchesReference) {
             std::vector<float> x(size_t(m * n_cols)), want(size_t(m * n_rows)), got(size_t(m * n_rows), NAN);
             for (auto& v : x) v = nd(rng);
             const bool gemm = m > 32, q8 = !gemm && gpu_gemv_uses_q8_activations(dt);
-            // 8-bit activations: the reference multiplies by x rounded exactly as the CPU's qdot rounds it.
-            matmul(Exec{Backend::kRef, nullptr}, q8 ? q8_rounded(x, n_cols).data() : x.data(), m, view, nullptr,
-                   want.data());
+            // 8-bit activations: the reference multiplies by x rounded exactly as the CPU's qdot rounds it (NF4/FP4:
+            // the CPU qdot itself, int16 codes).
+            if (q8 && f4_type(dt))
+                qdot_reference(dt, w, row_bytes, n_rows, n_cols, x, m, want);
+            else
+                matmul(Exec{Backend::kRef, nullptr}, q8 ? q8_rounded(x, n_cols).data() : x.data(), m, view, nullptr,
+                       want.data());
             const Status st = gpu_matmul(g, x.data(), m, got.data());
             ASSERT_TRUE(st.ok()) << st.error().message;
             const double err = rel_l2(got, want);
@@ -104,6 +129,43 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, GpuMatmul,
                                            DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kI4Z, DType::kNF4x64,
                                            DType::kFP4x64),
                          [](const auto& p) { return std::string(dtype_name(p.param)); });
+
+// q8_0 and q4_0: the GEMV sums in the CPU's order (gemv_q8_cpu_order), so with 8-bit activations its results are
+// the CPU qdot's scalar dot — and so the AVX2 rows dots' — bit for bit: for m = 1, 3, 8 tokens and K = 4096 / 11008
+// (the model's shapes: 128 / 344 sub-blocks, several 32·U chunks with a partial last one).
+TEST(GpuEngine, Q8GemvHasCpuBits) {
+    if (const std::string why = cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+    if (const char* e = std::getenv("LOWBIT_GEMV_ORDER"); e && std::string(e) == "tree")
+        GTEST_SKIP() << "LOWBIT_GEMV_ORDER=tree";
+    for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
+        if (!gpu_gemv_uses_q8_activations(dt)) GTEST_SKIP() << "LOWBIT_GEMV=f32";
+        const scheme::SchemeTraits* sc = scheme::find_scheme(dt);
+        ASSERT_NE(sc, nullptr);
+        std::mt19937 rng(uint32_t(dt) + 5u);
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        for (const auto& [n_rows, n_cols] : {std::pair<int64_t, int64_t>{37, 4096}, {21, 11008}}) {
+            const uint64_t row_bytes = uint64_t(n_cols / 32) * uint64_t(dtype_block_bytes(dt));
+            std::vector<uint8_t> w(row_bytes * uint64_t(n_rows));
+            std::vector<float> src(static_cast<size_t>(n_cols));
+            for (int64_t r = 0; r < n_rows; ++r) {
+                for (auto& v : src) v = nd(rng) * 0.05f;
+                sc->quantize_row(src.data(), w.data() + uint64_t(r) * row_bytes, n_cols, nullptr);
+            }
+            GpuWeight g;
+            g.data = w.data(), g.dtype = dt, g.n_rows = n_rows, g.n_cols = n_cols, g.row_bytes = row_bytes;
+            for (int64_t m : {1, 3, 8}) {
+                std::vector<float> x(size_t(m * n_cols)), got(size_t(m * n_rows), NAN), want(size_t(m * n_rows));
+                for (auto& v : x) v = nd(rng);
+                qdot_reference(dt, w, row_bytes, n_rows, n_cols, x, m, want);
+                ASSERT_TRUE(gpu_matmul(g, x.data(), m, got.data()).ok());
+                int64_t differ = 0;
+                for (size_t i = 0; i < want.size(); ++i) differ += std::memcmp(&got[i], &want[i], 4) != 0;
+                EXPECT_EQ(differ, 0) << dtype_name(dt) << " K=" << n_cols << " m=" << m << ": first " << got[0]
+                                     << " vs " << want[0];
+            }
+        }
+    }
+}
 
 // LLM.int8 (kI8 + row scales): the device decomposition against kernel::ref::matmul_int8_decomp, with and without
 // outlier columns, for decode and prefill token counts. The integer parts are the reference's exactly (same outlier
