@@ -58,8 +58,9 @@ cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStre
     return cudaLaunchKernelEx(&cfg, kernel, KArgs(args)...);
 }
 
-// Calls f(Q{}) with the decoder struct of `dtype`; false when the engine has none.
-template <class F> bool with_type(DType dtype, F&& f) {
+// Calls f(Q{}) with the decoder struct of `dtype` (and device `layout`: kI4Z's group shift, gpu_repack.h); false
+// when the engine has none.
+template <class F> bool with_type(DType dtype, int layout, F&& f) {
     switch (dtype) {
     case DType::kF32:
         f(QF32{});
@@ -101,7 +102,10 @@ template <class F> bool with_type(DType dtype, F&& f) {
         f(QQ6_K{});
         return true;
     case DType::kI4Z:
-        f(QI4Z{});
+        if (layout == 2)
+            f(QI4ZG<2>{});
+        else
+            f(QI4ZG<0>{});
         return true;
     case DType::kNF4x64:
         f(QNF4x64{});
@@ -269,7 +273,7 @@ cudaError_t gemv_for(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64
 template <class Q> struct Q8Of { using type = void; };
 template <> struct Q8Of<QQ8_0> { using type = Q8Q8_0; };
 template <> struct Q8Of<QQ4_0> { using type = Q8Q4_0; };
-template <> struct Q8Of<QI4Z> { using type = Q8I4Z; };
+template <int S> struct Q8Of<QI4ZG<S>> { using type = Q8I4ZG<S>; };
 template <> struct Q8Of<QQ4_K> { using type = Q8Q4_K; };
 template <> struct Q8Of<QQ5_K> { using type = Q8Q5_K; };
 template <> struct Q8Of<QQ6_K> { using type = Q8Q6_K; };
@@ -713,7 +717,7 @@ unsigned blocks_for(int64_t n, int threads) {
 } // namespace
 
 bool gpu_weight_type(DType dtype) {
-    return with_type(dtype, [](auto) {});
+    return with_type(dtype, 0, [](auto) {});
 }
 
 cudaError_t prepare_decoder(DType dtype) {
@@ -726,10 +730,11 @@ cudaError_t prepare_decoder(DType dtype) {
 }
 
 cudaError_t launch_gemv(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
-                        const float* x, int64_t m, const float* bias, float* y, bool accumulate, cudaStream_t stream) {
+                        const float* x, int64_t m, const float* bias, float* y, bool accumulate, cudaStream_t stream,
+                        int layout) {
     if (m < 1 || m > kGemvMaxTokens || n_cols % 32 != 0) return cudaErrorInvalidValue;
     cudaError_t err = cudaErrorInvalidValue;
-    with_type(dtype, [&](auto q) {
+    with_type(dtype, layout, [&](auto q) {
         err = gemv_for<decltype(q)>(w, row_bytes, n_rows, n_cols, x, m, bias, y, accumulate, stream);
     });
     return err;
@@ -738,7 +743,7 @@ cudaError_t launch_gemv(DType dtype, const uint8_t* w, uint64_t row_bytes, int64
 bool gemv_q8_type(DType dtype) {
     if (gemv_force_f32()) return false;
     bool q8 = false;
-    with_type(dtype, [&](auto q) { q8 = !std::is_void_v<typename Q8Of<decltype(q)>::type>; });
+    with_type(dtype, 0, [&](auto q) { q8 = !std::is_void_v<typename Q8Of<decltype(q)>::type>; });
     return q8;
 }
 
@@ -751,10 +756,10 @@ cudaError_t launch_quantize_q8(const float* x, int64_t m, int64_t n_cols, int8_t
 
 cudaError_t launch_gemv_q8(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                            const int8_t* xq, const float2* ds, int64_t m, const float* bias, float* y, bool accumulate,
-                           cudaStream_t stream) {
+                           cudaStream_t stream, int layout) {
     if (m < 1 || m > kGemvMaxTokens || n_cols % 32 != 0) return cudaErrorInvalidValue;
     cudaError_t err = cudaErrorInvalidValue;
-    with_type(dtype, [&](auto q) {
+    with_type(dtype, layout, [&](auto q) {
         using Q8 = typename Q8Of<decltype(q)>::type;
         if constexpr (!std::is_void_v<Q8>) {
             const int mi = int(m), a = accumulate ? 1 : 0;
@@ -773,10 +778,10 @@ cudaError_t launch_gemv_q8(DType dtype, const uint8_t* w, uint64_t row_bytes, in
 }
 
 cudaError_t launch_dequant_matrix(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
-                                  void* out, bool to_bf16, cudaStream_t stream) {
+                                  void* out, bool to_bf16, cudaStream_t stream, int layout) {
     if (n_cols % 32 != 0) return cudaErrorInvalidValue;
     const int64_t total = n_rows * (n_cols / 32);
-    bool known = with_type(dtype, [&](auto q) {
+    bool known = with_type(dtype, layout, [&](auto q) {
         using Q = decltype(q);
         if (to_bf16)
             dequant_matrix_kernel<Q, true>
@@ -789,9 +794,9 @@ cudaError_t launch_dequant_matrix(DType dtype, const uint8_t* w, uint64_t row_by
 }
 
 cudaError_t launch_embed(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_cols, const int32_t* token,
-                         int64_t n, float* hidden, cudaStream_t stream) {
+                         int64_t n, float* hidden, cudaStream_t stream, int layout) {
     if (n_cols % 32 != 0) return cudaErrorInvalidValue;
-    bool known = with_type(dtype, [&](auto q) {
+    bool known = with_type(dtype, layout, [&](auto q) {
         embed_kernel<decltype(q)><<<unsigned(n), 128, 0, stream>>>(w, row_bytes, n_cols, token, hidden);
     });
     return known ? cudaGetLastError() : cudaErrorInvalidValue;

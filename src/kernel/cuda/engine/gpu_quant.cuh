@@ -152,11 +152,14 @@ struct QQ4_0 {
 
 // kI4Z (scheme/packed4: GPTQ/AWQ/HQQ/RTN int4 groups repacked at load), repacked again for the device: per row
 // [qs: 16 bytes per block][(d, z): two f16 per block]. w = (q - z) * d, the CPU reference's expression.
-struct QI4Z {
+// kGroupShift: one (d, z) per 2^kGroupShift blocks (gpu_repack.h: 2 for the int4 g128 files, whose 4 blocks of a
+// group carry the same pair; the meta plane is then 1 byte per 32 weights: 4.25 bpw instead of 5.0).
+template <int kGroupShift> struct QI4ZG {
     static constexpr int kBlockElems = 32, kBlockBytes = 20;
     __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
         nibbles32(row + 16 * sb, w);
-        const float2 dz = __half22float2(__ldg(reinterpret_cast<const __half2*>(row + 16 * n_sub) + sb));
+        const float2 dz =
+            __half22float2(__ldg(reinterpret_cast<const __half2*>(row + 16 * n_sub) + (sb >> kGroupShift)));
 #pragma unroll
         for (int i = 0; i < 32; ++i) w[i] = (w[i] - dz.y) * dz.x;
     }

@@ -80,8 +80,9 @@ struct Q8Q4_0 {
     }
 };
 
-// kI4Z, repacked: [qs: 16 bytes per block][(d, z): two f16 per block]; w = d·(q − z).
-struct Q8I4Z {
+// kI4Z, repacked: [qs: 16 bytes per block][(d, z): two f16 per block, or per group of 2^kGroupShift blocks];
+// w = d·(q − z).
+template <int kGroupShift> struct Q8I4ZG {
     static constexpr int kUnroll = 4;
     static constexpr bool kCpuOrder = false;
     struct Raw {
@@ -91,7 +92,8 @@ struct Q8I4Z {
     __device__ static Raw load(const uint8_t* row, int64_t sb, int64_t n_sub) {
         Raw r;
         ldg_words(row + 16 * sb, r.q);
-        const float2 dz = __half22float2(__ldg(reinterpret_cast<const __half2*>(row + 16 * n_sub) + sb));
+        const float2 dz =
+            __half22float2(__ldg(reinterpret_cast<const __half2*>(row + 16 * n_sub) + (sb >> kGroupShift)));
         r.d = dz.x, r.z = dz.y;
         return r;
     }
