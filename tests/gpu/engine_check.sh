@@ -37,7 +37,7 @@ mkdir -p "$qdir"    # GPTQ/AWQ calibration may run on the GPU when one is presen
 for t in $TYPES; do
     case $t in rtn | gptq | awq | hqq | nf4 | int8) f=$qdir/ref-$t ;; *) f=$qdir/ref-$t.gguf ;; esac
     extra=()
-    case $t in gptq | awq) extra=(--calib self --nsamples 32 --seqlen 512) ;; esac
+    case $t in gptq | awq) extra=(--calib self --nsamples 16 --seqlen 256) ;; esac
     [ -e "$f" ] || "$LOWBIT" quantize -m models/lowbit-ref-30m -o "$f" --method "$t" "${extra[@]}" --no-progress >/dev/null 2>&1
     "$LOWBIT" run -m "$f" --device "$mode" -p "$PROMPT" -n 64 --temp 0 --seed 1 2>"$out/run-$t.err" >"$out/run-$t.txt"
     "$LOWBIT" perplexity -m "$f" --device "$mode" -f "$WIKI" --chunks "$CHUNKS" >"$out/ppl-$t.txt" 2>&1

@@ -10,7 +10,7 @@
 #   kernels bench/gpu_kernels.sh: issue 12's table (lowbit's HF layouts vs fp16 cuBLAS, torch int4, bitsandbytes,
 #           hqq on the same shapes) with the target ratios
 #   engine  tests/gpu/engine_check.sh on the reference model, cuda then cpu (host cores), then compare: greedy
-#           text identical and perplexity within 0.1 %
+#           text identical and perplexity within 0.1 % (ENGINE_TYPES: engine_check.sh's TYPES)
 #   prep    bench/gpu_vs_llamacpp.sh PREP_ONLY=1 in the background: the synthetic 7B model's GGUFs and HF
 #           directories in WORK (kept while the machine stays warm, so a next call can run `bench` alone)
 #   lcpp    build llama.cpp CUDA in the background (also started by `bench`), waited for at the end
@@ -51,7 +51,7 @@ if { has bench || has lcpp; } && [ ! -x "$W/lcpp-build/bin/llama-bench" ]; then 
     LCPP_PID=$!
 fi
 if has prep; then # the benchmark's model and quantized files, in the background while the other phases run
-    (PREP_ONLY=1 OUT=$R/bench LOWBIT=$B/lowbit TOOLS=$B WORK=$W THREADS=8 bash bench/gpu_vs_llamacpp.sh \
+    (TYPES=${BENCH_TYPES:-q4_0 q4_k_m q8_0 f16} PREP_ONLY=1 OUT=$R/bench LOWBIT=$B/lowbit TOOLS=$B WORK=$W THREADS=8 bash bench/gpu_vs_llamacpp.sh \
         >"$R/prep.log" 2>&1) &
     PREP_PID=$!
 fi
@@ -83,7 +83,7 @@ if has kernels; then # issue 12's table: lowbit's HF layouts and the PyPI librar
 fi
 if has engine; then
     for d in ${ENGINE_DEVICES:-cuda cpu}; do # the CPU side on the GPU machine's host cores, same binary and files
-        QDIR=$W/engine-files WIKI=.carry/wiki.test.raw LOWBIT=$B/lowbit CHUNKS=${CHUNKS:-20} tests/gpu/engine_check.sh $d "$R/engine-$d" 2>&1 | sed "s/^/$d /" | tee -a "$R/log.txt"
+        TYPES=${ENGINE_TYPES:-f16 q8_0 q4_k_m rtn int8} QDIR=$W/engine-files WIKI=.carry/wiki.test.raw LOWBIT=$B/lowbit CHUNKS=${CHUNKS:-20} tests/gpu/engine_check.sh $d "$R/engine-$d" 2>&1 | sed "s/^/$d /" | tee -a "$R/log.txt"
     done
     [ -d "$R/engine-cpu" ] && tests/gpu/engine_check.sh compare "$R/engine-cpu" "$R/engine-cuda" 2>&1 | tee -a "$R/log.txt"
 fi
