@@ -119,6 +119,22 @@ void rows_f4(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act, 
                                                        b[4]->absmax, b[5]->absmax, b[6]->absmax, b[7]->absmax),
                                         _mm256_set1_ps(kInvCode16Scale));
         for (int h = 0; h < 2; ++h) {
+            if constexpr (NX == 1) { // each row's codes straight into its madds (16 decoded vectors would spill)
+                const BlockQ8& x = reinterpret_cast<const BlockQ8*>(act)[2 * i + h];
+                const __m256i xv = load256(x.qs), sx = _mm256_cmpgt_epi8(zero, xv);
+                const __m256i x0 = _mm256_unpacklo_epi8(xv, sx), x1 = _mm256_unpackhi_epi8(xv, sx);
+                __m256i m[8];
+                for (int r = 0; r < 8; ++r) {
+                    const __m256i q = load256(b[r]->qs);
+                    const __m256i idx = _mm256_and_si256(h == 0 ? q : _mm256_srli_epi16(q, 4), m4);
+                    const __m256i l = _mm256_shuffle_epi8(t.lo, idx), hb = _mm256_shuffle_epi8(t.hi, idx);
+                    m[r] = _mm256_add_epi32(_mm256_madd_epi16(_mm256_unpacklo_epi8(l, hb), x0),
+                                            _mm256_madd_epi16(_mm256_unpackhi_epi8(l, hb), x1));
+                }
+                const __m256i s = sum_rows_epi32(m);
+                acc[0] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s), acc[0]);
+                continue;
+            }
             __m256i c0[8], c1[8]; // row r's int16 codes: weights 0..7, 16..23 | 8..15, 24..31 of the half
             for (int r = 0; r < 8; ++r) {
                 const __m256i q = load256(b[r]->qs);
