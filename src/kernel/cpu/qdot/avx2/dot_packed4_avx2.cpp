@@ -2,15 +2,15 @@
 // AVX2 dots of lowbit's repacked HF 4-bit layouts (scheme/packed4/packed4.h), kRows (8) weight rows per call as the
 // Q4_0 ones (dot_legacy_avx2.cpp): each activation block loaded once for the 8 rows, the rows' exact integer sums
 // brought to one f32 lane per row by integer horizontal adds, then per block the scalar level's float steps in the
-// same order (scalar/dot_packed4_scalar.cpp), so every level-AVX2 result is the scalar level's bits:
-//   kI4Z x BlockQ8: unsigned nibbles maddubs signed x (the Q4_1 technique), acc = fma(d·dx, S, acc), then
-//        acc = fma(−(d·z), x.s, acc) per block.
+// same order (scalar/dot_packed4_scalar.cpp: products and sums, no fma; this file is compiled with
+// -ffp-contract=off so the compiler fuses none), so every level-AVX2 result is the scalar level's bits:
+//   kI4Z x BlockQ8: unsigned nibbles maddubs signed x (the Q4_1 technique), acc += d·dx·S − d·z·x.s per block.
 //   kNF4x64 / kFP4x64 x BlockQ8: the int16 codes (qdot.h, packed4_code16_table) split into a low-byte and a
 //        high-byte table; per 32 weights two pshufb look the bytes up, unpacklo/hi_epi8 join them into int16 in the
 //        same lane order as the activations sign-extended by unpacklo/hi_epi8(x, x < 0) (once per activation block
-//        for the 8 rows), and two madd_epi16 give 8 exact int32 sums; acc = fma(absmax/32767 · dx, S, acc).
+//        for the 8 rows), and two madd_epi16 give 8 exact int32 sums; acc += absmax/32767 · dx · S per 32.
 // The single-row dots are the 8-row kernels with every row on one (dot_one). Weight rows of the group 2 ahead are
-// prefetched (prefetch_group_ahead). Compiled with -mavx2 -mfma -mf16c.
+// prefetched (prefetch_group_ahead). Compiled with -mavx2 -mfma -mf16c -ffp-contract=off.
 #if defined(__AVX2__) // x86-64 builds only (kernel/CMakeLists.txt adds the flags there)
 #include "kernel/cpu/qdot/avx2/avx2_util.h"
 #include "kernel/cpu/qdot/qdot.h"
@@ -47,7 +47,6 @@ void rows_i4z(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act,
     __m256 acc[NX > 0 ? NX : kMaxX];
     for (int j = 0; j < (NX > 0 ? NX : kMaxX); ++j) acc[j] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t i = 0; i < k / 32; ++i) {
         prefetch_group_ahead(w, w_stride, i, int(sizeof(B)));
         __m256i lo[4], hi[4];
@@ -62,7 +61,7 @@ void rows_i4z(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act,
         }
         __m256 dw, zw;
         i4z_scales(w, w_stride, i, &dw, &zw);
-        const __m256 mdz = _mm256_xor_ps(_mm256_mul_ps(dw, zw), sign); // −(d·z), exactly the scalar's
+        const __m256 dz = _mm256_mul_ps(dw, zw);
         for (int j = 0; j < nx; ++j) {
             const BlockQ8& x = reinterpret_cast<const BlockQ8*>(act + j * act_stride)[i];
             const __m256i ylo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs)));
@@ -73,8 +72,10 @@ void rows_i4z(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act,
                 pr[p] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[p], ylo), _mm256_maddubs_epi16(hi[p], yhi));
             const __m256i t = _mm256_hadd_epi16(_mm256_hadd_epi16(pr[0], pr[1]), _mm256_hadd_epi16(pr[2], pr[3]));
             const __m256i s = _mm256_madd_epi16(t, ones); // lanes: rows 0..7
-            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s), acc[j]);
-            acc[j] = _mm256_fmadd_ps(mdz, _mm256_set1_ps(x.s), acc[j]);
+            // The scalar's acc += d * dx * float(S) - d * z * x.s, product by product (no contraction).
+            const __m256 v = _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s)),
+                                           _mm256_mul_ps(dz, _mm256_set1_ps(x.s)));
+            acc[j] = _mm256_add_ps(acc[j], v);
         }
     }
     for (int j = 0; j < nx; ++j) _mm256_storeu_ps(out + j * out_stride, acc[j]);
@@ -132,7 +133,8 @@ void rows_f4(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act, 
                                             _mm256_madd_epi16(_mm256_unpackhi_epi8(l, hb), x1));
                 }
                 const __m256i s = sum_rows_epi32(m);
-                acc[0] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s), acc[0]);
+                acc[0] =
+                    _mm256_add_ps(acc[0], _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s)));
                 continue;
             }
             __m256i c0[8], c1[8]; // row r's int16 codes: weights 0..7, 16..23 | 8..15, 24..31 of the half
@@ -151,7 +153,8 @@ void rows_f4(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act, 
                 for (int r = 0; r < 8; ++r)
                     m[r] = _mm256_add_epi32(_mm256_madd_epi16(c0[r], x0), _mm256_madd_epi16(c1[r], x1));
                 const __m256i s = sum_rows_epi32(m);
-                acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s), acc[j]);
+                acc[j] =
+                    _mm256_add_ps(acc[j], _mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s)));
             }
         }
     }

@@ -7,8 +7,8 @@
 //        Besides the 8-bit rounding of x (as for every qdot type) this rounds each code by at most 2^-16 absolute
 //        (|w| error ≤ absmax/65534, 1.5e-5 of the block's largest weight): integer madds instead of a float table
 //        lookup per weight, the Q4_0 speed for NF4.
-// Per block the float steps are fma's in a fixed order (kI4Z: acc = fma(d·dx, S, acc), then fma(−(d·z), x.s, acc);
-// NF4/FP4: acc = fma(absmax/32767 · dx, S, acc) per 32), the order the AVX2 8-row dots keep in each row's lane, so
+// Per block the float steps are plain products and sums in a fixed order (no fma: this file has no FMA flag on
+// x86-64), which the AVX2 8-row dots repeat in each row's lane (their file is compiled with -ffp-contract=off), so
 // the two levels give the same bits (qdot_test checks).
 #include "core/half.h"
 #include "kernel/cpu/qdot/qdot.h"
@@ -51,8 +51,7 @@ float dot_i4z_row(int64_t k, const BlockI4Z* w, const BlockQ8* x) {
         int sum = 0;
         for (int j = 0; j < 16; ++j) sum += (w[i].qs[j] & 0xF) * x[i].qs[j] + (w[i].qs[j] >> 4) * x[i].qs[j + 16];
         const float d = f16_to_f32(w[i].d);
-        acc = std::fma(d * x[i].d, float(sum), acc); // the AVX2 rows dot's lane steps: the same bits
-        acc = std::fma(-(d * f16_to_f32(w[i].z)), x[i].s, acc);
+        acc += d * x[i].d * float(sum) - d * f16_to_f32(w[i].z) * x[i].s;
     }
     return acc;
 }
@@ -73,7 +72,7 @@ float dot_f4_row(const int16_t* c16, int64_t k, const BlockF4x64* w, const Block
         for (int h = 0; h < 2; ++h) {
             int sum = 0;
             for (int j = 0; j < 32; ++j) sum += c16[(w[i].qs[j] >> (4 * h)) & 0xF] * x[2 * i + h].qs[j];
-            acc = std::fma(dw * x[2 * i + h].d, float(sum), acc); // as the AVX2 rows dot's lanes: the same bits
+            acc += dw * x[2 * i + h].d * float(sum);
         }
     }
     return acc;
