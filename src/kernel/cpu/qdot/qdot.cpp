@@ -23,6 +23,7 @@ DotFn find_dot_half_avx2(DType dtype);
 DotFn find_dot_packed4_avx2(DType dtype);
 DotRowsFn find_dot_rows_legacy_avx2(DType dtype);
 DotRowsFn find_dot_rows_half_avx2(DType dtype);
+DotRowsFn find_dot_rows_packed4_avx2(DType dtype);
 #endif
 
 namespace {
@@ -207,6 +208,7 @@ DotRowsFn find_dot_rows([[maybe_unused]] DType dtype, Level level) {
 #if defined(__x86_64__) || defined(__i386__)
     if (level == Level::kAvx2) {
         if (DotRowsFn f = find_dot_rows_legacy_avx2(dtype)) return f;
+        if (DotRowsFn f = find_dot_rows_packed4_avx2(dtype)) return f;
         return find_dot_rows_half_avx2(dtype);
     }
 #endif

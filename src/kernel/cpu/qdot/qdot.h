@@ -50,8 +50,9 @@ inline constexpr int kMaxX = 16;
 
 // kRows weight rows at once (w_rows, w_rows + w_stride, …) against n_x (1..kMaxX) activation rows:
 //   out[j * out_stride + r] = Σ_k w_r[k] * x_j[k],  r = 0..kRows-1,
-// the same bits as the level's DotFn gives each (row, activation row) pair. Types with one (AVX2: Q4_0, Q8_0)
-// hold independent accumulators for the 8 rows and share each activation block among them.
+// the same bits as the level's DotFn gives each (row, activation row) pair. Types with one (AVX2: Q4_0, Q8_0,
+// kI4Z, kNF4x64, kFP4x64, F16, BF16) hold independent accumulators for the 8 rows and share each activation block
+// among them.
 using DotRowsFn = void (*)(int64_t k, const void* w_rows, int64_t w_stride, const void* act, int64_t act_stride,
                            int n_x, float* out, int64_t out_stride);
 inline constexpr int kRows = 8;

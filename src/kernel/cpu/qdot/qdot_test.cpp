@@ -7,7 +7,10 @@
 //      expected square norm is Σ_out Σ_i w_i² d_i² / 12 (d_i the activation block's scale, rounding uniform in
 //      ±d/2); the test allows 2x that norm, and relative L2 error <= 1e-2. F16/BF16 keep x in f32: NMSE < 1e-10;
 //  (c) each row's bits independent of how many rows share a call (batched decode == decode alone);
-//  (d) the rows dots (8 weight rows per call) against the single-row dots, bit for bit.
+//  (d) the rows dots (8 weight rows per call) against the single-row dots, bit for bit, and for the types whose
+//      AVX2 kernels keep the scalar order (Q4_0, Q8_0, kI4Z, NF4/FP4) against the scalar level, bit for bit (also
+//      on raw random blocks: fractional zero points, every code, and at extreme levels).
+#include "core/half.h"
 #include "kernel/cpu/cpu_ops.h"
 #include "kernel/cpu/qdot/qdot.h"
 #include "kernel/kernel_list.h"
@@ -239,9 +242,9 @@ TEST(Qdot, RowsGiveTheSameBitsInAnyBatch) {
 }
 
 // (d) the rows dots (kRows weight rows per call): every (row, activation row) the same bits as the level's single-row
-// dot and, for the types whose AVX2 kernels keep the scalar order (Q4_0, Q8_0), the same bits as the scalar level;
-// weight rows with a stride larger than the row (views into a wider matrix), K = 32 (one block) to 1024 (F16/BF16:
-// K = 37, 104, 1003).
+// dot and, for the types whose AVX2 kernels keep the scalar order (Q4_0, Q8_0, kI4Z, NF4/FP4), the same bits as the
+// scalar level; weight rows with a stride larger than the row (views into a wider matrix), K = one block to 1024
+// (F16/BF16: K = 37, 104, 1003).
 TEST(Qdot, RowsDotsGiveTheSingleRowBits) {
     int n_checked = 0;
     for (DType dtype : kDtypes) {
@@ -252,11 +255,13 @@ TEST(Qdot, RowsDotsGiveTheSingleRowBits) {
             if (!supported(level) || !rows) continue;
             const DotFn dot = find_dot(dtype, level);
             ASSERT_NE(dot, nullptr) << label(dtype, level);
-            const bool scalar_bits = dtype == DType::kQ4_0 || dtype == DType::kQ8_0;
+            const bool scalar_bits = dtype == DType::kQ4_0 || dtype == DType::kQ8_0 || dtype == DType::kI4Z ||
+                                     dtype == DType::kNF4x64 || dtype == DType::kFP4x64;
             const DotFn scalar = find_dot(dtype, Level::kScalar);
             // F16/BF16 (blocks of 1): the 16-wide loop, the 8-wide step and the scalar tail.
-            const std::vector<int64_t> ks = dtype_block_elems(dtype) == 1 ? std::vector<int64_t>{37, 104, 1003}
-                                                                          : std::vector<int64_t>{32, 96, 1024};
+            const int64_t blk = dtype_block_elems(dtype);
+            const std::vector<int64_t> ks =
+                blk == 1 ? std::vector<int64_t>{37, 104, 1003} : std::vector<int64_t>{blk, 3 * blk, 1024};
             for (int64_t k : ks) {
                 const int64_t n = 3 * kRows; // room for rows r0 + 2r, r0 <= kRows + 1
                 const auto w = make_weights(dtype, n, k, uint32_t(k) + 61);
@@ -292,7 +297,8 @@ TEST(Qdot, RowsDotsGiveTheSingleRowBits) {
     }
 #if defined(__x86_64__) || defined(__i386__)
     if (supported(Level::kAvx2)) {
-        EXPECT_GE(n_checked, 4 * 3 * 40 * 24); // Q4_0, Q8_0, F16, BF16 x 3 K x (1+2+3+4+5+9+16) x 3 starts x 8 rows
+        // Q4_0, Q8_0, F16, BF16, kI4Z, NF4, FP4 x 3 K x (1+2+3+4+5+9+16) x 3 starts x 8 rows
+        EXPECT_GE(n_checked, 7 * 3 * 40 * 24);
     }
 #endif
 }
@@ -329,6 +335,158 @@ TEST(Qdot, RowsDotsExactAtExtremeLevels) {
             for (int r = 0; r < kRows; ++r) {
                 const int level = dtype == DType::kQ4_0 ? (r % 2 ? -8 : 7) : (r % 2 ? -128 : 127);
                 EXPECT_EQ(got[r], float(k * level * 127 * sign)) << dtype_name(dtype) << " row " << r;
+            }
+        }
+    }
+}
+
+// kI4Z / NF4 / FP4 rows of raw random blocks: any nibbles, f16 scales over a wide range, fractional zero points (HQQ
+// stores any f16 z), absmax 0 in some blocks. Everything the repack can produce, not only what quantize_row makes.
+std::vector<uint8_t> random_packed4_rows(DType dtype, int64_t n, int64_t k, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> u01(0.0f, 1.0f);
+    const uint64_t row_bytes = *dtype_row_bytes(dtype, uint64_t(k));
+    std::vector<uint8_t> out(row_bytes * uint64_t(n));
+    for (int64_t r = 0; r < n; ++r) {
+        uint8_t* row = out.data() + uint64_t(r) * row_bytes;
+        if (dtype == DType::kI4Z) {
+            for (int64_t b = 0; b < k / 32; ++b) {
+                scheme::packed4::BlockI4Z blk;
+                blk.d = f32_to_f16(std::ldexp(0.5f + u01(rng), -int(u01(rng) * 12.0f) - 2)); // 2^-14 .. 0.375
+                blk.z = f32_to_f16(u01(rng) * 16.0f - 0.5f);                                 // -0.5 .. 15.5
+                for (auto& q : blk.qs) q = uint8_t(byte(rng));
+                std::memcpy(row + b * int64_t(sizeof blk), &blk, sizeof blk);
+            }
+        } else {
+            for (int64_t b = 0; b < k / 64; ++b) {
+                scheme::packed4::BlockF4x64 blk;
+                blk.absmax = b % 7 == 3 ? 0.0f : u01(rng) * 0.3f;
+                for (auto& q : blk.qs) q = uint8_t(byte(rng));
+                std::memcpy(row + b * int64_t(sizeof blk), &blk, sizeof blk);
+            }
+        }
+    }
+    return out;
+}
+
+// The AVX2 rows dots of the packed 4-bit types and their single-row dots against the scalar level, bit for bit, on
+// random blocks: several K, n_x, first rows and row strides (1 and 3 rows: the rows of a matrix and a view).
+TEST(Qdot, Packed4RowsDotsGiveTheScalarBits) {
+    int n_checked = 0;
+    for (DType dtype : {DType::kI4Z, DType::kNF4x64, DType::kFP4x64}) {
+        const DotRowsFn rows = find_dot_rows(dtype, Level::kAvx2);
+        const DotFn dot = find_dot(dtype, Level::kAvx2), scalar = find_dot(dtype, Level::kScalar);
+        if (!supported(Level::kAvx2)) continue;
+#if defined(__x86_64__)
+        ASSERT_NE(rows, nullptr) << dtype_name(dtype); // built on every x86-64
+#endif
+        if (!rows) continue;
+        ASSERT_NE(dot, nullptr);
+        const int64_t blk = dtype_block_elems(dtype);
+        for (int64_t k : {blk, 2 * blk, 7 * blk, int64_t(2048)}) {
+            const int64_t n = 4 * kRows + 3;
+            const uint64_t row_bytes = *dtype_row_bytes(dtype, uint64_t(k));
+            const auto wb = random_packed4_rows(dtype, n, k, uint32_t(k) * 7 + uint32_t(dtype));
+            const auto x = randn(size_t(kMaxX * k), uint32_t(k) + 71);
+            const Act a = make_act(ActKind::kQ8, x, kMaxX, k);
+            for (int64_t step : {int64_t(1), int64_t(3)})
+                for (int64_t r0 : {int64_t(0), int64_t(5), int64_t(n - 1 - step * (kRows - 1))})
+                    for (int n_x : {1, 2, 3, 4, 5, 8, kMaxX}) {
+                        const uint8_t* w0 = wb.data() + uint64_t(r0) * row_bytes;
+                        std::vector<float> got(size_t(n_x * kRows), NAN);
+                        rows(k, w0, step * int64_t(row_bytes), a.bytes.data(), a.stride, n_x, got.data(), kRows);
+                        for (int r = 0; r < kRows; ++r) {
+                            const uint8_t* wr = w0 + uint64_t(step * r) * row_bytes;
+                            std::vector<float> one(size_t(n_x), NAN), ref(size_t(n_x), NAN);
+                            dot(k, wr, a.bytes.data(), a.stride, n_x, one.data(), 1);
+                            scalar(k, wr, a.bytes.data(), a.stride, n_x, ref.data(), 1);
+                            for (int j = 0; j < n_x; ++j) {
+                                const float g = got[size_t(j * kRows + r)];
+                                ASSERT_EQ(std::memcmp(&g, &ref[size_t(j)], sizeof(float)), 0)
+                                    << dtype_name(dtype) << " rows vs scalar, K=" << k << " row " << r0 + step * r
+                                    << " n_x=" << n_x << " x " << j << ": " << g << " vs " << ref[size_t(j)];
+                                ASSERT_EQ(std::memcmp(&one[size_t(j)], &ref[size_t(j)], sizeof(float)), 0)
+                                    << dtype_name(dtype) << " single vs scalar, K=" << k << " row " << r0 + step * r
+                                    << " n_x=" << n_x << " x " << j << ": " << one[size_t(j)] << " vs "
+                                    << ref[size_t(j)];
+                                ++n_checked;
+                            }
+                        }
+                    }
+        }
+    }
+#if defined(__x86_64__)
+    if (supported(Level::kAvx2)) {
+        EXPECT_EQ(n_checked, 3 * 4 * 2 * 3 * 39 * kRows); // 3 types x 4 K x 2 strides x 3 starts x Σ n_x x 8 rows
+    }
+#endif
+}
+
+// Extreme levels of the packed 4-bit types against activations at the int8 extremes (-128, -127, +127): the
+// integer trees of the 8-row dots must not overflow int16 (kI4Z: 16 · 15 · 128 per partial sum) nor saturate, so
+// the result is the exact integer sum scaled as the scalar level does (its bits), and within 1e-6 of the exact
+// value computed in double.
+TEST(Qdot, Packed4RowsDotsExactAtExtremeLevels) {
+    for (DType dtype : {DType::kI4Z, DType::kNF4x64, DType::kFP4x64}) {
+        const DotRowsFn rows = find_dot_rows(dtype, Level::kAvx2);
+        if (!supported(Level::kAvx2) || !rows) continue;
+        const DotFn scalar = find_dot(dtype, Level::kScalar);
+        const int16_t* c16 = dtype == DType::kI4Z ? nullptr : packed4_code16_table(dtype);
+        // The code indices with the smallest and the largest int16 code (NF4: 0 and 15; FP4: found in the table).
+        int lo_code = 0, hi_code = 15;
+        if (c16)
+            for (int c = 0; c < 16; ++c) {
+                if (c16[c] < c16[lo_code]) lo_code = c;
+                if (c16[c] > c16[hi_code]) hi_code = c;
+            }
+        const int64_t k = 256;
+        const uint64_t row_bytes = *dtype_row_bytes(dtype, uint64_t(k));
+        std::vector<uint8_t> wb(row_bytes * kRows);
+        for (int r = 0; r < kRows; ++r) {
+            const int code = r % 2 ? lo_code : hi_code;
+            const uint8_t both = uint8_t(code | (code << 4));
+            uint8_t* row = wb.data() + uint64_t(r) * row_bytes;
+            if (dtype == DType::kI4Z) {
+                for (int64_t b = 0; b < k / 32; ++b) {
+                    scheme::packed4::BlockI4Z blk;
+                    blk.d = f32_to_f16(1.0f);
+                    blk.z = f32_to_f16(r < 4 ? 0.0f : 8.0f); // levels 0 / 15, or -8 / 7
+                    std::memset(blk.qs, both, sizeof blk.qs);
+                    std::memcpy(row + b * int64_t(sizeof blk), &blk, sizeof blk);
+                }
+            } else {
+                for (int64_t b = 0; b < k / 64; ++b) {
+                    scheme::packed4::BlockF4x64 blk;
+                    blk.absmax = float(kCode16Scale); // scale 32767 · (1 / 32767): about 1
+                    std::memset(blk.qs, both, sizeof blk.qs);
+                    std::memcpy(row + b * int64_t(sizeof blk), &blk, sizeof blk);
+                }
+            }
+        }
+        for (int xq : {-128, -127, 127}) {
+            std::vector<BlockQ8> xb(size_t(k / 32));
+            for (auto& b : xb) {
+                b.d = 1.0f;
+                for (auto& q : b.qs) q = int8_t(xq);
+                b.s = float(32 * xq);
+            }
+            float got[kRows];
+            rows(k, wb.data(), int64_t(row_bytes), xb.data(), int64_t(k / 32 * sizeof(BlockQ8)), 1, got, 1);
+            for (int r = 0; r < kRows; ++r) {
+                const int code = r % 2 ? lo_code : hi_code;
+                double level;
+                if (dtype == DType::kI4Z) {
+                    level = code - (r < 4 ? 0.0 : 8.0);
+                } else {
+                    level = double(c16[code]) * double(float(kCode16Scale) * kInvCode16Scale);
+                }
+                const double want = double(k) * level * xq;
+                float ref;
+                scalar(k, wb.data() + uint64_t(r) * row_bytes, xb.data(), 0, 1, &ref, 1);
+                EXPECT_EQ(std::memcmp(&got[r], &ref, sizeof(float)), 0)
+                    << dtype_name(dtype) << " row " << r << " x " << xq << ": " << got[r] << " vs " << ref;
+                EXPECT_NEAR(got[r], want, 1e-6 * std::fabs(want)) << dtype_name(dtype) << " row " << r << " x " << xq;
             }
         }
     }

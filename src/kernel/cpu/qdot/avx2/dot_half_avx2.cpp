@@ -28,9 +28,6 @@ template <bool kBf16> static inline float to_f32(uint16_t h) {
     return f16(h);
 }
 
-// The rows dot prefetches the weight rows this many groups of kRows ahead, as the Q4_0/Q8_0 ones do.
-constexpr int64_t kPrefetchGroups = 2;
-
 // One (weight row, activation row) pair's result from its two accumulators; the elements past the last 8 in f32.
 template <bool kBf16>
 static inline float finish(__m256 acc0, __m256 acc1, const uint16_t* w, const float* x, int64_t i, int64_t k) {
@@ -96,8 +93,8 @@ void tile(int64_t k, const uint16_t* const* w, const float* const* x, float* out
         for (int j = 0; j < X; ++j) out[j * out_stride + r] = finish<kBf16>(acc0[r][j], acc1[r][j], w[r], x[j], i, k);
 }
 
-// kRows weight rows as 3 + 3 + 2 against X activation rows. pf: where the rows kPrefetchGroups groups ahead start
-// (first activation pass only), or null.
+// kRows weight rows as 3 + 3 + 2 against X activation rows. pf: where the rows kPrefetchGroups (avx2_util.h) groups
+// ahead start (first activation pass only), or null.
 template <bool kBf16, int X>
 void rows_x(int64_t k, const uint16_t* const* w, const float* const* x, float* out, int64_t out_stride, const char* pf,
             int64_t w_stride) {

@@ -130,18 +130,6 @@ void dot(int64_t k, const void* w_row, const void* act, int64_t act_stride, int 
 // Against dot<T> above: 8 independent FMA chains instead of one, the activation block loaded once for 8 rows, one
 // f32 conversion and one scale multiply per 8 rows, and the 8 row scales converted by one vcvtph2ps.
 
-// Weight rows are short streams (K = 2048 at Q4_0: 18 cache lines), too short for the hardware prefetchers to
-// train on 8 of them at once: each block step prefetches its share of the next 8 rows (contiguous in a matrix),
-// so the group kPrefetchGroups after this one is in cache when it starts. Prefetches never fault (past the matrix:
-// wasted only). Groups ahead: 1, 2, 3, 4, 6 measured on the synthetic 1B (Q4_0 tg, 2-core EPYC, shared): 1 clearly
-// slower (26-31 tok/s), 2..6 within the noise (28-34); 2 keeps the distance at ~18 KiB for K = 2048.
-constexpr int64_t kPrefetchGroups = 2;
-template <class B> static inline void prefetch_next_group(const uint8_t* w, int64_t w_stride, int64_t i) {
-    const uint8_t* p = w + kPrefetchGroups * 8 * w_stride + i * int64_t(8 * sizeof(B));
-    for (int off = 0; off < int(8 * sizeof(B)); off += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
-}
-
 // The 8 rows' f16 scales of block i as 8 floats, row order.
 template <class B> static inline __m256 row_scales(const uint8_t* w, int64_t w_stride, int64_t i) {
     uint64_t lo = 0, hi = 0;
@@ -164,7 +152,7 @@ void rows_q4_0(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act
     for (int j = 0; j < (NX > 0 ? NX : kMaxX); ++j) acc[j] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F), eights = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
     for (int64_t i = 0; i < k / 32; ++i) {
-        prefetch_next_group<B>(w, w_stride, i);
+        prefetch_group_ahead(w, w_stride, i, int(sizeof(B)));
         __m256i lo[4], hi[4];
         for (int p = 0; p < 4; ++p) {
             const B& b0 = reinterpret_cast<const B*>(w + p * w_stride)[i];
@@ -204,7 +192,7 @@ void rows_q8_0(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act
     __m256 acc[NX > 0 ? NX : kMaxX];
     for (int j = 0; j < (NX > 0 ? NX : kMaxX); ++j) acc[j] = _mm256_setzero_ps();
     for (int64_t i = 0; i < k / 32; ++i) {
-        prefetch_next_group<B>(w, w_stride, i);
+        prefetch_group_ahead(w, w_stride, i, int(sizeof(B)));
         __m256i q[8], u[8];
         for (int r = 0; r < 8; ++r) {
             q[r] = load256(reinterpret_cast<const B*>(w + r * w_stride)[i].qs);
@@ -216,11 +204,7 @@ void rows_q8_0(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act
             const __m256i y = load256(x.qs);
             __m256i m[8];
             for (int r = 0; r < 8; ++r) m[r] = dot_u8s8(u[r], _mm256_sign_epi8(y, q[r]));
-            const __m256i g0 = _mm256_hadd_epi32(_mm256_hadd_epi32(m[0], m[1]), _mm256_hadd_epi32(m[2], m[3]));
-            const __m256i g1 = _mm256_hadd_epi32(_mm256_hadd_epi32(m[4], m[5]), _mm256_hadd_epi32(m[6], m[7]));
-            // g0 = [rows 0..3 (lanes 0..3 of m) | rows 0..3 (lanes 4..7)], g1 the same for rows 4..7.
-            const __m256i s =
-                _mm256_add_epi32(_mm256_blend_epi32(g0, g1, 0xF0), _mm256_permute2x128_si256(g0, g1, 0x21));
+            const __m256i s = sum_rows_epi32(m);
             acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s), acc[j]);
         }
     }
@@ -245,15 +229,6 @@ void rows(int64_t k, const void* w_rows, int64_t w_stride, const void* act, int6
     default:
         return FN(k, w, w_stride, a, act_stride, n_x, out, out_stride);
     }
-}
-
-// One row: the 8-row kernel with every row pointer on it (stride 0), lane 0 kept: the same bits by construction.
-template <DotRowsFn R>
-void dot_one(int64_t k, const void* w_row, const void* act, int64_t act_stride, int n_x, float* out,
-             int64_t out_stride) {
-    float tmp[kMaxX * kRows];
-    R(k, w_row, 0, act, act_stride, n_x, tmp, kRows);
-    for (int j = 0; j < n_x; ++j) out[j * out_stride] = tmp[j * kRows];
 }
 
 constexpr DotRowsFn kRowsQ4_0 = rows<rows_q4_0<1>, rows_q4_0<2>, rows_q4_0<4>, rows_q4_0<0>>;

@@ -7,6 +7,9 @@
 //        Besides the 8-bit rounding of x (as for every qdot type) this rounds each code by at most 2^-16 absolute
 //        (|w| error ≤ absmax/65534, 1.5e-5 of the block's largest weight): integer madds instead of a float table
 //        lookup per weight, the Q4_0 speed for NF4.
+// Per block the float steps are plain products and sums in a fixed order (no fma: this file has no FMA flag on
+// x86-64), which the AVX2 8-row dots repeat in each row's lane (their file is compiled with -ffp-contract=off), so
+// the two levels give the same bits (qdot_test checks).
 #include "core/half.h"
 #include "kernel/cpu/qdot/qdot.h"
 #include "scheme/nf4/nf4.h"
