@@ -80,6 +80,23 @@ static void dot_one(int64_t k, const void* w_row, const void* act, int64_t act_s
     for (int j = 0; j < n_x; ++j) out[j * out_stride] = tmp[j * kRows];
 }
 
+// The 32 nibbles of block i of 8 weight rows (w, w + w_stride, …; blocks of type B with qs[16]: byte j = elements
+// j, j + 16) as bytes: lo[p] / hi[p] hold rows p (low 128 bits) and p + 4 (high), elements 0..15 / 16..31.
+template <class B>
+static inline void unpack_nibbles_8rows(const uint8_t* w, int64_t w_stride, int64_t i, __m256i (&lo)[4],
+                                        __m256i (&hi)[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int p = 0; p < 4; ++p) {
+        const B& b0 = reinterpret_cast<const B*>(w + p * w_stride)[i];
+        const B& b1 = reinterpret_cast<const B*>(w + (p + 4) * w_stride)[i];
+        const __m256i v =
+            _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0.qs))),
+                                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1.qs)), 1);
+        lo[p] = _mm256_and_si256(v, m4);
+        hi[p] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+}
+
 // 8 vectors of 8 int32 -> one vector whose lane r is the sum of m[r]'s lanes (exact integer adds).
 static inline __m256i sum_rows_epi32(const __m256i* m) {
     const __m256i g0 = _mm256_hadd_epi32(_mm256_hadd_epi32(m[0], m[1]), _mm256_hadd_epi32(m[2], m[3]));

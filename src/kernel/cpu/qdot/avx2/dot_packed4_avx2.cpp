@@ -46,19 +46,11 @@ void rows_i4z(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act,
     const int nx = NX > 0 ? NX : n_x;
     __m256 acc[NX > 0 ? NX : kMaxX];
     for (int j = 0; j < (NX > 0 ? NX : kMaxX); ++j) acc[j] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t i = 0; i < k / 32; ++i) {
         prefetch_group_ahead(w, w_stride, i, int(sizeof(B)));
         __m256i lo[4], hi[4];
-        for (int p = 0; p < 4; ++p) {
-            const B& b0 = reinterpret_cast<const B*>(w + p * w_stride)[i];
-            const B& b1 = reinterpret_cast<const B*>(w + (p + 4) * w_stride)[i];
-            const __m256i v = _mm256_inserti128_si256(
-                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0.qs))),
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1.qs)), 1);
-            lo[p] = _mm256_and_si256(v, m4);
-            hi[p] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        }
+        unpack_nibbles_8rows<B>(w, w_stride, i, lo, hi);
         __m256 dw, zw;
         i4z_scales(w, w_stride, i, &dw, &zw);
         const __m256 dz = _mm256_mul_ps(dw, zw);
