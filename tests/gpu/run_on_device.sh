@@ -10,11 +10,13 @@
 #   kernels bench/gpu_kernels.sh: issue 12's table (lowbit's HF layouts vs fp16 cuBLAS, torch int4, bitsandbytes,
 #           hqq on the same shapes) with the target ratios
 #   engine  tests/gpu/engine_check.sh on the reference model, cuda then cpu (host cores), then compare: greedy
-#           text identical and perplexity within 0.1 %
+#           text identical and perplexity within 0.1 % (ENGINE_TYPES: engine_check.sh's TYPES)
 #   prep    bench/gpu_vs_llamacpp.sh PREP_ONLY=1 in the background: the synthetic 7B model's GGUFs and HF
 #           directories in WORK (kept while the machine stays warm, so a next call can run `bench` alone)
 #   lcpp    build llama.cpp CUDA in the background (also started by `bench`), waited for at the end
 #   profile lowbit bench on the synthetic 7B Q4_0 with LOWBIT_GPU_PROFILE=1 (per-op device time)
+#   ncu     ncu (Nsight Compute) over decode steps of the synthetic 7B Q4_0/Q8_0 (NCU_FILES): per kernel launches,
+#           own duration and DRAM GB/s (tests/gpu/ncu_summary.py)
 #   bench   bench/gpu_vs_llamacpp.sh (llama.cpp CUDA build + interleaved llama-bench vs lowbit bench)
 # Results under OUT (default $OUT, as the device tool provides), one tarball per phase set (the tool returns few
 # files). Usage: PHASES="tests gemv" tests/gpu/run_on_device.sh   (PDL_VARIANTS="1 0": the tests and the profile
@@ -49,7 +51,7 @@ if { has bench || has lcpp; } && [ ! -x "$W/lcpp-build/bin/llama-bench" ]; then 
     LCPP_PID=$!
 fi
 if has prep; then # the benchmark's model and quantized files, in the background while the other phases run
-    (PREP_ONLY=1 OUT=$R/bench LOWBIT=$B/lowbit TOOLS=$B WORK=$W THREADS=8 bash bench/gpu_vs_llamacpp.sh \
+    (TYPES=${BENCH_TYPES:-q4_0 q4_k_m q8_0 f16} PREP_ONLY=1 OUT=$R/bench LOWBIT=$B/lowbit TOOLS=$B WORK=$W THREADS=8 bash bench/gpu_vs_llamacpp.sh \
         >"$R/prep.log" 2>&1) &
     PREP_PID=$!
 fi
@@ -81,7 +83,7 @@ if has kernels; then # issue 12's table: lowbit's HF layouts and the PyPI librar
 fi
 if has engine; then
     for d in ${ENGINE_DEVICES:-cuda cpu}; do # the CPU side on the GPU machine's host cores, same binary and files
-        WIKI=.carry/wiki.test.raw LOWBIT=$B/lowbit CHUNKS=${CHUNKS:-20} tests/gpu/engine_check.sh $d "$R/engine-$d" 2>&1 | sed "s/^/$d /" | tee -a "$R/log.txt"
+        TYPES=${ENGINE_TYPES:-f16 q8_0 q4_k_m rtn int8} QDIR=$W/engine-files WIKI=.carry/wiki.test.raw LOWBIT=$B/lowbit CHUNKS=${CHUNKS:-20} tests/gpu/engine_check.sh $d "$R/engine-$d" 2>&1 | sed "s/^/$d /" | tee -a "$R/log.txt"
     done
     [ -d "$R/engine-cpu" ] && tests/gpu/engine_check.sh compare "$R/engine-cpu" "$R/engine-cuda" 2>&1 | tee -a "$R/log.txt"
 fi
@@ -104,6 +106,16 @@ if has profile; then
     done
     LOWBIT_GPU_PROFILE=1 "$B/lowbit" bench -m "$W/synth7b-q4_0.gguf" --device cuda -p 0 -n 64 -r 1 >"$R/profile-q4_0.txt" 2>&1
     grep -A20 "GPU profile" "$R/profile-q4_0.txt"
+fi
+if has ncu; then # each decode kernel's own duration and DRAM traffic (ncu serialises them): the missed targets' profile
+    for f in ${NCU_FILES:-q4_0 q8_0}; do
+        [ -f "$W/synth7b-$f.gguf" ] || continue
+        timeout 240 ncu --csv --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum \
+            --launch-skip ${NCU_SKIP:-1200} --launch-count ${NCU_COUNT:-580} \
+            "$B/lowbit" bench -m "$W/synth7b-$f.gguf" --device cuda -p 0 -n 12 -r 1 >"$R/ncu-$f.csv" 2>"$R/ncu-$f.err"
+        log "ncu $f exit $?"
+        python3 tests/gpu/ncu_summary.py "$R/ncu-$f.csv" "$(awk -v c=${NCU_COUNT:-580} 'BEGIN{print c/290}')" 2>&1 | tee "$R/ncu-$f.txt"
+    done
 fi
 if has bench; then
     export TYPES=${BENCH_TYPES:-q4_0 q4_k_m q8_0 f16}

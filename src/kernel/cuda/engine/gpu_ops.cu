@@ -58,8 +58,9 @@ cudaError_t launch_pdl(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStre
     return cudaLaunchKernelEx(&cfg, kernel, KArgs(args)...);
 }
 
-// Calls f(Q{}) with the decoder struct of `dtype`; false when the engine has none.
-template <class F> bool with_type(DType dtype, F&& f) {
+// Calls f(Q{}) with the decoder struct of `dtype` (and device `layout`: kI4Z's group shift, gpu_repack.h); false
+// when the engine has none.
+template <class F> bool with_type(DType dtype, int layout, F&& f) {
     switch (dtype) {
     case DType::kF32:
         f(QF32{});
@@ -101,7 +102,10 @@ template <class F> bool with_type(DType dtype, F&& f) {
         f(QQ6_K{});
         return true;
     case DType::kI4Z:
-        f(QI4Z{});
+        if (layout == 2)
+            f(QI4ZG<2>{});
+        else
+            f(QI4ZG<0>{});
         return true;
     case DType::kNF4x64:
         f(QNF4x64{});
@@ -228,6 +232,16 @@ bool gemv_force_f32() {
     return f32;
 }
 
+// LOWBIT_GEMV_ORDER=tree (read once): q8_0 / q4_0 GEMVs sum like the other types (lane partial sums, then a warp
+// tree) instead of in the CPU's order — for A/B runs of the order's cost.
+bool gemv_cpu_order() {
+    static const bool cpu = [] {
+        const char* e = std::getenv("LOWBIT_GEMV_ORDER");
+        return !(e && std::string(e) == "tree");
+    }();
+    return cpu;
+}
+
 template <class Q, int MT>
 void launch_gemv_mt(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols, const float* x, int m,
                     const float* bias, float* y, int a, cudaStream_t st) {
@@ -255,14 +269,16 @@ cudaError_t gemv_for(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64
 // xq [m, K] int8 and ds [m, K / 32] {d, Σ q}; each lane owns sub-blocks lane, lane + 32, … of its warp's R rows and
 // loads U of them per row before using any (U · R independent 16-byte loads in flight per lane), then reads the
 // matching activation words (L1/L2-resident: every warp reads the same x) once per token for all R rows. No shared
-// memory, no barrier. ----
+// memory, no barrier (q8_0 / q4_0: see gemv_q8_cpu_order). ----
 template <class Q> struct Q8Of { using type = void; };
 template <> struct Q8Of<QQ8_0> { using type = Q8Q8_0; };
 template <> struct Q8Of<QQ4_0> { using type = Q8Q4_0; };
-template <> struct Q8Of<QI4Z> { using type = Q8I4Z; };
+template <int S> struct Q8Of<QI4ZG<S>> { using type = Q8I4ZG<S>; };
 template <> struct Q8Of<QQ4_K> { using type = Q8Q4_K; };
 template <> struct Q8Of<QQ5_K> { using type = Q8Q5_K; };
 template <> struct Q8Of<QQ6_K> { using type = Q8Q6_K; };
+template <> struct Q8Of<QNF4x64> { using type = Q8F4x64<0>; };
+template <> struct Q8Of<QFP4x64> { using type = Q8F4x64<1>; };
 
 // One warp per block of 32: the CPU quantizer's expressions (qdot.cpp quantize_group) — amax, d = amax / 127,
 // id = 1 / d (IEEE division: no fast-math in this file), q = round-half-even(x · id) — and the exact integer sum.
@@ -292,11 +308,68 @@ __global__ void quantize_q8_kernel(const float* __restrict__ x, int64_t n_blocks
     quantize_q8_block(x[blk * 32 + lane], lane, blk, xq, ds);
 }
 
+// The CPU's order (q8_0, q4_0: kernel/cpu/qdot's scalar dot, which its AVX2 rows dots match bit for bit): per row
+// and token one chain acc = fma(dw·dx, float(Σ qw·qx), acc) over the sub-blocks 0, 1, 2, … in order, so the GEMV's
+// result is the CPU's bits (the quantized activations already are). The lanes compute (dw·dx, Σ) of 32·U consecutive
+// sub-blocks in parallel into shared memory; lane r·MT + t then folds them into its chain, one fma each.
+template <class Q8, int R, int MT, int U>
+__device__ __forceinline__ void gemv_q8_cpu_order(const uint8_t* const (&wr)[R], int64_t n_rows, int64_t n_cols,
+                                                  int64_t row0, int lane, int warp, const int8_t* __restrict__ xq,
+                                                  const float2* __restrict__ ds, int m, const float* __restrict__ bias,
+                                                  float* __restrict__ y, int accumulate) {
+    __shared__ float2 part[kGemvWarps][kWarp * U][R * MT];
+    const int64_t n_sub = n_cols / 32;
+    const int chain_r = lane / MT, chain_t = lane % MT;
+    const bool chain_lane = lane < R * MT && chain_t < m;
+    float acc = 0.0f;
+    for (int64_t base = 0; base < n_sub; base += int64_t(kWarp) * U) {
+        typename Q8::Raw raw[U][R];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int64_t sb = min(base + int64_t(kWarp) * u + lane, n_sub - 1);
+#pragma unroll
+            for (int r = 0; r < R; ++r) raw[u][r] = Q8::load(wr[r], sb, n_sub);
+        }
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int64_t sb = base + int64_t(kWarp) * u + lane;
+            if (sb >= n_sub) break;
+#pragma unroll
+            for (int t = 0; t < MT; ++t) {
+                if (t >= m) break;
+                const int4* xp = reinterpret_cast<const int4*>(xq + int64_t(t) * n_cols + sb * 32);
+                const int4 a = __ldg(xp), b = __ldg(xp + 1);
+                const int xw[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+                const float2 d = __ldg(ds + int64_t(t) * n_sub + sb);
+#pragma unroll
+                for (int r = 0; r < R; ++r)
+                    part[warp][kWarp * u + lane][r * MT + t] =
+                        make_float2(__fmul_rn(raw[u][r].d, d.x), float(Q8::isum(raw[u][r], xw, d)));
+            }
+        }
+        __syncwarp();
+        if (chain_lane) {
+            const int n = int(min(int64_t(kWarp) * U, n_sub - base));
+#pragma unroll 8
+            for (int j = 0; j < n; ++j) {
+                const float2 p = part[warp][j][lane];
+                acc = __fmaf_rn(p.x, p.y, acc);
+            }
+        }
+        __syncwarp();
+    }
+    if (chain_lane && row0 + chain_r < n_rows) {
+        const int64_t row = row0 + chain_r;
+        float* out = y + int64_t(chain_t) * n_rows + row;
+        *out = (accumulate ? *out : 0.0f) + acc + (bias ? bias[row] : 0.0f);
+    }
+}
+
 template <class Q8, int R, int MT, int U>
 __global__ void __launch_bounds__(kGemvWarps* kWarp)
     gemv_q8_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                    const int8_t* __restrict__ xq, const float2* __restrict__ ds, int m, const float* __restrict__ bias,
-                   float* __restrict__ y, int accumulate) {
+                   float* __restrict__ y, int accumulate, int cpu_order) {
     pdl_begin();
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
@@ -307,6 +380,12 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
     for (int r = 0; r < R; ++r)
         wr[r] = w + uint64_t(min(row0 + r, n_rows - 1)) * row_bytes; // clamped: loads stay in
                                                                      // bounds, not written
+    if constexpr (Q8::kCpuOrder) {
+        if (cpu_order) {
+            gemv_q8_cpu_order<Q8, R, MT, U>(wr, n_rows, n_cols, row0, lane, warp, xq, ds, m, bias, y, accumulate);
+            return;
+        }
+    }
     float acc[R][MT];
 #pragma unroll
     for (int r = 0; r < R; ++r)
@@ -355,7 +434,8 @@ void launch_gemv_q8_mt(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int
     constexpr int R = 2, U = MT == 1 ? Q8::kUnroll : MT == 2 ? (Q8::kUnroll + 1) / 2 : 1;
     const int64_t per_block = int64_t(kGemvWarps) * R;
     launch_pdl(gemv_q8_kernel<Q8, R, MT, U>, dim3(unsigned((n_rows + per_block - 1) / per_block)),
-               dim3(kGemvWarps * kWarp), st, w, row_bytes, n_rows, n_cols, xq, ds, m, bias, y, a);
+               dim3(kGemvWarps * kWarp), st, w, row_bytes, n_rows, n_cols, xq, ds, m, bias, y, a,
+               gemv_cpu_order() ? 1 : 0);
 }
 
 // ---- dequantization to dense 16-bit rows (prefill GEMMs) and embedding rows ----
@@ -637,21 +717,24 @@ unsigned blocks_for(int64_t n, int threads) {
 } // namespace
 
 bool gpu_weight_type(DType dtype) {
-    return with_type(dtype, [](auto) {});
+    return with_type(dtype, 0, [](auto) {});
 }
 
 cudaError_t prepare_decoder(DType dtype) {
     if (dtype != DType::kNF4x64 && dtype != DType::kFP4x64) return cudaSuccess;
     float t[2][16];
-    f4_code_tables(t);
-    return cudaMemcpyToSymbol(c_f4_tables, t, sizeof t);
+    uint32_t c16[2][8];
+    f4_code_tables(t, c16);
+    const cudaError_t err = cudaMemcpyToSymbol(c_f4_tables, t, sizeof t);
+    return err != cudaSuccess ? err : cudaMemcpyToSymbol(c_f4_code16, c16, sizeof c16);
 }
 
 cudaError_t launch_gemv(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
-                        const float* x, int64_t m, const float* bias, float* y, bool accumulate, cudaStream_t stream) {
+                        const float* x, int64_t m, const float* bias, float* y, bool accumulate, cudaStream_t stream,
+                        int layout) {
     if (m < 1 || m > kGemvMaxTokens || n_cols % 32 != 0) return cudaErrorInvalidValue;
     cudaError_t err = cudaErrorInvalidValue;
-    with_type(dtype, [&](auto q) {
+    with_type(dtype, layout, [&](auto q) {
         err = gemv_for<decltype(q)>(w, row_bytes, n_rows, n_cols, x, m, bias, y, accumulate, stream);
     });
     return err;
@@ -660,7 +743,7 @@ cudaError_t launch_gemv(DType dtype, const uint8_t* w, uint64_t row_bytes, int64
 bool gemv_q8_type(DType dtype) {
     if (gemv_force_f32()) return false;
     bool q8 = false;
-    with_type(dtype, [&](auto q) { q8 = !std::is_void_v<typename Q8Of<decltype(q)>::type>; });
+    with_type(dtype, 0, [&](auto q) { q8 = !std::is_void_v<typename Q8Of<decltype(q)>::type>; });
     return q8;
 }
 
@@ -673,10 +756,10 @@ cudaError_t launch_quantize_q8(const float* x, int64_t m, int64_t n_cols, int8_t
 
 cudaError_t launch_gemv_q8(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                            const int8_t* xq, const float2* ds, int64_t m, const float* bias, float* y, bool accumulate,
-                           cudaStream_t stream) {
+                           cudaStream_t stream, int layout) {
     if (m < 1 || m > kGemvMaxTokens || n_cols % 32 != 0) return cudaErrorInvalidValue;
     cudaError_t err = cudaErrorInvalidValue;
-    with_type(dtype, [&](auto q) {
+    with_type(dtype, layout, [&](auto q) {
         using Q8 = typename Q8Of<decltype(q)>::type;
         if constexpr (!std::is_void_v<Q8>) {
             const int mi = int(m), a = accumulate ? 1 : 0;
@@ -695,10 +778,10 @@ cudaError_t launch_gemv_q8(DType dtype, const uint8_t* w, uint64_t row_bytes, in
 }
 
 cudaError_t launch_dequant_matrix(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
-                                  void* out, bool to_bf16, cudaStream_t stream) {
+                                  void* out, bool to_bf16, cudaStream_t stream, int layout) {
     if (n_cols % 32 != 0) return cudaErrorInvalidValue;
     const int64_t total = n_rows * (n_cols / 32);
-    bool known = with_type(dtype, [&](auto q) {
+    bool known = with_type(dtype, layout, [&](auto q) {
         using Q = decltype(q);
         if (to_bf16)
             dequant_matrix_kernel<Q, true>
@@ -711,9 +794,9 @@ cudaError_t launch_dequant_matrix(DType dtype, const uint8_t* w, uint64_t row_by
 }
 
 cudaError_t launch_embed(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_cols, const int32_t* token,
-                         int64_t n, float* hidden, cudaStream_t stream) {
+                         int64_t n, float* hidden, cudaStream_t stream, int layout) {
     if (n_cols % 32 != 0) return cudaErrorInvalidValue;
-    bool known = with_type(dtype, [&](auto q) {
+    bool known = with_type(dtype, layout, [&](auto q) {
         embed_kernel<decltype(q)><<<unsigned(n), 128, 0, stream>>>(w, row_bytes, n_cols, token, hidden);
     });
     return known ? cudaGetLastError() : cudaErrorInvalidValue;

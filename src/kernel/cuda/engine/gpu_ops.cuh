@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The CUDA engine's device ops (included by .cu files only). Every launcher enqueues on `stream` and returns
 // the launch error (cudaGetLastError) — no host synchronization, so a decode step can be captured in a graph.
-// Activations are f32 [n_tokens, width] row-major; weights are rows of their file type (gpu_quant.cuh).
+// Activations are f32 [n_tokens, width] row-major; weights are rows of their file type (gpu_quant.cuh) in the
+// device layout of gpu_repack.h — `layout`: the device_layout() the rows were repacked with (kI4Z group shift).
 #pragma once
 
 #include "core/dtype.h"
@@ -27,7 +28,8 @@ inline constexpr int kGemvStepMaxTokens = 32;
 
 // y[m, n_rows] (= or +=, per `accumulate`) x[m, n_cols] · Wᵀ (+ bias) for m <= kGemvMaxTokens.
 cudaError_t launch_gemv(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
-                        const float* x, int64_t m, const float* bias, float* y, bool accumulate, cudaStream_t stream);
+                        const float* x, int64_t m, const float* bias, float* y, bool accumulate, cudaStream_t stream,
+                        int layout = 0);
 // Whether GEMVs of `dtype` multiply by 8-bit activations (q8_0, q4_0, kI4Z, q4_k, q5_k, q6_k: x quantized per block
 // of 32 like the CPU's qdot, integer dots) — unless LOWBIT_GEMV=f32 (f32 activations for
 // every type, for A/B runs).
@@ -37,13 +39,13 @@ cudaError_t launch_quantize_q8(const float* x, int64_t m, int64_t n_cols, int8_t
 // launch_gemv for a gemv_q8_type, from activations quantized by launch_quantize_q8.
 cudaError_t launch_gemv_q8(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                            const int8_t* xq, const float2* ds, int64_t m, const float* bias, float* y, bool accumulate,
-                           cudaStream_t stream);
+                           cudaStream_t stream, int layout = 0);
 // W [n_rows, n_cols] of `dtype` -> dense f16 (or bf16 when to_bf16) rows [n_rows, n_cols] (prefill GEMMs).
 cudaError_t launch_dequant_matrix(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
-                                  void* out, bool to_bf16, cudaStream_t stream);
+                                  void* out, bool to_bf16, cudaStream_t stream, int layout = 0);
 // hidden[t] = row token[t] of the embedding (any engine type), t < n.
 cudaError_t launch_embed(DType dtype, const uint8_t* w, uint64_t row_bytes, int64_t n_cols, const int32_t* token,
-                         int64_t n, float* hidden, cudaStream_t stream);
+                         int64_t n, float* hidden, cudaStream_t stream, int layout = 0);
 // f32 -> f16 / bf16 (GEMM inputs), n elements.
 cudaError_t launch_to_half(const float* x, __half* y, int64_t n, cudaStream_t stream);
 cudaError_t launch_to_bf16(const float* x, __nv_bfloat16* y, int64_t n, cudaStream_t stream);

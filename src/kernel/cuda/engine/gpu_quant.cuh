@@ -152,35 +152,37 @@ struct QQ4_0 {
 
 // kI4Z (scheme/packed4: GPTQ/AWQ/HQQ/RTN int4 groups repacked at load), repacked again for the device: per row
 // [qs: 16 bytes per block][(d, z): two f16 per block]. w = (q - z) * d, the CPU reference's expression.
-struct QI4Z {
+// kGroupShift: one (d, z) per 2^kGroupShift blocks (gpu_repack.h: 2 for the int4 g128 files, whose 4 blocks of a
+// group carry the same pair; the meta plane is then 1 byte per 32 weights: 4.25 bpw instead of 5.0).
+template <int kGroupShift> struct QI4ZG {
     static constexpr int kBlockElems = 32, kBlockBytes = 20;
     __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32]) {
         nibbles32(row + 16 * sb, w);
-        const float2 dz = __half22float2(__ldg(reinterpret_cast<const __half2*>(row + 16 * n_sub) + sb));
+        const float2 dz =
+            __half22float2(__ldg(reinterpret_cast<const __half2*>(row + 16 * n_sub) + (sb >> kGroupShift)));
 #pragma unroll
         for (int i = 0; i < 32; ++i) w[i] = (w[i] - dz.y) * dz.x;
     }
 };
 
 // kNF4x64 / kFP4x64 (scheme/packed4: bitsandbytes 4-bit, repacked at load), repacked for the device: per row
-// [qs: 32 bytes per 64-element block][absmax: f32 per block]. Sub-block 2b is block b's low nibbles, 2b + 1 its
-// high nibbles; w = code[q] * absmax (the CPU reference's product). The 16-entry code table is read from shared
-// memory (`tab`, loaded per thread block by the kernels from the constant copy that prepare_decoder uploads):
-// lanes index it freely without the serialisation of divergent constant-cache reads.
+// [qs: 16 bytes per sub-block of 32, byte m = elements 2m (low nibble) and 2m + 1 (high)][absmax: f32 per block of
+// 64] (gpu_repack.h: the file block's low nibbles are sub-block 2b, its high nibbles 2b + 1); w = code[q] * absmax
+// (the CPU reference's product). Sequential nibbles let the 8-bit-activation GEMV use a 16-bit slice of a quant word
+// as four byte-permute selectors (gpu_quant_q8.cuh). The 16-entry code table is read from shared memory (`tab`,
+// loaded per thread block by the kernels from the constant copy that prepare_decoder uploads): lanes index it freely
+// without the serialisation of divergent constant-cache reads.
 template <int kTableId> struct QF4x64 {
     static constexpr int kBlockElems = 64, kBlockBytes = 36, kTable = kTableId;
     __device__ static void dequant32(const uint8_t* row, int64_t sb, int64_t n_sub, float (&w)[32],
                                      const float* __restrict__ tab) {
-        const int64_t b = sb >> 1;
-        const int shift = int(sb & 1) * 4;
-        uint32_t u[8];
-        words16(row + 32 * b, *reinterpret_cast<uint32_t(*)[4]>(u));
-        words16(row + 32 * b + 16, *reinterpret_cast<uint32_t(*)[4]>(u + 4));
-        const float amax = __ldg(reinterpret_cast<const float*>(row + 16 * n_sub) + b);
+        uint32_t u[4];
+        words16(row + 16 * sb, u);
+        const float amax = __ldg(reinterpret_cast<const float*>(row + 16 * n_sub) + (sb >> 1));
 #pragma unroll
-        for (int i = 0; i < 8; ++i)
+        for (int i = 0; i < 4; ++i)
 #pragma unroll
-            for (int k = 0; k < 4; ++k) w[4 * i + k] = tab[(u[i] >> (8 * k + shift)) & 0xFu] * amax;
+            for (int k = 0; k < 8; ++k) w[8 * i + k] = tab[(u[i] >> (4 * k)) & 0xFu] * amax;
     }
 };
 using QNF4x64 = QF4x64<0>;

@@ -35,6 +35,7 @@ __device__ __forceinline__ void ldg_words(const uint8_t* p, uint32_t* u) {
 // q8_0, repacked: [qs: 32 bytes per block][d: f16 per block].
 struct Q8Q8_0 {
     static constexpr int kUnroll = 4;
+    static constexpr bool kCpuOrder = true;
     struct Raw {
         uint32_t q[8];
         float d;
@@ -46,17 +47,21 @@ struct Q8Q8_0 {
         r.d = __half2float(__ldg(reinterpret_cast<const __half*>(row + 32 * n_sub) + sb));
         return r;
     }
-    __device__ static float dot(const Raw& w, const int (&x)[8], float2 ds) {
+    __device__ static int isum(const Raw& w, const int (&x)[8], float2) {
         int s = 0;
 #pragma unroll
         for (int i = 0; i < 8; ++i) s = __dp4a(int(w.q[i]), x[i], s);
-        return w.d * ds.x * float(s);
+        return s;
+    }
+    __device__ static float dot(const Raw& w, const int (&x)[8], float2 ds) {
+        return w.d * ds.x * float(isum(w, x, ds));
     }
 };
 
 // q4_0, repacked: [qs: 16 bytes per block][d: f16 per block]; w = d·(q − 8).
 struct Q8Q4_0 {
     static constexpr int kUnroll = 4;
+    static constexpr bool kCpuOrder = true;
     struct Raw {
         uint32_t q[4];
         float d;
@@ -67,15 +72,19 @@ struct Q8Q4_0 {
         r.d = __half2float(__ldg(reinterpret_cast<const __half*>(row + 16 * n_sub) + sb));
         return r;
     }
+    __device__ static int isum(const Raw& w, const int (&x)[8], float2 ds) {
+        return dot_nibbles32(w.q, x) - 8 * int(ds.y);
+    }
     __device__ static float dot(const Raw& w, const int (&x)[8], float2 ds) {
-        const int s = dot_nibbles32(w.q, x) - 8 * int(ds.y);
-        return w.d * ds.x * float(s);
+        return w.d * ds.x * float(isum(w, x, ds));
     }
 };
 
-// kI4Z, repacked: [qs: 16 bytes per block][(d, z): two f16 per block]; w = d·(q − z).
-struct Q8I4Z {
+// kI4Z, repacked: [qs: 16 bytes per block][(d, z): two f16 per block, or per group of 2^kGroupShift blocks];
+// w = d·(q − z).
+template <int kGroupShift> struct Q8I4ZG {
     static constexpr int kUnroll = 4;
+    static constexpr bool kCpuOrder = false;
     struct Raw {
         uint32_t q[4];
         float d, z;
@@ -83,13 +92,59 @@ struct Q8I4Z {
     __device__ static Raw load(const uint8_t* row, int64_t sb, int64_t n_sub) {
         Raw r;
         ldg_words(row + 16 * sb, r.q);
-        const float2 dz = __half22float2(__ldg(reinterpret_cast<const __half2*>(row + 16 * n_sub) + sb));
+        const float2 dz =
+            __half22float2(__ldg(reinterpret_cast<const __half2*>(row + 16 * n_sub) + (sb >> kGroupShift)));
         r.d = dz.x, r.z = dz.y;
         return r;
     }
     __device__ static float dot(const Raw& w, const int (&x)[8], float2 ds) {
         const int s = dot_nibbles32(w.q, x);
         return w.d * ds.x * float(s) - w.d * w.z * (ds.x * ds.y);
+    }
+};
+
+// The NF4 / FP4 codes as int16 c16 = rint(code · 32767) (kernel/cpu/qdot's packed4_code16_table), split into
+// bytes for byte-permute lookups: [table][0..3] the low bytes (unsigned) of codes 0..15, [4..7] the high bytes
+// (signed), c16 = 256 · hi + lo. Uploaded by prepare_decoder; every lane reads the same words (uniform constant loads).
+__constant__ uint32_t c_f4_code16[2][8];
+
+// dp4a of four unsigned bytes with four signed bytes.
+__device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
+    int d;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+
+// kNF4x64 / kFP4x64 (device layout of gpu_quant.cuh: 16 sequential-nibble bytes per sub-block): Σ c16[q]·qx exactly,
+// as the CPU's dot (integer madds on int16 codes; the codes rounded by at most 2^-16 of the block's absmax), times
+// absmax / 32767 · dx. Four nibbles of a 16-bit slice are byte_perm selectors (bits 0-2) into the 8 low and the 8
+// high table entries of each byte plane; bit 3 of each then picks between the two results (a third byte_perm).
+template <int kTableId> struct Q8F4x64 {
+    static constexpr int kUnroll = 4;
+    static constexpr bool kCpuOrder = false;
+    struct Raw {
+        uint32_t q[4];
+        float scale;
+    };
+    __device__ static Raw load(const uint8_t* row, int64_t sb, int64_t n_sub) {
+        Raw r;
+        ldg_words(row + 16 * sb, r.q);
+        r.scale = __ldg(reinterpret_cast<const float*>(row + 16 * n_sub) + (sb >> 1)) * (1.0f / 32767.0f);
+        return r;
+    }
+    __device__ static float dot(const Raw& w, const int (&x)[8], float2 ds) {
+        const uint32_t* t = c_f4_code16[kTableId];
+        int s_hi = 0, s_lo = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t sel = (i & 1) ? w.q[i / 2] >> 16 : w.q[i / 2];
+            const uint32_t pick = 0x3210u | ((sel >> 1) & 0x4444u); // nibble k: k, or 4 + k when bit 3 is set
+            const uint32_t lo = __byte_perm(__byte_perm(t[0], t[1], sel), __byte_perm(t[2], t[3], sel), pick);
+            const uint32_t hi = __byte_perm(__byte_perm(t[4], t[5], sel), __byte_perm(t[6], t[7], sel), pick);
+            s_hi = __dp4a(int(hi), x[i], s_hi);
+            s_lo = dp4a_us(lo, x[i], s_lo);
+        }
+        return w.scale * ds.x * float(256 * s_hi + s_lo);
     }
 };
 
@@ -114,6 +169,7 @@ __device__ __forceinline__ float kquant_sub_dot(const uint32_t (&head)[4], int s
 // q4_k, the file's 144-byte blocks; sub-block s of a block: nibbles (s odd: high) of qs[32·(s/2) .. +32).
 struct Q8Q4_K {
     static constexpr int kUnroll = 2;
+    static constexpr bool kCpuOrder = false;
     struct Raw {
         uint32_t head[4], q[8];
         int sub;
@@ -140,6 +196,7 @@ struct Q8Q4_K {
 // qs[128] as in q4_k.
 struct Q8Q5_K {
     static constexpr int kUnroll = 2;
+    static constexpr bool kCpuOrder = false;
     struct Raw {
         uint32_t head[4], qh[8], q[8];
         int sub;
@@ -171,6 +228,7 @@ struct Q8Q5_K {
 // with one int8 scale per 16 elements.
 struct Q8Q6_K {
     static constexpr int kUnroll = 2;
+    static constexpr bool kCpuOrder = false;
     struct Raw {
         uint32_t ql[8], qh[8];
         float d0, d1;

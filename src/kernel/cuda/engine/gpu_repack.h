@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The CUDA engine's weight layouts on the device (host code; used at upload). q4_0, q8_0, q6_k and kI4Z rows are
 // repacked into two planes — the quant bytes of every block (16, 32, 208 bytes: 16-byte multiples), then the f16
-// scale of every block — so that the device decoders (gpu_quant.cuh) read quants with 16-byte loads; every row
-// starts 16-byte aligned (row stride padded). Other types keep the file's bytes (rows padded to 16 bytes too).
+// scale of every block (kNF4x64 / kFP4x64: the f32 absmax, their nibbles reordered per sub-block, gpu_quant.cuh) — so
+// that the device decoders (gpu_quant.cuh) read quants with 16-byte loads; every row starts 16-byte aligned (row stride
+// padded). Other types keep the file's bytes (rows padded to 16 bytes too).
 #pragma once
 
 #include "core/dtype.h"
@@ -46,27 +47,58 @@ inline uint64_t device_row_bytes(uint64_t file_row_bytes) {
     return (file_row_bytes + 15) / 16 * 16;
 }
 
+// kI4Z layout 2: the (d, z) pair once per group of 4 blocks (128 weights) when every such group of every row carries
+// one pair — the int4 g128 files of GPTQ/AWQ/HQQ/RTN, which kI4Z (per-32 pairs) repeats 4 times — and the row has a
+// multiple of 16 blocks (the meta plane stays 16-byte aligned); layout 0 otherwise. n_rows rows, src_row_bytes apart.
+inline int device_layout(DType t, const uint8_t* src, uint64_t src_row_bytes, int64_t n_rows, uint64_t file_row_bytes) {
+    if (t != DType::kI4Z) return 0;
+    const uint64_t nb = file_row_bytes / 20;
+    if (nb % 16 != 0) return 0;
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const uint8_t* in = src + uint64_t(r) * src_row_bytes;
+        for (uint64_t b = 0; b < nb; ++b)
+            if (b % 4 != 0 && std::memcmp(in + b * 20, in + (b - b % 4) * 20, 4) != 0) return 0;
+    }
+    return 2;
+}
+
+// Device bytes of one row in `layout` (device_row_bytes for layout 0).
+inline uint64_t device_row_bytes(uint64_t file_row_bytes, int layout) {
+    if (layout != 2) return device_row_bytes(file_row_bytes);
+    const uint64_t nb = file_row_bytes / 20;
+    return 16 * nb + 4 * (nb / 4);
+}
+
 // n_rows rows of file bytes (src_row_bytes apart) -> device layout (device_row_bytes apart) at dst.
 inline void repack_rows(DType t, const uint8_t* src, uint64_t src_row_bytes, int64_t n_rows, uint64_t file_row_bytes,
-                        uint8_t* dst) {
-    const uint64_t dst_row = device_row_bytes(file_row_bytes);
+                        uint8_t* dst, int layout = 0) {
+    const uint64_t dst_row = device_row_bytes(file_row_bytes, layout);
     RepackSpec s;
     const bool split = repack_spec(t, s);
     const uint64_t block = uint64_t(dtype_block_bytes(t)), nb = split ? file_row_bytes / block : 0;
     for (int64_t r = 0; r < n_rows; ++r) {
         const uint8_t* in = src + uint64_t(r) * src_row_bytes;
         uint8_t* out = dst + uint64_t(r) * dst_row;
-        std::memset(out + file_row_bytes, 0, dst_row - file_row_bytes);
+        if (dst_row > file_row_bytes) std::memset(out + file_row_bytes, 0, dst_row - file_row_bytes);
         if (!split) {
             std::memcpy(out, in, file_row_bytes);
             continue;
         }
         uint8_t* meta = out + nb * uint64_t(s.quant_bytes);
+        const bool f4 = t == DType::kNF4x64 || t == DType::kFP4x64;
         for (uint64_t b = 0; b < nb; ++b) {
-            std::memcpy(out + b * uint64_t(s.quant_bytes), in + b * block + uint64_t(s.quant_offset),
-                        size_t(s.quant_bytes));
-            std::memcpy(meta + b * uint64_t(s.meta_bytes), in + b * block + uint64_t(s.meta_offset),
-                        size_t(s.meta_bytes));
+            uint8_t* q = out + b * uint64_t(s.quant_bytes);
+            const uint8_t* fq = in + b * block + uint64_t(s.quant_offset);
+            if (f4) // file byte j: element j (low nibble), j + 32 (high) -> sub-block h, byte m: 2m | 2m + 1 << 4
+                for (int h = 0; h < 2; ++h)
+                    for (int m = 0; m < 16; ++m)
+                        q[16 * h + m] =
+                            uint8_t(((fq[2 * m] >> (4 * h)) & 0xF) | (((fq[2 * m + 1] >> (4 * h)) & 0xF) << 4));
+            else
+                std::memcpy(q, fq, size_t(s.quant_bytes));
+            if (layout == 2 && b % 4 != 0) continue; // the group's pair, once (device_layout checked they agree)
+            std::memcpy(meta + (layout == 2 ? b / 4 : b) * uint64_t(s.meta_bytes),
+                        in + b * block + uint64_t(s.meta_offset), size_t(s.meta_bytes));
         }
     }
 }

@@ -38,6 +38,7 @@ struct DevWeight {
     uint64_t row_bytes = 0;
     DeviceBuffer<float> scb; // kI8: per-row scales
     float threshold = 0.0f;  // kI8: outlier threshold
+    int layout = 0;          // gpu_repack.h device_layout (kI4Z: 2 = one (d, z) per 128 weights)
 };
 
 // LLM.int8 weights: int8 rows with per-row scales, multiplied by launch_int8_decomp (no block decoder).
@@ -69,7 +70,12 @@ Status upload_rows(std::initializer_list<const GpuWeight*> ws, DevWeight& d, con
         rows += w->n_rows;
     }
     const uint64_t file_row = uint64_t(a->n_cols / dtype_block_elems(a->dtype)) * uint64_t(dtype_block_bytes(a->dtype));
-    d.dtype = a->dtype, d.n_rows = rows, d.n_cols = a->n_cols, d.row_bytes = engine::device_row_bytes(file_row);
+    d.layout = 2; // the stacked matrices share one row layout: the compact one only when every matrix allows it
+    for (const GpuWeight* w : ws)
+        d.layout = std::min(d.layout, engine::device_layout(w->dtype, static_cast<const uint8_t*>(w->data),
+                                                            w->row_bytes, w->n_rows, file_row));
+    d.dtype = a->dtype, d.n_rows = rows, d.n_cols = a->n_cols,
+    d.row_bytes = engine::device_row_bytes(file_row, d.layout);
     CALIB_CUDA_TRY(engine::prepare_decoder(a->dtype), "decoder tables for " + name);
     LOWBIT_TRY(d.buf.alloc(int64_t(uint64_t(rows) * d.row_bytes), name));
     if (is_int8(*a)) { // the stacked rows' scales, in the same order
@@ -86,7 +92,7 @@ Status upload_rows(std::initializer_list<const GpuWeight*> ws, DevWeight& d, con
         const uint64_t bytes = uint64_t(w->n_rows) * d.row_bytes;
         staging.resize(size_t(bytes));
         engine::repack_rows(w->dtype, static_cast<const uint8_t*>(w->data), w->row_bytes, w->n_rows, file_row,
-                            staging.data());
+                            staging.data(), d.layout);
         CALIB_CUDA_TRY(cudaMemcpy(d.buf.get() + off, staging.data(), bytes, cudaMemcpyHostToDevice),
                        "upload of " + name);
         off += bytes;
@@ -183,7 +189,7 @@ class Matmul {
                 CALIB_CUDA_TRY(engine::launch_gemv_q8(w.dtype, w.buf.get(), w.row_bytes, w.n_rows, w.n_cols,
                                                       xq_.get() + t0 * w.n_cols, xds_.get() + t0 * (w.n_cols / 32),
                                                       std::min<int64_t>(kGemvMaxTokens, m - t0), bias,
-                                                      y + t0 * w.n_rows, accumulate, stream_),
+                                                      y + t0 * w.n_rows, accumulate, stream_, w.layout),
                                "GEMV (" + type_name(w.dtype) + ", 8-bit activations)");
             return ok_status();
         }
@@ -191,7 +197,7 @@ class Matmul {
             for (int64_t t0 = 0; t0 < m; t0 += kGemvMaxTokens)
                 CALIB_CUDA_TRY(engine::launch_gemv(w.dtype, w.buf.get(), w.row_bytes, w.n_rows, w.n_cols,
                                                    x + t0 * w.n_cols, std::min<int64_t>(kGemvMaxTokens, m - t0), bias,
-                                                   y + t0 * w.n_rows, accumulate, stream_),
+                                                   y + t0 * w.n_rows, accumulate, stream_, w.layout),
                                "GEMV (" + type_name(w.dtype) + ")");
             return ok_status();
         }
@@ -213,7 +219,7 @@ class Matmul {
             at = bt = CUDA_R_16F;
             if (w.dtype != DType::kF16) {
                 CALIB_CUDA_TRY(engine::launch_dequant_matrix(w.dtype, w.buf.get(), w.row_bytes, w.n_rows, w.n_cols,
-                                                             wdeq_.get(), false, stream_),
+                                                             wdeq_.get(), false, stream_, w.layout),
                                "dequantize " + type_name(w.dtype));
                 a = wdeq_.get();
             }
@@ -515,9 +521,9 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
 Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
     const int64_t T = o_.max_tokens, hs = m_.hidden, qd = m_.n_heads * m_.head_dim, kvd = m_.n_kv_heads * m_.head_dim;
     const int32_t *tok = inputs_.get(), *pos = tok + T, *seq = pos + T, *rows = seq + T;
-    CALIB_CUDA_TRY(
-        engine::launch_embed(embd_->dtype, embd_->buf.get(), embd_->row_bytes, hs, tok, n, hidden_.get(), stream_),
-        "embedding");
+    CALIB_CUDA_TRY(engine::launch_embed(embd_->dtype, embd_->buf.get(), embd_->row_bytes, hs, tok, n, hidden_.get(),
+                                        stream_, embd_->layout),
+                   "embedding");
     prof_.mark("embed", 0, stream_);
     for (int64_t il = 0; il < m_.n_layers; ++il) {
         const DevLayer& l = layers_[size_t(il)];

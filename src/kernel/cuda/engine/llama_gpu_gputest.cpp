@@ -6,14 +6,19 @@
 // rounded as the CPU's qdot rounds them. Bounds, as ‖gpu − ref‖ / ‖ref‖: GEMV 1e-5 (f32 products of exact values,
 // only the summation order differs); GEMM 4e-3
 // (activations rounded to f16 — bf16 for bf16 weights, 1.6e-2 — weights to f16 for block types).
+#include "core/half.h"
 #include "kernel/cpu/qdot/qdot.h"
 #include "kernel/cuda/cuda_backend.h"
+#include "kernel/cuda/engine/gpu_repack.h"
 #include "kernel/cuda/engine/llama_gpu.h"
 #include "kernel/kernel.h"
 #include "kernel/ref/matmul_int8_decomp.h"
+#include "scheme/packed4/packed4.h"
 #include "scheme/scheme_list.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <gtest/gtest.h>
 #include <random>
 #include <vector>
@@ -42,6 +47,25 @@ std::vector<float> q8_rounded(const std::vector<float>& x, int64_t n_cols) {
                 out[r * size_t(n_cols) + 32 * b + size_t(j)] = blocks[b].d * float(blocks[b].qs[j]);
     }
     return out;
+}
+
+// want[m, n_rows] through the CPU qdot's scalar dot of dt (x quantized by quantize_row_q8): the reference of the
+// GEMVs whose integer parts are the CPU's own — NF4/FP4 on int16 codes (rounded by up to 2^-16 of absmax, which
+// the f32 reference would count as error), and q8_0/q4_0 bit for bit.
+void qdot_reference(DType dt, const std::vector<uint8_t>& w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
+                    const std::vector<float>& x, int64_t m, std::vector<float>& want) {
+    const cpu::qdot::DotFn dot = cpu::qdot::find_dot(dt, cpu::qdot::Level::kScalar);
+    ASSERT_NE(dot, nullptr) << dtype_name(dt);
+    std::vector<cpu::qdot::BlockQ8> xq(size_t(m * n_cols / 32));
+    for (int64_t t = 0; t < m; ++t)
+        cpu::qdot::quantize_row_q8(x.data() + t * n_cols, xq.data() + t * (n_cols / 32), n_cols);
+    for (int64_t r = 0; r < n_rows; ++r)
+        dot(n_cols, w.data() + uint64_t(r) * row_bytes, xq.data(), int64_t(sizeof(cpu::qdot::BlockQ8)) * (n_cols / 32),
+            int(m), want.data() + r, n_rows);
+}
+
+bool f4_type(DType dt) {
+    return dt == DType::kNF4x64 || dt == DType::kFP4x64;
 }
 
 class GpuMatmul : public ::testing::TestWithParam<DType> {
@@ -74,9 +98,13 @@ TEST_P(GpuMatmul, MatchesReference) {
             std::vector<float> x(size_t(m * n_cols)), want(size_t(m * n_rows)), got(size_t(m * n_rows), NAN);
             for (auto& v : x) v = nd(rng);
             const bool gemm = m > 32, q8 = !gemm && gpu_gemv_uses_q8_activations(dt);
-            // 8-bit activations: the reference multiplies by x rounded exactly as the CPU's qdot rounds it.
-            matmul(Exec{Backend::kRef, nullptr}, q8 ? q8_rounded(x, n_cols).data() : x.data(), m, view, nullptr,
-                   want.data());
+            // 8-bit activations: the reference multiplies by x rounded exactly as the CPU's qdot rounds it (NF4/FP4:
+            // the CPU qdot itself, int16 codes).
+            if (q8 && f4_type(dt))
+                qdot_reference(dt, w, row_bytes, n_rows, n_cols, x, m, want);
+            else
+                matmul(Exec{Backend::kRef, nullptr}, q8 ? q8_rounded(x, n_cols).data() : x.data(), m, view, nullptr,
+                       want.data());
             const Status st = gpu_matmul(g, x.data(), m, got.data());
             ASSERT_TRUE(st.ok()) << st.error().message;
             const double err = rel_l2(got, want);
@@ -104,6 +132,102 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, GpuMatmul,
                                            DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kI4Z, DType::kNF4x64,
                                            DType::kFP4x64),
                          [](const auto& p) { return std::string(dtype_name(p.param)); });
+
+// kI4Z rows of int4 g128 (one f16 (d, z) per 128 weights, as GPTQ/AWQ/HQQ/RTN g128 files load): the engine stores
+// the pair once per group (device layout 2, 4.25 bpw); every path (GEMV with 8-bit activations, GEMM) against the
+// reference on the same rows. device_layout itself is checked on the host: 2 for these rows, 0 once one block of a
+// group differs or the row is not a multiple of 16 blocks.
+std::vector<uint8_t> i4z_g128_rows(int64_t n_rows, int64_t n_cols, std::mt19937& rng) {
+    std::uniform_int_distribution<int> code(0, 15);
+    std::uniform_real_distribution<float> scale(0.005f, 0.05f);
+    const uint64_t row_bytes = uint64_t(n_cols / 32) * 20;
+    std::vector<uint8_t> w(row_bytes * uint64_t(n_rows)), codes(static_cast<size_t>(n_cols));
+    std::vector<float> scales(size_t(n_cols / 128)), zeros(size_t(n_cols / 128));
+    for (int64_t r = 0; r < n_rows; ++r) {
+        for (auto& c : codes) c = uint8_t(code(rng));
+        for (size_t g = 0; g < scales.size(); ++g)
+            scales[g] = f16_to_f32(f32_to_f16(scale(rng))), zeros[g] = float(code(rng)) + 0.5f * float(g % 2);
+        EXPECT_TRUE(scheme::packed4::pack_row_i4z(codes.data(), scales.data(), zeros.data(), 128, n_cols,
+                                                  w.data() + uint64_t(r) * row_bytes));
+    }
+    return w;
+}
+
+TEST(GpuEngine, I4ZGroupLayoutIsChosenOnTheHost) {
+    std::mt19937 rng(11);
+    std::vector<uint8_t> w = i4z_g128_rows(5, 1024, rng);
+    const uint64_t rb = 32 * 20;
+    EXPECT_EQ(engine::device_layout(DType::kI4Z, w.data(), rb, 5, rb), 2);
+    EXPECT_EQ(engine::device_row_bytes(rb, 2), 32u * 16 + 8 * 4);
+    EXPECT_EQ(engine::device_layout(DType::kQ4_0, w.data(), rb, 5, rb), 0);
+    w[rb * 3 + 20 * 6] ^= 1; // row 3, block 6: its d no longer that of block 4
+    EXPECT_EQ(engine::device_layout(DType::kI4Z, w.data(), rb, 5, rb), 0);
+    std::vector<uint8_t> narrow = i4z_g128_rows(2, 384, rng); // 12 blocks: not a multiple of 16
+    EXPECT_EQ(engine::device_layout(DType::kI4Z, narrow.data(), 12 * 20, 2, 12 * 20), 0);
+}
+
+TEST(GpuEngine, I4ZGroupLayoutMatchesReference) {
+    if (const std::string why = cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (const auto& [n_rows, n_cols] : {std::pair<int64_t, int64_t>{67, 512}, {300, 4096}}) {
+        const std::vector<uint8_t> w = i4z_g128_rows(n_rows, n_cols, rng);
+        const uint64_t row_bytes = uint64_t(n_cols / 32) * 20;
+        ASSERT_EQ(engine::device_layout(DType::kI4Z, w.data(), row_bytes, n_rows, row_bytes), 2);
+        const WeightView view = make_weight(w.data(), DType::kI4Z, n_rows, n_cols);
+        GpuWeight g;
+        g.data = w.data(), g.dtype = DType::kI4Z, g.n_rows = n_rows, g.n_cols = n_cols, g.row_bytes = row_bytes;
+        for (int64_t m : {1, 3, 8, 19, 40}) {
+            std::vector<float> x(size_t(m * n_cols)), want(size_t(m * n_rows)), got(size_t(m * n_rows), NAN);
+            for (auto& v : x) v = nd(rng);
+            const bool gemm = m > 32, q8 = !gemm && gpu_gemv_uses_q8_activations(DType::kI4Z);
+            matmul(Exec{Backend::kRef, nullptr}, q8 ? q8_rounded(x, n_cols).data() : x.data(), m, view, nullptr,
+                   want.data());
+            ASSERT_TRUE(gpu_matmul(g, x.data(), m, got.data()).ok());
+            const double err = rel_l2(got, want), bound = gemm ? 4e-3 : 1e-5;
+            std::printf("i4z g128 layout %4lld x %5lld m=%-3lld rel err %.2e (bound %.0e)\n", (long long)n_rows,
+                        (long long)n_cols, (long long)m, err, bound);
+            EXPECT_LE(err, bound) << "m=" << m;
+        }
+    }
+}
+
+// q8_0 and q4_0: the GEMV sums in the CPU's order (gemv_q8_cpu_order), so with 8-bit activations its results are
+// the CPU qdot's scalar dot — and so the AVX2 rows dots' — bit for bit: for m = 1, 3, 8 tokens and K = 4096 / 11008
+// (the model's shapes: 128 / 344 sub-blocks, several 32·U chunks with a partial last one).
+TEST(GpuEngine, Q8GemvHasCpuBits) {
+    if (const std::string why = cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+    if (const char* e = std::getenv("LOWBIT_GEMV_ORDER"); e && std::string(e) == "tree")
+        GTEST_SKIP() << "LOWBIT_GEMV_ORDER=tree";
+    for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
+        if (!gpu_gemv_uses_q8_activations(dt)) GTEST_SKIP() << "LOWBIT_GEMV=f32";
+        const scheme::SchemeTraits* sc = scheme::find_scheme(dt);
+        ASSERT_NE(sc, nullptr);
+        std::mt19937 rng(uint32_t(dt) + 5u);
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        for (const auto& [n_rows, n_cols] : {std::pair<int64_t, int64_t>{37, 4096}, {21, 11008}}) {
+            const uint64_t row_bytes = uint64_t(n_cols / 32) * uint64_t(dtype_block_bytes(dt));
+            std::vector<uint8_t> w(row_bytes * uint64_t(n_rows));
+            std::vector<float> src(static_cast<size_t>(n_cols));
+            for (int64_t r = 0; r < n_rows; ++r) {
+                for (auto& v : src) v = nd(rng) * 0.05f;
+                sc->quantize_row(src.data(), w.data() + uint64_t(r) * row_bytes, n_cols, nullptr);
+            }
+            GpuWeight g;
+            g.data = w.data(), g.dtype = dt, g.n_rows = n_rows, g.n_cols = n_cols, g.row_bytes = row_bytes;
+            for (int64_t m : {1, 3, 8}) {
+                std::vector<float> x(size_t(m * n_cols)), got(size_t(m * n_rows), NAN), want(size_t(m * n_rows));
+                for (auto& v : x) v = nd(rng);
+                qdot_reference(dt, w, row_bytes, n_rows, n_cols, x, m, want);
+                ASSERT_TRUE(gpu_matmul(g, x.data(), m, got.data()).ok());
+                int64_t differ = 0;
+                for (size_t i = 0; i < want.size(); ++i) differ += std::memcmp(&got[i], &want[i], 4) != 0;
+                EXPECT_EQ(differ, 0) << dtype_name(dt) << " K=" << n_cols << " m=" << m << ": first " << got[0]
+                                     << " vs " << want[0];
+            }
+        }
+    }
+}
 
 // LLM.int8 (kI8 + row scales): the device decomposition against kernel::ref::matmul_int8_decomp, with and without
 // outlier columns, for decode and prefill token counts. The integer parts are the reference's exactly (same outlier
