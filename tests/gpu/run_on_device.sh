@@ -68,6 +68,9 @@ if has tests; then
             done
         done
     done
+    # The opt-in CPU-order GEMV (q8_0 / q4_0: the CPU qdot's bits, GpuEngine.Q8GemvHasCpuBits).
+    LOWBIT_GEMV_ORDER=cpu timeout 300 "$B/lowbit_kernel_gputests" --gtest_brief=1 >"$R/lowbit_kernel_gputests-cpu-order.txt" 2>&1
+    log "lowbit_kernel_gputests (LOWBIT_GEMV_ORDER=cpu) exit $?: $(grep -c FAILED "$R/lowbit_kernel_gputests-cpu-order.txt") FAILED lines"
 fi
 if has gemv; then
     for v in $VARIANTS; do

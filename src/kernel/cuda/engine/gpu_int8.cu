@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 // LLM.int8 on the device (launch_int8_decomp, gpu_int8.cuh): kernel/ref/matmul_int8_decomp's arithmetic in three
 // launches — outlier columns, per-token int8 quantization of the other columns, then one warp per weight row with
-// dp4a over 16-byte loads, 4 in flight per lane (weights read once per 8 tokens) and the outlier columns in f32 in the
-// same pass.
+// dp4a over 16-byte loads (weights read once per 8 tokens) and the outlier columns in f32 in the same pass.
 #include "kernel/cuda/engine/gpu_int8.cuh"
 
 namespace lowbit::kernel::cuda::engine {
@@ -10,7 +9,6 @@ namespace {
 
 constexpr int kRowsPerBlock = 8; // one warp per weight row
 constexpr int kTokensPerPass = 8;
-constexpr int kUnroll = 4; // 16-byte chunks per lane and row in flight
 
 // mask[j] = 1 when some token has |x[t, j]| >= threshold.
 __global__ void int8_outlier_cols(const float* __restrict__ x, int64_t m, int64_t k, float threshold,
@@ -75,31 +73,20 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock)
         const int nt = int(m - t0 < kTokensPerPass ? m - t0 : kTokensPerPass);
         int acc[kTokensPerPass] = {};
         float fsum[kTokensPerPass] = {};
-        for (int64_t c0 = int64_t(lane) * 16; c0 < k; c0 += 32 * 16 * kUnroll) {
-            uint4 wv[kUnroll]; // kUnroll independent 16-byte weight loads in flight per lane before any is used
+        for (int64_t c = int64_t(lane) * 16; c < k; c += 32 * 16) {
+            const uint4 wv = __ldg(reinterpret_cast<const uint4*>(wr + c));
 #pragma unroll
-            for (int u = 0; u < kUnroll; ++u) {
-                const int64_t c = c0 + 32 * 16 * u;
-                wv[u] = c < k ? __ldg(reinterpret_cast<const uint4*>(wr + c)) : make_uint4(0, 0, 0, 0);
-            }
-#pragma unroll
-            for (int u = 0; u < kUnroll; ++u) {
-                const int64_t c = c0 + 32 * 16 * u;
-                if (c >= k) break;
-#pragma unroll
-                for (int t = 0; t < kTokensPerPass; ++t)
-                    if (t < nt)
-                        acc[t] = dot16(wv[u], __ldg(reinterpret_cast<const uint4*>(xq + (t0 + t) * k + c)), acc[t]);
-                if (mask) {
-                    const uint4 mv = __ldg(reinterpret_cast<const uint4*>(mask + c));
-                    if (mv.x | mv.y | mv.z | mv.w) {
-                        const int8_t* wb = reinterpret_cast<const int8_t*>(&wv[u]);
-                        for (int e = 0; e < 16; ++e) {
-                            if (!mask[c + e]) continue;
-                            const float wf = __fmul_rn(__fmul_rn(float(wb[e]), s), kInv127);
-                            for (int t = 0; t < nt; ++t)
-                                fsum[t] = __fadd_rn(fsum[t], __fmul_rn(x[(t0 + t) * k + c + e], wf));
-                        }
+            for (int t = 0; t < kTokensPerPass; ++t)
+                if (t < nt) acc[t] = dot16(wv, __ldg(reinterpret_cast<const uint4*>(xq + (t0 + t) * k + c)), acc[t]);
+            if (mask) {
+                const uint4 mv = __ldg(reinterpret_cast<const uint4*>(mask + c));
+                if (mv.x | mv.y | mv.z | mv.w) {
+                    const int8_t* wb = reinterpret_cast<const int8_t*>(&wv);
+                    for (int e = 0; e < 16; ++e) {
+                        if (!mask[c + e]) continue;
+                        const float wf = __fmul_rn(__fmul_rn(float(wb[e]), s), kInv127);
+                        for (int t = 0; t < nt; ++t)
+                            fsum[t] = __fadd_rn(fsum[t], __fmul_rn(x[(t0 + t) * k + c + e], wf));
                     }
                 }
             }

@@ -232,12 +232,14 @@ bool gemv_force_f32() {
     return f32;
 }
 
-// LOWBIT_GEMV_ORDER=tree (read once): q8_0 / q4_0 GEMVs sum like the other types (lane partial sums, then a warp
-// tree) instead of in the CPU's order — for A/B runs of the order's cost.
+// LOWBIT_GEMV_ORDER=cpu (read once): q8_0 / q4_0 GEMVs sum in the CPU's order (gemv_q8_cpu_order: the CPU qdot's
+// bits) instead of lane partial sums and a warp tree. Opt-in: on an H100 it cost 9-27 % at m = 1 and 2x at m = 8
+// (docs/device/cuda-late-session-h100.txt), and with it the reference model's Q8_0 greedy text still left the CPU's
+// after ~15 tokens — the other ops' last bits (norms, attention) decide the near-ties, not the GEMV's order.
 bool gemv_cpu_order() {
     static const bool cpu = [] {
         const char* e = std::getenv("LOWBIT_GEMV_ORDER");
-        return !(e && std::string(e) == "tree");
+        return e && std::string(e) == "cpu";
     }();
     return cpu;
 }
