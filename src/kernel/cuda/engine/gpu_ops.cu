@@ -4,6 +4,7 @@
 #include "kernel/cuda/engine/gpu_ops.cuh"
 #include "kernel/cuda/engine/gpu_quant.cuh"
 #include "kernel/cuda/engine/gpu_quant_q8.cuh"
+#include "kernel/cuda/engine/gpu_repack.h"
 
 #include <algorithm>
 #include <cfloat>
@@ -102,8 +103,8 @@ template <class F> bool with_type(DType dtype, int layout, F&& f) {
         f(QQ6_K{});
         return true;
     case DType::kI4Z:
-        if (layout == 2)
-            f(QI4ZG<2>{});
+        if (layout == kLayoutI4ZG128)
+            f(QI4ZG<kLayoutI4ZG128>{});
         else
             f(QI4ZG<0>{});
         return true;
@@ -310,6 +311,15 @@ __global__ void quantize_q8_kernel(const float* __restrict__ x, int64_t n_blocks
     quantize_q8_block(x[blk * 32 + lane], lane, blk, xq, ds);
 }
 
+// Token t's activation words and {d, Σ q} for sub-block sb (xq [m, K] int8, ds [m, K / 32]).
+__device__ __forceinline__ float2 load_q8_act(const int8_t* __restrict__ xq, const float2* __restrict__ ds, int t,
+                                              int64_t n_cols, int64_t sb, int (&xw)[8]) {
+    const int4* xp = reinterpret_cast<const int4*>(xq + int64_t(t) * n_cols + sb * 32);
+    const int4 a = __ldg(xp), b = __ldg(xp + 1);
+    xw[0] = a.x, xw[1] = a.y, xw[2] = a.z, xw[3] = a.w, xw[4] = b.x, xw[5] = b.y, xw[6] = b.z, xw[7] = b.w;
+    return __ldg(ds + int64_t(t) * (n_cols / 32) + sb);
+}
+
 // The CPU's order (q8_0, q4_0: kernel/cpu/qdot's scalar dot, which its AVX2 rows dots match bit for bit): per row
 // and token one chain acc = fma(dw·dx, float(Σ qw·qx), acc) over the sub-blocks 0, 1, 2, … in order, so the GEMV's
 // result is the CPU's bits (the quantized activations already are). The lanes compute (dw·dx, Σ) of 32·U consecutive
@@ -339,10 +349,8 @@ __device__ __forceinline__ void gemv_q8_cpu_order(const uint8_t* const (&wr)[R],
 #pragma unroll
             for (int t = 0; t < MT; ++t) {
                 if (t >= m) break;
-                const int4* xp = reinterpret_cast<const int4*>(xq + int64_t(t) * n_cols + sb * 32);
-                const int4 a = __ldg(xp), b = __ldg(xp + 1);
-                const int xw[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-                const float2 d = __ldg(ds + int64_t(t) * n_sub + sb);
+                int xw[8];
+                const float2 d = load_q8_act(xq, ds, t, n_cols, sb, xw);
 #pragma unroll
                 for (int r = 0; r < R; ++r)
                     part[warp][kWarp * u + lane][r * MT + t] =
@@ -367,11 +375,13 @@ __device__ __forceinline__ void gemv_q8_cpu_order(const uint8_t* const (&wr)[R],
     }
 }
 
-template <class Q8, int R, int MT, int U>
+// kCpuOrder: a separate instantiation (only for the Q8 types that have one), so the default kernel keeps no
+// shared memory for the opt-in order's partial sums.
+template <class Q8, int R, int MT, int U, bool kCpuOrder>
 __global__ void __launch_bounds__(kGemvWarps* kWarp)
     gemv_q8_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t n_cols,
                    const int8_t* __restrict__ xq, const float2* __restrict__ ds, int m, const float* __restrict__ bias,
-                   float* __restrict__ y, int accumulate, int cpu_order) {
+                   float* __restrict__ y, int accumulate) {
     pdl_begin();
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int64_t row0 = (int64_t(blockIdx.x) * kGemvWarps + warp) * R;
@@ -382,11 +392,9 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
     for (int r = 0; r < R; ++r)
         wr[r] = w + uint64_t(min(row0 + r, n_rows - 1)) * row_bytes; // clamped: loads stay in
                                                                      // bounds, not written
-    if constexpr (Q8::kCpuOrder) {
-        if (cpu_order) {
-            gemv_q8_cpu_order<Q8, R, MT, U>(wr, n_rows, n_cols, row0, lane, warp, xq, ds, m, bias, y, accumulate);
-            return;
-        }
+    if constexpr (kCpuOrder) {
+        gemv_q8_cpu_order<Q8, R, MT, U>(wr, n_rows, n_cols, row0, lane, warp, xq, ds, m, bias, y, accumulate);
+        return;
     }
     float acc[R][MT];
 #pragma unroll
@@ -408,10 +416,8 @@ __global__ void __launch_bounds__(kGemvWarps* kWarp)
 #pragma unroll
             for (int t = 0; t < MT; ++t) {
                 if (t >= m) break;
-                const int4* xp = reinterpret_cast<const int4*>(xq + int64_t(t) * n_cols + sb * 32);
-                const int4 a = __ldg(xp), b = __ldg(xp + 1);
-                const int xw[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-                const float2 d = __ldg(ds + int64_t(t) * n_sub + sb);
+                int xw[8];
+                const float2 d = load_q8_act(xq, ds, t, n_cols, sb, xw);
 #pragma unroll
                 for (int r = 0; r < R; ++r) acc[r][t] += Q8::dot(raw[u][r], xw, d);
             }
@@ -435,9 +441,15 @@ void launch_gemv_q8_mt(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, int
                        const float2* ds, int m, const float* bias, float* y, int a, cudaStream_t st) {
     constexpr int R = 2, U = MT == 1 ? Q8::kUnroll : MT == 2 ? (Q8::kUnroll + 1) / 2 : 1;
     const int64_t per_block = int64_t(kGemvWarps) * R;
-    launch_pdl(gemv_q8_kernel<Q8, R, MT, U>, dim3(unsigned((n_rows + per_block - 1) / per_block)),
-               dim3(kGemvWarps * kWarp), st, w, row_bytes, n_rows, n_cols, xq, ds, m, bias, y, a,
-               gemv_cpu_order() ? 1 : 0);
+    const dim3 grid(unsigned((n_rows + per_block - 1) / per_block)), block(kGemvWarps * kWarp);
+    if constexpr (Q8::kCpuOrder)
+        if (gemv_cpu_order()) {
+            launch_pdl(gemv_q8_kernel<Q8, R, MT, U, true>, grid, block, st, w, row_bytes, n_rows, n_cols, xq, ds, m,
+                       bias, y, a);
+            return;
+        }
+    launch_pdl(gemv_q8_kernel<Q8, R, MT, U, false>, grid, block, st, w, row_bytes, n_rows, n_cols, xq, ds, m, bias, y,
+               a);
 }
 
 // ---- dequantization to dense 16-bit rows (prefill GEMMs) and embedding rows ----

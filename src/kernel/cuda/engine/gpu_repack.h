@@ -47,31 +47,34 @@ inline uint64_t device_row_bytes(uint64_t file_row_bytes) {
     return (file_row_bytes + 15) / 16 * 16;
 }
 
-// kI4Z layout 2: the (d, z) pair once per group of 4 blocks (128 weights) when every such group of every row carries
-// one pair — the int4 g128 files of GPTQ/AWQ/HQQ/RTN, which kI4Z (per-32 pairs) repeats 4 times — and the row has a
-// multiple of 16 blocks (the meta plane stays 16-byte aligned); layout 0 otherwise. n_rows rows, src_row_bytes apart.
+// Device layouts: kLayoutFile (the split planes above) and, for kI4Z, kLayoutI4ZG128 (its value is the decoders'
+// group shift, gpu_quant.cuh QI4ZG<2>): the (d, z) pair once per group of 4 blocks (128 weights) when every such group
+// of every row carries one pair — the int4 g128 files of GPTQ/AWQ/HQQ/RTN, which kI4Z (per-32 pairs) repeats 4 times —
+// and the row has a multiple of 16 blocks (the meta plane stays 16-byte aligned); layout 0 otherwise. n_rows rows,
+// src_row_bytes apart.
+inline constexpr int kLayoutFile = 0, kLayoutI4ZG128 = 2;
 inline int device_layout(DType t, const uint8_t* src, uint64_t src_row_bytes, int64_t n_rows, uint64_t file_row_bytes) {
-    if (t != DType::kI4Z) return 0;
+    if (t != DType::kI4Z) return kLayoutFile;
     const uint64_t nb = file_row_bytes / 20;
-    if (nb % 16 != 0) return 0;
+    if (nb % 16 != 0) return kLayoutFile;
     for (int64_t r = 0; r < n_rows; ++r) {
         const uint8_t* in = src + uint64_t(r) * src_row_bytes;
         for (uint64_t b = 0; b < nb; ++b)
-            if (b % 4 != 0 && std::memcmp(in + b * 20, in + (b - b % 4) * 20, 4) != 0) return 0;
+            if (b % 4 != 0 && std::memcmp(in + b * 20, in + (b - b % 4) * 20, 4) != 0) return kLayoutFile;
     }
-    return 2;
+    return kLayoutI4ZG128;
 }
 
 // Device bytes of one row in `layout` (device_row_bytes for layout 0).
 inline uint64_t device_row_bytes(uint64_t file_row_bytes, int layout) {
-    if (layout != 2) return device_row_bytes(file_row_bytes);
+    if (layout != kLayoutI4ZG128) return device_row_bytes(file_row_bytes);
     const uint64_t nb = file_row_bytes / 20;
     return 16 * nb + 4 * (nb / 4);
 }
 
 // n_rows rows of file bytes (src_row_bytes apart) -> device layout (device_row_bytes apart) at dst.
 inline void repack_rows(DType t, const uint8_t* src, uint64_t src_row_bytes, int64_t n_rows, uint64_t file_row_bytes,
-                        uint8_t* dst, int layout = 0) {
+                        uint8_t* dst, int layout = kLayoutFile) {
     const uint64_t dst_row = device_row_bytes(file_row_bytes, layout);
     RepackSpec s;
     const bool split = repack_spec(t, s);
@@ -96,8 +99,9 @@ inline void repack_rows(DType t, const uint8_t* src, uint64_t src_row_bytes, int
                             uint8_t(((fq[2 * m] >> (4 * h)) & 0xF) | (((fq[2 * m + 1] >> (4 * h)) & 0xF) << 4));
             else
                 std::memcpy(q, fq, size_t(s.quant_bytes));
-            if (layout == 2 && b % 4 != 0) continue; // the group's pair, once (device_layout checked they agree)
-            std::memcpy(meta + (layout == 2 ? b / 4 : b) * uint64_t(s.meta_bytes),
+            if (layout == kLayoutI4ZG128 && b % 4 != 0)
+                continue; // the group's pair, once (device_layout checked they agree)
+            std::memcpy(meta + (layout == kLayoutI4ZG128 ? b / 4 : b) * uint64_t(s.meta_bytes),
                         in + b * block + uint64_t(s.meta_offset), size_t(s.meta_bytes));
         }
     }

@@ -36,9 +36,9 @@ struct DevWeight {
     DType dtype = DType::kF32;
     int64_t n_rows = 0, n_cols = 0;
     uint64_t row_bytes = 0;
-    DeviceBuffer<float> scb; // kI8: per-row scales
-    float threshold = 0.0f;  // kI8: outlier threshold
-    int layout = 0;          // gpu_repack.h device_layout (kI4Z: 2 = one (d, z) per 128 weights)
+    DeviceBuffer<float> scb;          // kI8: per-row scales
+    float threshold = 0.0f;           // kI8: outlier threshold
+    int layout = engine::kLayoutFile; // gpu_repack.h device_layout (kLayoutI4ZG128: one (d, z) per 128 weights)
 };
 
 // LLM.int8 weights: int8 rows with per-row scales, multiplied by launch_int8_decomp (no block decoder).
@@ -70,7 +70,8 @@ Status upload_rows(std::initializer_list<const GpuWeight*> ws, DevWeight& d, con
         rows += w->n_rows;
     }
     const uint64_t file_row = uint64_t(a->n_cols / dtype_block_elems(a->dtype)) * uint64_t(dtype_block_bytes(a->dtype));
-    d.layout = 2; // the stacked matrices share one row layout: the compact one only when every matrix allows it
+    d.layout = engine::kLayoutI4ZG128; // the stacked matrices share one row layout: the compact one only when every
+                                       // matrix allows it
     for (const GpuWeight* w : ws)
         d.layout = std::min(d.layout, engine::device_layout(w->dtype, static_cast<const uint8_t*>(w->data),
                                                             w->row_bytes, w->n_rows, file_row));

@@ -157,13 +157,13 @@ TEST(GpuEngine, I4ZGroupLayoutIsChosenOnTheHost) {
     std::mt19937 rng(11);
     std::vector<uint8_t> w = i4z_g128_rows(5, 1024, rng);
     const uint64_t rb = 32 * 20;
-    EXPECT_EQ(engine::device_layout(DType::kI4Z, w.data(), rb, 5, rb), 2);
-    EXPECT_EQ(engine::device_row_bytes(rb, 2), 32u * 16 + 8 * 4);
-    EXPECT_EQ(engine::device_layout(DType::kQ4_0, w.data(), rb, 5, rb), 0);
+    EXPECT_EQ(engine::device_layout(DType::kI4Z, w.data(), rb, 5, rb), engine::kLayoutI4ZG128);
+    EXPECT_EQ(engine::device_row_bytes(rb, engine::kLayoutI4ZG128), 32u * 16 + 8 * 4);
+    EXPECT_EQ(engine::device_layout(DType::kQ4_0, w.data(), rb, 5, rb), engine::kLayoutFile);
     w[rb * 3 + 20 * 6] ^= 1; // row 3, block 6: its d no longer that of block 4
-    EXPECT_EQ(engine::device_layout(DType::kI4Z, w.data(), rb, 5, rb), 0);
+    EXPECT_EQ(engine::device_layout(DType::kI4Z, w.data(), rb, 5, rb), engine::kLayoutFile);
     std::vector<uint8_t> narrow = i4z_g128_rows(2, 384, rng); // 12 blocks: not a multiple of 16
-    EXPECT_EQ(engine::device_layout(DType::kI4Z, narrow.data(), 12 * 20, 2, 12 * 20), 0);
+    EXPECT_EQ(engine::device_layout(DType::kI4Z, narrow.data(), 12 * 20, 2, 12 * 20), engine::kLayoutFile);
 }
 
 TEST(GpuEngine, I4ZGroupLayoutMatchesReference) {
@@ -173,7 +173,7 @@ TEST(GpuEngine, I4ZGroupLayoutMatchesReference) {
     for (const auto& [n_rows, n_cols] : {std::pair<int64_t, int64_t>{67, 512}, {300, 4096}}) {
         const std::vector<uint8_t> w = i4z_g128_rows(n_rows, n_cols, rng);
         const uint64_t row_bytes = uint64_t(n_cols / 32) * 20;
-        ASSERT_EQ(engine::device_layout(DType::kI4Z, w.data(), row_bytes, n_rows, row_bytes), 2);
+        ASSERT_EQ(engine::device_layout(DType::kI4Z, w.data(), row_bytes, n_rows, row_bytes), engine::kLayoutI4ZG128);
         const WeightView view = make_weight(w.data(), DType::kI4Z, n_rows, n_cols);
         GpuWeight g;
         g.data = w.data(), g.dtype = DType::kI4Z, g.n_rows = n_rows, g.n_cols = n_cols, g.row_bytes = row_bytes;
