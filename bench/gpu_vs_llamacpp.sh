@@ -7,13 +7,15 @@
 # and quantizes it to Q8_0 / Q4_0 / Q4_K_M with `lowbit quantize`, then per file runs `lowbit bench --device cuda` and
 # `llama-bench -ngl 99` (-p PP -n TG -r REPS), interleaved, and prints tokens/s, the lowbit ÷ llama.cpp ratios and
 # the tg GB/s (weight bytes × tok/s) against the card's measured device-to-device copy bandwidth. Then lowbit's
-# batch-16 decode throughput (16 sequences) on Q4_K_M.
+# batch-16 decode throughput (16 sequences) on Q4_K_M (B16: more files).
 #   bench/gpu_vs_llamacpp.sh            (on the GPU machine; ~8 min on an H100)
 # Env: LOWBIT (default build/cuda-dev/lowbit), TOOLS (dir with make_synthetic_model), LCPP_SRC (a llama.cpp source
 #      tree or .tar.xz of one; default: ../peers/llama_cpp_python-0.3.36/vendor/llama.cpp), WORK (/tmp/gpu-bench),
 #      PP (512), TG (128), REPS (3), TYPES ("f16 q8_0 q4_0 q4_k_m"), HF_TYPES ("rtn nf4": Hugging Face int4 g128 and
-#      NF4 directories of the same model, lowbit only), LAYERS (32), ARCH (90), OUT (results dir), THREADS
-#      (quantization threads; default nproc), PREP_ONLY (set: stop once the files are written).
+#      NF4 directories of the same model, lowbit only), B16 ("q4_k_m": the files also measured as 16-sequence decode,
+#      GGUF types or HF_TYPES names), LAYERS (32), ARCH (90), OUT (results dir), THREADS
+#      (quantization threads; default nproc), PREP_ONLY (set: stop once the files are written), NO_LCPP (set: lowbit
+#      only, no llama.cpp build or runs).
 set -uo pipefail
 
 LOWBIT=${LOWBIT:-build/cuda-dev/lowbit}
@@ -35,7 +37,9 @@ log() { echo "[$(date +%T)] $*"; }
 
 # 1. llama.cpp with CUDA, in the background.
 LB=$WORK/lcpp-build/bin/llama-bench
-if [ ! -x "$LB" ]; then
+if [ -n "${NO_LCPP:-}" ]; then
+    LB= # lowbit only
+elif [ ! -x "$LB" ]; then
     if [ -f "$LCPP_SRC" ]; then
         mkdir -p "$WORK/lcpp-src" && tar xJf "$LCPP_SRC" -C "$WORK/lcpp-src" && src=$WORK/lcpp-src/llama.cpp
     else
@@ -142,13 +146,16 @@ for l in open(sys.argv[2]):
     print(f"{sys.argv[1]:<8} {kind:<6} {float(ts):12.1f} {dash:>12} {dash:>8}")' \
         "$h" "$WORK/l.txt" >>"$OUT/table.txt"
 done
-# 5. Batch-16 decode (16 sequences, one token each per step) on Q4_K_M.
-if [ -f "$WORK/synth7b-q4_k_m.gguf" ]; then
-    "$LOWBIT" bench -m "$WORK/synth7b-q4_k_m.gguf" --device cuda -p 0 -n "$TG" --n-seq 16 -r "$REPS" --json \
-        2>"$OUT/lowbit-b16.err" | tee "$OUT/lowbit-b16.jsonl" >/dev/null
+# 5. Batch-16 decode (16 sequences, one token each per step): B16 (default q4_k_m; GGUF types or HF_TYPES names).
+for b in ${B16-q4_k_m}; do
+    f=$WORK/synth7b-$b.gguf
+    [ -e "$f" ] || f=$WORK/synth7b-$b
+    [ -e "$f" ] || continue
+    "$LOWBIT" bench -m "$f" --device cuda -p 0 -n "$TG" --n-seq 16 -r "$REPS" --json \
+        2>"$OUT/lowbit-b16-$b.err" | tee "$OUT/lowbit-b16-$b.jsonl" >/dev/null
     python3 -c 'import json,sys
 for l in open(sys.argv[1]):
-    if l.startswith("{"): ts = json.loads(l)["avg_ts"]; print(f"q4_k_m   tg x16  {ts:12.1f} tok/s aggregate (16 sequences)")' \
-        "$OUT/lowbit-b16.jsonl" >>"$OUT/table.txt"
-fi
+    if l.startswith("{"): ts = json.loads(l)["avg_ts"]; print(f"{sys.argv[2]:<8} tg x16  {ts:12.1f} tok/s aggregate (16 sequences)")' \
+        "$OUT/lowbit-b16-$b.jsonl" "$b" >>"$OUT/table.txt"
+done
 cat "$OUT/table.txt"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # One device call's worth of CUDA-engine work, from binaries built elsewhere and carried in .carry/call
 # (dev.tar.xz: lowbit, lowbit_kernel_gputests, lowbit_runtime_gputests, make_synthetic_model, gpu_matmul_bench,
-# libfmt; model.tar.xz: models/lowbit-ref-30m; llama.cpp.tar.xz: the llama-cpp-python sdist's llama.cpp, trimmed;
+# libfmt; libs/ or libs.tar.xz: shared libraries the device image lacks; model.tar.xz: models/lowbit-ref-30m; llama.cpp.tar.xz: the llama-cpp-python sdist's llama.cpp, trimmed;
 # wiki.test.raw.xz; pylibs.tar.xz, optional: site-packages with bitsandbytes and hqq). PHASES (default "tests gemv engine bench") picks:
 #   tests   the gpu-label test binaries (matmul parity per type for both GEMV variants, whole-model logits vs CPU)
 #   gemv    tests/tools/gpu_matmul_bench for both GEMV variants (default: 8-bit activations where the type has them;
@@ -33,7 +33,8 @@ has() { [[ " $PHASES " == *" $1 "* ]]; }
 trap 'tar czf "$OUT/results.tgz" -C "$OUT" r' EXIT # also when a timeout stops the call
 log() { echo "[$(date +%T)] $*" | tee -a "$R/log.txt"; }
 [ -x "$B/lowbit" ] || tar xJf $C/dev.tar.xz -C .carry
-[ -d $C/libs ] && cp -n $C/libs/* "$B/" # shared libraries the device image lacks (cpp-httplib, brotli)
+[ -d $C/libs ] && cp -n $C/libs/* "$B/" # shared libraries the device image lacks (cpp-httplib, brotli, openblas)
+[ -f $C/libs.tar.xz ] && [ ! -f "$B/.libs" ] && tar xJf $C/libs.tar.xz -C "$B" && touch "$B/.libs" # the same, packed
 export LD_LIBRARY_PATH=$B${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 [ -f models/lowbit-ref-30m/config.json ] || xz -dc $C/model.tar.xz | tar xf -
 [ -f .carry/wiki.test.raw ] || xz -dc $C/wiki.test.raw.xz >.carry/wiki.test.raw
@@ -42,7 +43,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 
 W=${WORK:-/tmp/lowbit-work} # outside the repo copy: the device tool does not keep it between calls
 mkdir -p "$W"
-if { has bench || has lcpp; } && [ ! -x "$W/lcpp-build/bin/llama-bench" ]; then # llama.cpp builds while the other phases run
+[ -f $C/llama.cpp.tar.xz ] || export NO_LCPP=1 # lowbit-only bench when the call carries no llama.cpp source
+if [ -z "${NO_LCPP:-}" ] && { has bench || has lcpp; } && [ ! -x "$W/lcpp-build/bin/llama-bench" ]; then # llama.cpp builds while the other phases run
     mkdir -p "$W/lcpp-src" && tar xJf $C/llama.cpp.tar.xz -C "$W/lcpp-src"
     (cmake -S "$W/lcpp-src/llama.cpp" -B "$W/lcpp-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
         -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \

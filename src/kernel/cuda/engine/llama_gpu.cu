@@ -138,6 +138,7 @@ class Matmul {
         stream_ = stream;
         if (int8) {
             LOWBIT_TRY(i8_mask_.alloc(max_cols, "LLM.int8 outlier mask"));
+            LOWBIT_TRY(i8_outl_.alloc(max_cols + 1, "LLM.int8 outlier list"));
             LOWBIT_TRY(i8_xq_.alloc(max_tokens * max_cols, "LLM.int8 activations"));
             LOWBIT_TRY(i8_amax_.alloc(max_tokens, "LLM.int8 activation scales"));
         }
@@ -170,12 +171,14 @@ class Matmul {
     Status run(const DevWeight& w, const float* x, int64_t m, const float* bias, float* y, bool accumulate,
                bool force_gemm = false, bool x_q8_ready = false) {
         if (w.dtype == DType::kI8) { // LLM.int8: one path for every m (the decomposition is per step)
-            if (m * w.n_cols > i8_xq_.size() || w.n_cols > i8_mask_.size() || m > i8_amax_.size())
+            if (m * w.n_cols > i8_xq_.size() || w.n_cols > i8_mask_.size() || w.n_cols >= i8_outl_.size() ||
+                m > i8_amax_.size())
                 return make_error(ErrorCode::kInternal, "LLM.int8 matmul of " + std::to_string(m) + " x " +
                                                             std::to_string(w.n_cols) + " exceeds the engine's scratch");
             CALIB_CUDA_TRY(engine::launch_int8_decomp(reinterpret_cast<const int8_t*>(w.buf.get()), w.scb.get(),
                                                       w.n_rows, w.n_cols, w.threshold, x, m, bias, y, accumulate,
-                                                      i8_mask_.get(), i8_xq_.get(), i8_amax_.get(), stream_),
+                                                      i8_mask_.get(), i8_outl_.get(), i8_xq_.get(), i8_amax_.get(),
+                                                      stream_),
                            "LLM.int8 matmul");
             return ok_status();
         }
@@ -245,7 +248,8 @@ class Matmul {
     DeviceBuffer<uint16_t> wdeq_;   // a dequantized weight matrix
     DeviceBuffer<int8_t> xq_;       // x quantized to 8 bits (GEMV of the gemv_q8_type types)
     DeviceBuffer<float2> xds_;      // their per-32 {d, Σ q}
-    DeviceBuffer<uint8_t> i8_mask_; // LLM.int8: outlier columns of the step
+    DeviceBuffer<uint8_t> i8_mask_; // LLM.int8: outlier columns of the step (prefill)
+    DeviceBuffer<int32_t> i8_outl_; // LLM.int8: their count and list
     DeviceBuffer<int8_t> i8_xq_;    // LLM.int8: token rows quantized to int8
     DeviceBuffer<float> i8_amax_;   // LLM.int8: their amax
 };
