@@ -70,6 +70,11 @@ if has tests; then
             done
         done
     done
+    # The opt-in LLM.int8 outlier-list path (LOWBIT_INT8_GEMV=list): the int8 tests of both binaries.
+    for t in lowbit_kernel_gputests lowbit_runtime_gputests; do
+        LOWBIT_INT8_GEMV=list timeout 300 "$B/$t" --gtest_brief=1 --gtest_filter='*Int8*' >"$R/$t-int8-list.txt" 2>&1
+        log "$t (LOWBIT_INT8_GEMV=list, *Int8*) exit $?: $(grep -c FAILED "$R/$t-int8-list.txt") FAILED lines"
+    done
     # The opt-in CPU-order GEMV (q8_0 / q4_0: the CPU qdot's bits, GpuEngine.Q8GemvHasCpuBits).
     LOWBIT_GEMV_ORDER=cpu timeout 300 "$B/lowbit_kernel_gputests" --gtest_brief=1 >"$R/lowbit_kernel_gputests-cpu-order.txt" 2>&1
     log "lowbit_kernel_gputests (LOWBIT_GEMV_ORDER=cpu) exit $?: $(grep -c FAILED "$R/lowbit_kernel_gputests-cpu-order.txt") FAILED lines"
