@@ -30,6 +30,10 @@ struct WeightView {
     // |x| >= outlier_threshold multiply in f32, the rest in int8 (kernel/ref/matmul_int8_decomp.h); <= 0: none.
     const float* row_scale = nullptr;
     float outlier_threshold = 0.0f;
+    // Any dtype: when set, stored column j multiplies input column col_perm[j] (a permutation of [0, n_cols), a view,
+    // never owned) — GPTQ act-order weights repacked with their groups contiguous (model/quantized/repack.h).
+    // matmul() gathers x into that order, then multiplies as usual.
+    const int32_t* col_perm = nullptr;
 
     const uint8_t* row(int64_t r) const { return static_cast<const uint8_t*>(data) + uint64_t(r) * row_bytes; }
 };

@@ -8,6 +8,7 @@
 #include "scheme/scheme_list.h"
 
 #include <cblas.h>
+#include <vector>
 
 namespace lowbit::kernel {
 namespace {
@@ -124,7 +125,19 @@ bool can_matmul(DType dtype) {
 }
 
 void matmul(const Exec& ex, const float* x, int64_t m, const WeightView& w, const float* bias, float* y) {
-    pick<MatmulFn>(Op::kMatmul, w.dtype, ex.backend)(x, m, w, bias, y, ex.pool);
+    const MatmulFn fn = pick<MatmulFn>(Op::kMatmul, w.dtype, ex.backend);
+    if (!w.col_perm) return fn(x, m, w, bias, y, ex.pool);
+    // Stored column j is input column col_perm[j]: gather x into the stored order, then the plain matmul.
+    thread_local std::vector<float> xp;
+    xp.resize(size_t(m * w.n_cols));
+    for (int64_t t = 0; t < m; ++t) {
+        const float* src = x + t * w.n_cols;
+        float* dst = xp.data() + t * w.n_cols;
+        for (int64_t j = 0; j < w.n_cols; ++j) dst[j] = src[w.col_perm[j]];
+    }
+    WeightView plain = w;
+    plain.col_perm = nullptr;
+    fn(xp.data(), m, plain, bias, y, ex.pool);
 }
 
 void rms_norm(const Exec& ex, const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps) {

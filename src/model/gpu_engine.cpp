@@ -10,7 +10,7 @@ namespace {
 kernel::cuda::GpuWeight gpu_weight(const kernel::WeightView& w) {
     kernel::cuda::GpuWeight g;
     g.data = w.data, g.dtype = w.dtype, g.n_rows = w.n_rows, g.n_cols = w.n_cols, g.row_bytes = w.row_bytes;
-    g.row_scale = w.row_scale, g.outlier_threshold = w.outlier_threshold;
+    g.row_scale = w.row_scale, g.outlier_threshold = w.outlier_threshold, g.col_perm = w.col_perm;
     return g;
 }
 

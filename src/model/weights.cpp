@@ -34,6 +34,7 @@ class Binder {
                                           name(role, layer), dtype_name(v.dtype)));
         kernel::WeightView w = kernel::make_weight(v.data, v.dtype, n_rows, n_cols);
         if (v.dtype == DType::kI8) LOWBIT_TRY(bind_int8(name(role, layer), w));
+        LOWBIT_TRY(bind_col_perm(name(role, layer), w));
         return w;
     }
 
@@ -55,6 +56,37 @@ class Binder {
     }
 
   private:
+    // "<P>.lowbit_col_perm" of a weight "<P>.weight" when the store has one (see weights.h): checked to be a
+    // permutation of the weight's columns.
+    Status bind_col_perm(const std::string& weight_name, kernel::WeightView& w) const {
+        const std::string tail = "weight";
+        if (weight_name.size() <= tail.size() ||
+            weight_name.compare(weight_name.size() - tail.size(), tail.size(), tail) != 0)
+            return ok_status();
+        const std::string pn = weight_name.substr(0, weight_name.size() - tail.size()) + kColPermSuffix;
+        const format::TensorInfo* info = store_.find(pn);
+        if (!info) return ok_status();
+        if (info->dtype != DType::kI32 || !(info->shape == Shape{w.n_cols}))
+            return make_error(ErrorCode::kBadInput,
+                              fmt::format("tensor '{}' is {} {}, expected I32 [{}]", pn, dtype_name(info->dtype),
+                                          info->shape.to_string(), w.n_cols));
+        LOWBIT_ASSIGN_OR_RETURN(TensorView p, store_.view(pn));
+        const auto* perm = p.as<const int32_t>();
+        if (reinterpret_cast<uintptr_t>(perm) % alignof(int32_t) != 0)
+            return make_error(ErrorCode::kBadInput, fmt::format("tensor '{}' is not 4-byte aligned", pn));
+        std::vector<uint8_t> seen(static_cast<size_t>(w.n_cols), 0);
+        for (int64_t j = 0; j < w.n_cols; ++j) {
+            const int32_t c = perm[j];
+            if (c < 0 || c >= w.n_cols || seen[size_t(c)]++)
+                return make_error(ErrorCode::kBadInput,
+                                  fmt::format("tensor '{}' is not a permutation of the {} columns of '{}' (entry {} "
+                                              "is {})",
+                                              pn, w.n_cols, weight_name, j, c));
+        }
+        w.col_perm = perm;
+        return ok_status();
+    }
+
     // LLM.int8: attaches "<P>.SCB" and the threshold (see weights.h) to an I8 weight "<P>.weight".
     Status bind_int8(const std::string& weight_name, kernel::WeightView& w) const {
         const std::string tail = "weight";

@@ -22,6 +22,9 @@ namespace lowbit::model {
 inline constexpr const char* kInt8ScaleSuffix = "SCB";
 inline constexpr const char* kInt8ThresholdTensor = "lowbit.llm_int8_threshold";
 inline constexpr float kDefaultInt8Threshold = 6.0f;
+// A repacked weight "<P>.weight" whose stored columns are a permutation of the input's (GPTQ act-order, sorted by
+// group) binds with "<P>.lowbit_col_perm" (I32 [n_cols], a permutation of [0, n_cols)) as WeightView::col_perm.
+inline constexpr const char* kColPermSuffix = "lowbit_col_perm";
 
 // The config with derived fields filled (head_dim, n_kv_heads) and checked for consistency.
 // Errors: kBadInput naming the field (zero sizes, heads not dividing, odd head_dim).

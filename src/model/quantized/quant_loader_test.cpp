@@ -12,16 +12,19 @@
 #include "model/quantized/repack.h"
 #include "model/transformer.h"
 #include "model/weights.h"
+#include "scheme/gptq/gptq_pack.h"
 #include "scheme/hqq/hqq.h"
 #include "scheme/int_group/int_group.h"
 #include "scheme/llm_int8/llm_int8.h"
 #include "scheme/nf4/nf4.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <gtest/gtest.h>
+#include <random>
 #include <unistd.h>
 
 namespace lowbit::model::quantized {
@@ -295,6 +298,92 @@ std::vector<float> int8_ref_logits(bool outlier, float threshold) {
     auto t = Transformer::create(s, tiny_config(), SourceFormat::kHf, kernel::Backend::kRef);
     EXPECT_TRUE(t.ok()) << t.error().message;
     return logits(**t);
+}
+
+// GPTQ act-order (desc_act without static groups, as AutoGPTQ writes it): groups of g columns in a random order of
+// the columns (g_idx[c] = the group of column c), RTN codes per group, GPTQ v2 records.
+QuantizeFn gptq_act_order_fn(int64_t g, uint32_t seed) {
+    return [=](const std::vector<float>& w, int64_t rows, int64_t cols, std::vector<float>& deq) {
+        std::mt19937 rng(seed + uint32_t(rows * 7 + cols));
+        std::vector<int32_t> order(static_cast<size_t>(cols));
+        for (int64_t c = 0; c < cols; ++c) order[size_t(c)] = int32_t(c);
+        std::shuffle(order.begin(), order.end(), rng);
+        scheme::gptq::GptqLinear l;
+        l.bits = 4, l.n_out = rows, l.n_in = cols, l.n_groups = cols / g;
+        l.codes.resize(size_t(rows * cols)), l.g_idx.resize(size_t(cols));
+        for (int64_t j = 0; j < cols; ++j) l.g_idx[size_t(order[size_t(j)])] = int32_t(j / g);
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t gi = 0; gi < l.n_groups; ++gi) {
+                float lo = 0.0f, hi = 0.0f;
+                for (int64_t j = gi * g; j < (gi + 1) * g; ++j) {
+                    const float v = w[size_t(r * cols + order[size_t(j)])];
+                    lo = std::min(lo, v), hi = std::max(hi, v);
+                }
+                const float scale = std::max(hi - lo, 1e-6f) / 15.0f;
+                const int zero = std::clamp(int(std::lround(-lo / scale)), 0, 15);
+                l.scales.push_back(scale), l.zeros.push_back(zero);
+                for (int64_t j = gi * g; j < (gi + 1) * g; ++j) {
+                    const int64_t c = order[size_t(j)];
+                    l.codes[size_t(r * cols + c)] =
+                        std::clamp(int(std::lround(w[size_t(r * cols + c)] / scale)) + zero, 0, 15);
+                }
+            }
+        auto recs = scheme::gptq::pack(l, scheme::gptq::GptqFormat::kV2);
+        EXPECT_TRUE(recs.ok()) << recs.error().message;
+        auto back = scheme::gptq::unpack(*recs, scheme::gptq::GptqFormat::kV2, 4, rows, cols); // scales as f16
+        EXPECT_TRUE(back.ok());
+        deq = scheme::gptq::dequantize(*back);
+        return *recs;
+    };
+}
+
+// Act-order GPTQ stays packed: kI4Z with its columns sorted by group and "<P>.lowbit_col_perm" (model/weights.h).
+// The ref/ back end gives the dequantized model's logits up to the order of float additions (the permuted rows sum
+// in the stored order), the CPU engine within the 8-bit activation bound of expect_matches_dequantized.
+TEST(QuantLoader, GptqActOrderStaysPacked) {
+    const char* qc = R"({"quant_method": "gptq", "bits": 4, "group_size": 32, "desc_act": true, "sym": false,
+      "checkpoint_format": "gptq_v2"})";
+    const Built b = build_dir("gptq_act", qc, gptq_act_order_fn(32, 5));
+    {
+        auto hf = hf::open_hf_model(b.dir);
+        ASSERT_TRUE(hf.ok());
+        auto store = wrap_quantized_dir(std::move(hf->store), b.dir, hf->config);
+        ASSERT_TRUE(store.ok()) << store.error().message;
+        for (const char* p : {"model.layers.0.mlp.down_proj", "model.layers.1.self_attn.q_proj"}) {
+            const auto* w = (*store)->find(std::string(p) + ".weight");
+            ASSERT_NE(w, nullptr);
+            EXPECT_EQ(w->dtype, DType::kI4Z) << p;
+            const auto* perm = (*store)->find(std::string(p) + "." + kColPermSuffix);
+            ASSERT_NE(perm, nullptr) << p;
+            EXPECT_EQ(perm->dtype, DType::kI32);
+            EXPECT_EQ(perm->shape, Shape{w->shape.dims[1]});
+        }
+    }
+    auto r = open_dir(b.dir, kernel::Backend::kRef);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_LT(rel_err(logits(**r), reference_logits(b, kernel::Backend::kRef)), 1e-5);
+    auto t = open_dir(b.dir);
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    const auto got = logits(**t);
+    EXPECT_LT(rel_err(got, reference_logits(b)), 3e-2);
+    auto f32 = Transformer::create(source_model(false), tiny_config(), SourceFormat::kHf);
+    ASSERT_TRUE(f32.ok());
+    EXPECT_GT(rel_err(got, logits(**f32)), 1e-4); // really quantized
+    fs::remove_all(b.dir);
+}
+
+// A column order that is not a permutation of the weight's columns is refused when the weights are bound.
+TEST(QuantLoader, ColumnOrderMustBeAPermutation) {
+    std::vector<int32_t> bad(64, 0); // q_proj of layer 0: [64, 64]; every entry column 0
+    const Built b = build_dir("perm_bad", kRtnConfig, rtn_fn({4, 32, false}), false, [&](auto& out) {
+        out.push_back(
+            {std::string("model.layers.0.self_attn.q_proj.") + kColPermSuffix, DType::kI32, Shape{64}, bad.data(), {}});
+    });
+    auto t = open_dir(b.dir);
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.error().code, ErrorCode::kBadInput);
+    EXPECT_NE(t.error().message.find("is not a permutation of the 64 columns"), std::string::npos) << t.error().message;
+    fs::remove_all(b.dir);
 }
 
 TEST(QuantLoader, Int8RunsOutlierDecomposition) {

@@ -3,6 +3,7 @@
 #include "model/quantized/record_io.h"
 
 #include "model/quantized/repack.h"
+#include "model/weights.h"
 
 #include <algorithm>
 #include <cstring>
@@ -60,6 +61,10 @@ void put_dense(QuantizedStore& store, const std::string& prefix, int64_t n_rows,
 
 void put_packed(QuantizedStore& store, const std::string& prefix, PackedWeight packed) {
     store.put(prefix + ".weight", packed.dtype, Shape{packed.n_rows, packed.n_cols}, std::move(packed.bytes));
+    if (packed.col_perm.empty()) return;
+    std::vector<uint8_t> perm(packed.col_perm.size() * sizeof(int32_t));
+    std::memcpy(perm.data(), packed.col_perm.data(), perm.size());
+    store.put(prefix + "." + kColPermSuffix, DType::kI32, Shape{packed.n_cols}, std::move(perm));
 }
 
 Error module_error(const Error& e, const std::string& prefix) {

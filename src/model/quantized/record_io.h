@@ -29,7 +29,8 @@ void hide_records(QuantizedStore& store, const std::string& prefix, const std::v
 void put_dense(QuantizedStore& store, const std::string& prefix, int64_t n_rows, int64_t n_cols,
                const std::vector<float>& values);
 
-// Presents a repacked weight (model/quantized/repack.h) as "P.weight" of its block dtype.
+// Presents a repacked weight (model/quantized/repack.h) as "P.weight" of its block dtype, and its column order (GPTQ
+// act-order) as "P.<kColPermSuffix>" I32 [K] (model/weights.h).
 struct PackedWeight;
 void put_packed(QuantizedStore& store, const std::string& prefix, PackedWeight packed);
 

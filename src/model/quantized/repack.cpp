@@ -26,7 +26,7 @@ std::optional<PackedWeight> pack_i4z(int bits, int64_t n_rows, int64_t n_cols, i
     if (group_elems <= 0 || group_elems % 32 != 0 || n_cols % group_elems != 0)
         return refuse(
             why_not, fmt::format("group size {} with K = {} (needs a multiple of 32 dividing K)", group_elems, n_cols));
-    PackedWeight p{DType::kI4Z, n_rows, n_cols, {}};
+    PackedWeight p{DType::kI4Z, n_rows, n_cols, {}, {}};
     const uint64_t row_bytes = uint64_t(n_cols / 32) * sizeof(scheme::packed4::BlockI4Z);
     p.bytes.resize(row_bytes * uint64_t(n_rows));
     std::vector<uint8_t> q(static_cast<size_t>(n_cols));
@@ -47,18 +47,39 @@ std::optional<PackedWeight> repack_gptq(const scheme::gptq::GptqLinear& l, std::
     const int64_t K = l.n_in, G = l.n_groups;
     if (G <= 0 || K % G != 0) return refuse(why_not, fmt::format("{} groups for K = {}", G, K));
     const int64_t g = K / G;
-    for (int64_t k = 0; k < K; ++k)
-        if (l.g_idx[size_t(k)] != k / g) return refuse(why_not, "act-order g_idx (groups not contiguous)");
-    return pack_i4z(
+    bool contiguous = true;
+    for (int64_t k = 0; k < K && contiguous; ++k) contiguous = l.g_idx[size_t(k)] == k / g;
+    // Act-order: the columns sorted by group (stable counting sort), when every group holds exactly g of them.
+    std::vector<int32_t> perm;
+    if (!contiguous) {
+        std::vector<int64_t> next(static_cast<size_t>(G), 0);
+        for (int64_t k = 0; k < K; ++k) {
+            const int32_t gi = l.g_idx[size_t(k)];
+            if (gi < 0 || gi >= G || next[size_t(gi)] == g)
+                return refuse(why_not, fmt::format("act-order g_idx with a group of other than {} columns", g));
+            ++next[size_t(gi)];
+        }
+        perm.resize(static_cast<size_t>(K));
+        for (int64_t i = 0; i < G; ++i) next[size_t(i)] = i * g;
+        for (int64_t k = 0; k < K; ++k) perm[size_t(next[size_t(l.g_idx[size_t(k)])]++)] = int32_t(k);
+    }
+    auto packed = pack_i4z(
         l.bits, l.n_out, K, g,
         [&](int64_t r, uint8_t* q) {
-            for (int64_t k = 0; k < K; ++k) q[k] = uint8_t(l.codes[size_t(r * K + k)]);
+            const int32_t* c = l.codes.data() + r * K;
+            if (perm.empty()) {
+                for (int64_t k = 0; k < K; ++k) q[k] = uint8_t(c[k]);
+            } else {
+                for (int64_t k = 0; k < K; ++k) q[k] = uint8_t(c[perm[size_t(k)]]);
+            }
         },
         [&](int64_t r, float* s, float* z) {
             for (int64_t i = 0; i < G; ++i)
                 s[i] = l.scales[size_t(r * G + i)], z[i] = float(l.zeros[size_t(r * G + i)]);
         },
         why_not);
+    if (packed) packed->col_perm = std::move(perm);
+    return packed;
 }
 
 std::optional<PackedWeight> repack_awq(const scheme::awq::AwqLinear& l, std::string* why_not) {
@@ -120,7 +141,7 @@ std::optional<PackedWeight> repack_nf4(const scheme::nf4::Nf4Tensor& t, std::str
     if (t.code != scheme::nf4::code_table(t.params.quant_type))
         return refuse(why_not, "a quant_map that differs from bitsandbytes' table");
     const bool nf4 = t.params.quant_type == scheme::nf4::QuantType::kNf4;
-    PackedWeight p{nf4 ? DType::kNF4x64 : DType::kFP4x64, n_rows, K, {}};
+    PackedWeight p{nf4 ? DType::kNF4x64 : DType::kFP4x64, n_rows, K, {}, {}};
     const uint64_t row_bytes = uint64_t(K / 64) * sizeof(scheme::packed4::BlockF4x64);
     p.bytes.resize(row_bytes * uint64_t(n_rows));
     const std::vector<float> absmax = scheme::nf4::block_absmax(t);

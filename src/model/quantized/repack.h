@@ -6,7 +6,9 @@
 // loader row keeps the dense f32 path for that module:
 //   int4 groups (GPTQ, AWQ, HQQ axis 1, lowbit RTN): 4 bits, group size a multiple of 32 dividing K, scales and
 //     zeros f16 values (true for GPTQ/AWQ/RTN files, and HQQ with its default f16 meta); GPTQ act-order (g_idx
-//     not k / g) is not repacked (dense); 2/3/8 bits are not repacked (dense).
+//     not k / g, every group holding K / G columns) is repacked with its columns sorted by group (a stable counting
+//     sort) and the order kept in col_perm, which the matmul applies to x (kernel.h, WeightView::col_perm);
+//     2/3/8 bits are not repacked (dense).
 //   bitsandbytes NF4/FP4: 2-D, K % 64 == 0, block size a multiple of 64, the file's quant_map equal to the table.
 #pragma once
 
@@ -30,6 +32,7 @@ struct PackedWeight {
     DType dtype = DType::kI4Z;
     int64_t n_rows = 0, n_cols = 0;
     std::vector<uint8_t> bytes;
+    std::vector<int32_t> col_perm; // empty, or stored column j = input column col_perm[j] (GPTQ act-order)
 };
 
 // Each: the packed weight, or nullopt with *why_not set (a short phrase for the log).

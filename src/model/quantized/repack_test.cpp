@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // repack tests: for every HF 4-bit layout, a few shapes and group sizes, the packed rows dequantize (scheme row)
 // to exactly the layout's reference dequantization (bit for bit: packed4.h states why), layouts the blocks cannot
-// hold are refused with a reason (GPTQ act-order, 3-bit, HQQ axis 0 or f32 meta, NF4 block 32), and the CPU
-// matmul on the packed weights (the active qdot level) matches ref::matmul on the dequantized weights:
-// within the 8-bit activation rounding (4x its expected squared error, derived below as in qdot_test.cpp; NF4/FP4's
-// int16 codes add ~1e-5 of absmax per weight, far below it).
+// hold are refused with a reason (3-bit, HQQ axis 0 or f32 meta, NF4 block 32; GPTQ act-order is packed with its
+// column order), and the CPU matmul on the packed weights (the active qdot level) matches ref::matmul on the
+// dequantized weights: within the 8-bit activation rounding (4x its expected squared error, derived below as in
+// qdot_test.cpp; NF4/FP4's int16 codes add ~1e-5 of absmax per weight, far below it).
 #include "core/half.h"
 #include "kernel/kernel.h"
 #include "kernel/ref/ref_ops.h"
@@ -24,19 +24,24 @@ std::vector<float> dense_of(const PackedWeight& p) {
     return dense_weight(v);
 }
 
-// The CPU matmul on the packed weight vs ref::matmul on its dequantization.
+// The CPU matmul on the packed weight vs ref::matmul on its dequantization (deq: the packed rows' own column order;
+// with a col_perm the matmul gathers x into that order, so the reference multiplies the gathered x).
 void expect_kernel_matches(const PackedWeight& p, const std::vector<float>& deq) {
     ThreadPool pool(2);
-    const auto w = kernel::make_weight(p.bytes.data(), p.dtype, p.n_rows, p.n_cols);
+    auto w = kernel::make_weight(p.bytes.data(), p.dtype, p.n_rows, p.n_cols);
+    if (!p.col_perm.empty()) w.col_perm = p.col_perm.data();
     const auto wf = kernel::make_weight(deq.data(), DType::kF32, p.n_rows, p.n_cols);
     std::mt19937 rng(3);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     for (int64_t m : {1, 3, 20}) {
-        std::vector<float> x(size_t(m * p.n_cols));
-        for (auto& v : x) v = nd(rng);
+        std::vector<float> x0(size_t(m * p.n_cols)), x(x0.size());
+        for (auto& v : x0) v = nd(rng);
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < p.n_cols; ++j)
+                x[size_t(i * p.n_cols + j)] = x0[size_t(i * p.n_cols + (w.col_perm ? w.col_perm[j] : j))];
         std::vector<float> want(size_t(m * p.n_rows)), got(want.size(), NAN);
         kernel::ref::matmul(x.data(), m, wf, nullptr, want.data(), nullptr);
-        kernel::matmul(kernel::Exec{kernel::Backend::kCpu, &pool}, x.data(), m, w, nullptr, got.data());
+        kernel::matmul(kernel::Exec{kernel::Backend::kCpu, &pool}, x0.data(), m, w, nullptr, got.data());
         double e = 0, n = 0;
         for (size_t i = 0; i < got.size(); ++i)
             e += (double(got[i]) - want[i]) * (got[i] - want[i]), n += double(want[i]) * want[i];
@@ -73,7 +78,7 @@ scheme::gptq::GptqLinear gptq_linear(int64_t n_out, int64_t n_in, int64_t g, boo
     return l;
 }
 
-TEST(Repack, GptqIsBitExactAndActOrderStaysDense) {
+TEST(Repack, GptqIsBitExact) {
     for (auto [n, k, g] : {std::tuple<int64_t, int64_t, int64_t>{8, 128, 128}, {24, 256, 32}, {16, 192, 64}}) {
         const auto l = gptq_linear(n, k, g, false, uint32_t(k + g));
         std::string why;
@@ -86,13 +91,39 @@ TEST(Repack, GptqIsBitExactAndActOrderStaysDense) {
         expect_kernel_matches(*p, deq);
     }
     std::string why;
-    EXPECT_FALSE(repack_gptq(gptq_linear(8, 128, 32, true, 5), &why).has_value());
-    EXPECT_NE(why.find("act-order"), std::string::npos) << why;
     auto three = gptq_linear(8, 96, 32, false, 6);
     three.bits = 3;
     EXPECT_FALSE(repack_gptq(three, &why).has_value());
     EXPECT_NE(why.find("3-bit"), std::string::npos) << why;
     EXPECT_FALSE(repack_gptq(gptq_linear(8, 96, 48, false, 7), &why).has_value()); // g not a multiple of 32
+}
+
+// GPTQ act-order (g_idx shuffled, every group still K / G columns): packed with the columns sorted by group; stored
+// column j is input column col_perm[j], and the packed rows read in that order are the dequantization exactly.
+TEST(Repack, GptqActOrderKeepsItsColumnOrder) {
+    for (auto [n, k, g] : {std::tuple<int64_t, int64_t, int64_t>{8, 128, 32}, {16, 256, 64}}) {
+        const auto l = gptq_linear(n, k, g, true, uint32_t(k + 3 * g));
+        std::string why;
+        const auto p = repack_gptq(l, &why);
+        ASSERT_TRUE(p.has_value()) << why;
+        ASSERT_EQ(p->col_perm.size(), size_t(k));
+        std::vector<int32_t> sorted = p->col_perm;
+        std::sort(sorted.begin(), sorted.end());
+        for (int64_t j = 0; j < k; ++j) ASSERT_EQ(sorted[size_t(j)], j) << "not a permutation";
+        for (int64_t j = 0; j < k; ++j) // groups contiguous, columns ascending within a group (stable)
+            EXPECT_EQ(l.g_idx[size_t(p->col_perm[size_t(j)])], j / g);
+        const auto deq = dense_of(*p), want = scheme::gptq::dequantize(l);
+        for (int64_t r = 0; r < n; ++r)
+            for (int64_t j = 0; j < k; ++j)
+                ASSERT_EQ(deq[size_t(r * k + j)], want[size_t(r * k + p->col_perm[size_t(j)])]) << r << "," << j;
+        expect_kernel_matches(*p, deq);
+    }
+    // A group of other than K / G columns cannot be made contiguous groups of that size.
+    auto uneven = gptq_linear(8, 128, 32, true, 9);
+    *std::find(uneven.g_idx.begin(), uneven.g_idx.end(), 1) = 0; // group 0: 33 columns, group 1: 31
+    std::string why;
+    EXPECT_FALSE(repack_gptq(uneven, &why).has_value());
+    EXPECT_NE(why.find("act-order g_idx with a group of other than 32 columns"), std::string::npos) << why;
 }
 
 TEST(Repack, AwqAndRtnAreBitExact) {

@@ -533,6 +533,14 @@ __global__ void gather_rows_kernel(const float* __restrict__ src, const int32_t*
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) dst[r * n + i] = s[i];
 }
 
+__global__ void gather_cols_kernel(const float* __restrict__ x, int64_t k, const int32_t* __restrict__ perm,
+                                   float* __restrict__ y) {
+    pdl_begin();
+    const int64_t t = blockIdx.y;
+    for (int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < k; j += int64_t(gridDim.x) * blockDim.x)
+        y[t * k + j] = x[t * k + perm[j]];
+}
+
 constexpr int kNormThreads = 1024; // one block per row: a 4096-wide row is 4 elements per thread
 
 __global__ void __launch_bounds__(kNormThreads)
@@ -848,6 +856,13 @@ cudaError_t launch_silu_mul(const float* gate, int64_t gate_stride, const float*
 cudaError_t launch_gather_rows(const float* src, const int32_t* rows, int64_t n_out, int64_t n, float* dst,
                                cudaStream_t stream) {
     return launch_pdl(gather_rows_kernel, dim3(unsigned(n_out)), dim3(256), stream, src, rows, n, dst);
+}
+
+cudaError_t launch_gather_cols(const float* x, int64_t m, int64_t k, const int32_t* perm, float* y,
+                               cudaStream_t stream) {
+    if (m < 1 || k < 1 || m > 65535) return cudaErrorInvalidValue;
+    return launch_pdl(gather_cols_kernel, dim3(unsigned(std::min<int64_t>((k + 255) / 256, 64)), unsigned(m)),
+                      dim3(256), stream, x, k, perm, y);
 }
 
 cudaError_t launch_rope_store(const RopeStoreArgs& a, cudaStream_t stream) {

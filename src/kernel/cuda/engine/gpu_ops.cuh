@@ -59,6 +59,9 @@ cudaError_t launch_rms_norm(const float* x, const float* weight, float* y, int64
 // the strides are n). With xq (n % 32 == 0), out is also quantized as launch_quantize_q8 would.
 cudaError_t launch_silu_mul(const float* gate, int64_t gate_stride, const float* up, int64_t up_stride, float* out,
                             int64_t n_rows, int64_t n, cudaStream_t stream, int8_t* xq = nullptr, float2* ds = nullptr);
+// y[t, j] = x[t, perm[j]] for t < m, j < k (GPTQ act-order: x into a weight's stored column order).
+cudaError_t launch_gather_cols(const float* x, int64_t m, int64_t k, const int32_t* perm, float* y,
+                               cudaStream_t stream);
 // dst[i, :] = src[rows[i], :] for i < n_out (rows of width n).
 cudaError_t launch_gather_rows(const float* src, const int32_t* rows, int64_t n_out, int64_t n, float* dst,
                                cudaStream_t stream);

@@ -39,6 +39,7 @@ struct DevWeight {
     DeviceBuffer<float> scb;          // kI8: per-row scales
     float threshold = 0.0f;           // kI8: outlier threshold
     int layout = engine::kLayoutFile; // gpu_repack.h device_layout (kLayoutI4ZG128: one (d, z) per 128 weights)
+    DeviceBuffer<int32_t> perm;       // GPTQ act-order: stored column j = input column perm[j] (GpuWeight::col_perm)
 };
 
 // LLM.int8 weights: int8 rows with per-row scales, multiplied by launch_int8_decomp (no block decoder).
@@ -87,6 +88,11 @@ Status upload_rows(std::initializer_list<const GpuWeight*> ws, DevWeight& d, con
         CALIB_CUDA_TRY(cudaMemcpy(d.scb.get(), scb.data(), scb.size() * 4, cudaMemcpyHostToDevice),
                        "upload of " + name + " row scales");
     }
+    if (a->col_perm) { // stacked matrices share it (can_fuse)
+        LOWBIT_TRY(d.perm.alloc(a->n_cols, name + " column order"));
+        CALIB_CUDA_TRY(cudaMemcpy(d.perm.get(), a->col_perm, uint64_t(a->n_cols) * 4, cudaMemcpyHostToDevice),
+                       "upload of " + name + " column order");
+    }
     std::vector<uint8_t> staging;
     uint64_t off = 0;
     for (const GpuWeight* w : ws) {
@@ -111,7 +117,9 @@ bool can_fuse(std::initializer_list<const GpuWeight*> ws) {
     const GpuWeight* a = *ws.begin();
     for (const GpuWeight* w : ws)
         if (w->dtype != a->dtype || w->n_cols != a->n_cols || w->row_bytes != a->row_bytes ||
-            !w->row_scale != !a->row_scale || w->outlier_threshold != a->outlier_threshold)
+            !w->row_scale != !a->row_scale || w->outlier_threshold != a->outlier_threshold ||
+            !w->col_perm != !a->col_perm ||
+            (w->col_perm && !std::equal(w->col_perm, w->col_perm + w->n_cols, a->col_perm)))
             return false;
     return true;
 }
@@ -134,8 +142,11 @@ class Matmul {
         if (cublas_) cublasDestroy(cublas_);
     }
     // int8: whether some weight is LLM.int8 (its scratch: mask, int8 rows and scales for max_tokens tokens).
-    Status init(cudaStream_t stream, int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems, bool int8) {
+    // perm: whether some weight has a column order (GPTQ act-order; its scratch: x gathered for max_tokens tokens).
+    Status init(cudaStream_t stream, int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems, bool int8,
+                bool perm) {
         stream_ = stream;
+        if (perm) LOWBIT_TRY(xp_.alloc(max_tokens * max_cols, "act-order activations"));
         if (int8) {
             LOWBIT_TRY(i8_mask_.alloc(max_cols, "LLM.int8 outlier mask"));
             LOWBIT_TRY(i8_outl_.alloc(max_cols + 1, "LLM.int8 outlier list"));
@@ -153,16 +164,24 @@ class Matmul {
         LOWBIT_TRY(xds_.alloc(qt * max_cols / 32, "GEMV activation scales"));
         return ok_status();
     }
-    static uint64_t scratch_bytes(int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems, bool int8) {
+    static uint64_t scratch_bytes(int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems, bool int8,
+                                  bool perm) {
         const uint64_t q8 = uint64_t(std::min<int64_t>(max_tokens, engine::kGemvStepMaxTokens) * max_cols) / 32 * 40;
-        return q8 + (int8 ? uint64_t(max_tokens + 1) * uint64_t(max_cols) + 4 * uint64_t(max_tokens) : 0) +
+        return q8 +
+               (int8 ? uint64_t(max_tokens + 1) * uint64_t(max_cols) + 4 * uint64_t(max_cols + 1) +
+                           4 * uint64_t(max_tokens)
+                     : 0) +
+               (perm ? uint64_t(max_tokens) * uint64_t(max_cols) * 4 : 0) +
                (max_tokens > engine::kGemvStepMaxTokens ? uint64_t(max_tokens * max_cols + max_dequant_elems) * 2 : 0);
     }
 
     // Whether run() on w for m tokens multiplies by 8-bit activations (then the op producing x may quantize it
     // into xq()/xds() itself and pass x_q8_ready).
-    bool q8_input(const DevWeight* w, int64_t m) const {
-        return w && m <= engine::kGemvStepMaxTokens && engine::gemv_q8_type(w->dtype) && m * w->n_cols <= xq_.size();
+    // Not for a weight with a column order: run() gathers x first and quantizes the gathered rows itself.
+    bool q8_input(const DevWeight* w, int64_t m) const { return w && !w->perm.get() && q8_capable(*w, m); }
+    // Whether the GEMV of w for m tokens takes 8-bit activations (and the scratch holds them).
+    bool q8_capable(const DevWeight& w, int64_t m) const {
+        return m <= engine::kGemvStepMaxTokens && engine::gemv_q8_type(w.dtype) && m * w.n_cols <= xq_.size();
     }
     int8_t* xq() const { return xq_.get(); }
     float2* xds() const { return xds_.get(); }
@@ -170,6 +189,14 @@ class Matmul {
     // y[m, N] (= or +=) x[m, K] · Wᵀ (+ bias). Device pointers. x_q8_ready: xq()/xds() already hold x quantized.
     Status run(const DevWeight& w, const float* x, int64_t m, const float* bias, float* y, bool accumulate,
                bool force_gemm = false, bool x_q8_ready = false) {
+        if (w.perm.get()) { // GPTQ act-order: x into the stored column order
+            if (m * w.n_cols > xp_.size())
+                return make_error(ErrorCode::kInternal, "act-order gather of " + std::to_string(m) + " x " +
+                                                            std::to_string(w.n_cols) + " exceeds the engine's scratch");
+            CALIB_CUDA_TRY(engine::launch_gather_cols(x, m, w.n_cols, w.perm.get(), xp_.get(), stream_),
+                           "act-order gather");
+            x = xp_.get(), x_q8_ready = false;
+        }
         if (w.dtype == DType::kI8) { // LLM.int8: one path for every m (the decomposition is per step)
             if (m * w.n_cols > i8_xq_.size() || w.n_cols > i8_mask_.size() || w.n_cols >= i8_outl_.size() ||
                 m > i8_amax_.size())
@@ -183,7 +210,7 @@ class Matmul {
             return ok_status();
         }
         if (!force_gemm && engine::gemv_q8_type(w.dtype) && m <= engine::kGemvStepMaxTokens) {
-            if (!q8_input(&w, m))
+            if (!q8_capable(w, m))
                 return make_error(ErrorCode::kInternal, "GEMV of " + std::to_string(m) + " x " +
                                                             std::to_string(w.n_cols) + " exceeds the engine's scratch");
             if (!x_q8_ready)
@@ -250,6 +277,7 @@ class Matmul {
     DeviceBuffer<float2> xds_;      // their per-32 {d, Σ q}
     DeviceBuffer<uint8_t> i8_mask_; // LLM.int8: outlier columns of the step (prefill)
     DeviceBuffer<int32_t> i8_outl_; // LLM.int8: their count and list
+    DeviceBuffer<float> xp_;        // GPTQ act-order: x in a weight's column order
     DeviceBuffer<int8_t> i8_xq_;    // LLM.int8: token rows quantized to int8
     DeviceBuffer<float> i8_amax_;   // LLM.int8: their amax
 };
@@ -433,12 +461,14 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
             max_deq = std::max(max_deq, 2 * m.n_ff * hs);
     }
     std::map<const void*, bool> seen;
-    bool int8 = false;
+    bool int8 = false, perm = false;
     auto count = [&](const GpuWeight& w) {
         int8 = int8 || is_int8(w);
+        perm = perm || w.col_perm;
         if (seen[w.data]) return;
         seen[w.data] = true;
-        w_bytes += uint64_t(w.n_rows) * engine::device_row_bytes(w.row_bytes);
+        w_bytes +=
+            uint64_t(w.n_rows) * engine::device_row_bytes(w.row_bytes) + (w.col_perm ? uint64_t(w.n_cols) * 4 : 0);
         if (needs_dequant_scratch(w.dtype)) max_deq = std::max(max_deq, w.n_rows * w.n_cols);
     };
     count(m.token_embd), count(m.output);
@@ -448,7 +478,7 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
     const uint64_t scratch = uint64_t(T) * 4 *
                                  uint64_t(3 * hs + 3 * qd + 4 * kvd + 5 * m.n_ff + m.n_vocab +
                                           m.n_heads * (partial_rows / T + 1) * (m.head_dim + 2)) +
-                             Matmul::scratch_bytes(T, max_cols, max_deq, int8);
+                             Matmul::scratch_bytes(T, max_cols, max_deq, int8, perm);
     size_t free_b = 0, total_b = 0;
     CALIB_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
     const uint64_t need = w_bytes + cache + scratch;
@@ -460,7 +490,7 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
                                                        " GiB free (lower -c / -np, or use a smaller type)");
 
     CALIB_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-    LOWBIT_TRY(mm_.init(stream_, T, max_cols, max_deq, int8));
+    LOWBIT_TRY(mm_.init(stream_, T, max_cols, max_deq, int8, perm));
     Status st = ok_status();
     embd_ = weight(m.token_embd, "token_embd", st);
     output_ = weight(m.output, "output", st);
@@ -533,8 +563,12 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
     for (int64_t il = 0; il < m_.n_layers; ++il) {
         const DevLayer& l = layers_[size_t(il)];
         // Ops that produce a GEMV input quantize it too when a consumer takes 8-bit activations (fused).
-        const bool qkv_q8 = l.qkv.buf.get() ? mm_.q8_input(&l.qkv, n)
-                                            : mm_.q8_input(l.wq, n) || mm_.q8_input(l.wk, n) || mm_.q8_input(l.wv, n);
+        // (Separate matrices: a consumer with a column order gathers and quantizes x into xq() itself, which would
+        // leave the next one a stale xq(): then none takes it from the norm.)
+        const bool qkv_q8 = l.qkv.buf.get()
+                                ? mm_.q8_input(&l.qkv, n)
+                                : (mm_.q8_input(l.wq, n) || mm_.q8_input(l.wk, n) || mm_.q8_input(l.wv, n)) &&
+                                      !l.wq->perm.get() && !l.wk->perm.get() && !l.wv->perm.get();
         CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.attn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_,
                                                qkv_q8 ? mm_.xq() : nullptr, mm_.xds()),
                        "attn_norm");
@@ -571,8 +605,9 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
         prof_.mark("attention", 0, stream_);
         LOWBIT_TRY(mm_.run(*l.wo, attn_.get(), n, l.bo.get(), hidden_.get(), true, false, wo_q8));
         prof_.mark(n <= engine::kGemvStepMaxTokens ? "mm wo" : "gemm wo", l.wo->buf.bytes(), stream_);
-        const bool gu_q8 =
-            l.gate_up.buf.get() ? mm_.q8_input(&l.gate_up, n) : mm_.q8_input(l.gate, n) || mm_.q8_input(l.up, n);
+        const bool gu_q8 = l.gate_up.buf.get() ? mm_.q8_input(&l.gate_up, n)
+                                               : (mm_.q8_input(l.gate, n) || mm_.q8_input(l.up, n)) &&
+                                                     !l.gate->perm.get() && !l.up->perm.get();
         CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.ffn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_,
                                                gu_q8 ? mm_.xq() : nullptr, mm_.xds()),
                        "ffn_norm");
@@ -717,7 +752,7 @@ struct MatmulRig {
         CALIB_CUDA_TRY(cudaStreamCreate(&stream), "cudaStreamCreate");
         gemm = force_gemm || m > engine::kGemvStepMaxTokens;
         LOWBIT_TRY(mm.init(stream, gemm ? std::max<int64_t>(m, engine::kGemvStepMaxTokens + 1) : m, w.n_cols,
-                           w.n_rows * w.n_cols, is_int8(w)));
+                           w.n_rows * w.n_cols, is_int8(w), w.col_perm != nullptr));
         LOWBIT_TRY(xd.alloc(m * w.n_cols, "x"));
         LOWBIT_TRY(yd.alloc(m * w.n_rows, "y"));
         return ok_status();

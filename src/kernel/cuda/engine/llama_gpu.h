@@ -31,6 +31,8 @@ struct GpuWeight {
     // kI8 only (LLM.int8): per-row scales SCB [n_rows] and the outlier threshold (<= 0: none), as in WeightView.
     const float* row_scale = nullptr;
     float outlier_threshold = 0.0f;
+    // Any type: stored column j multiplies input column col_perm[j] (GPTQ act-order, WeightView::col_perm) or null.
+    const int32_t* col_perm = nullptr;
 };
 
 struct GpuLayerDesc {
