@@ -6,7 +6,9 @@
 # quantizes it to Q8_0 / Q4_0 / Q4_K_M with `lowbit quantize`, then per file runs `llama-bench` and `lowbit bench`
 # interleaved A/B/A/B (ROUNDS rounds, -p PP -n TG -r REPS each) and prints tokens/s and the lowbit ÷ llama.cpp ratios
 # (medians over rounds). Also `lowbit bench` on NF4 / HQQ 4-bit / RTN int4 g128 directories of the same model and the
-# peak RSS of each lowbit run. Absolute numbers on a shared machine are noise; the ratios of one run are the signal.
+# peak RSS of each lowbit run, and lowbit's tg as weight-bytes read per second against the machine's read bandwidth
+# (tests/tools/read_bandwidth, THREADS threads, the best of a measurement before and after the runs).
+# Absolute numbers on a shared machine are noise; the ratios of one run are the signal.
 # A benchmark script (needs PyPI, ~10 min of compiling and several GB of disk), not a test:
 #   bench/cpu_vs_llamacpp.sh
 # Env: LOWBIT (default build/release/lowbit), TOOLS (default build/release/tools or build/ci/tools), PEERS (default
@@ -62,7 +64,11 @@ lcpp() { "$BIN/llama-bench" -m "$1" -p "$PP" -n "$TG" -r "$REPS" -t "$THREADS" -
 lowb() { "$LOWBIT" bench -m "$1" -p "$PP" -n "$TG" -r "$REPS" -t "$THREADS" --json 2>"$WORK/lowbit-bench.err"; }
 field() { python3 -c "import json,sys; [print(json.loads(l)['$1']) for l in sys.stdin if l.strip()]"; }
 
-printf '\n%-10s %10s %10s %10s %10s %8s %8s %10s\n' file "lcpp pp" "lowbit pp" "lcpp tg" "lowbit tg" "pp x" "tg x" "RSS MiB"
+bw() { "$TOOLS/read_bandwidth" --threads "$THREADS" --reps 3 | awk '{print $3}'; }
+BW0=$(bw)
+: >"$WORK/rows.txt"
+printf '\n%-10s %10s %10s %10s %10s %8s %8s %10s %9s\n' file "lcpp pp" "lowbit pp" "lcpp tg" "lowbit tg" "pp x" "tg x" "RSS MiB" \
+    "tg GB/s"
 for t in $TYPES; do
     f=$WORK/synth1b-$t.gguf
     : >"$WORK/$t.lcpp" && : >"$WORK/$t.lowbit"
@@ -75,8 +81,10 @@ for t in $TYPES; do
     wpp=$(field avg_ts <"$WORK/$t.lowbit" | awk 'NR % 2 == 1' | median)
     wtg=$(field avg_ts <"$WORK/$t.lowbit" | awk 'NR % 2 == 0' | median)
     rss=$(field peak_rss_bytes <"$WORK/$t.lowbit" | sort -g | tail -1)
-    awk -v t="$t" -v a="$lpp" -v b="$wpp" -v c="$ltg" -v d="$wtg" -v r="$rss" \
-        'BEGIN {printf "%-10s %10.2f %10.2f %10.2f %10.2f %8.2f %8.2f %10.0f\n", t, a, b, c, d, b / a, d / c, r / 1048576}'
+    size=$(field model_size <"$WORK/$t.lowbit" | head -1)
+    awk -v t="$t" -v a="$lpp" -v b="$wpp" -v c="$ltg" -v d="$wtg" -v r="$rss" -v z="$size" \
+        'BEGIN {printf "%-10s %10.2f %10.2f %10.2f %10.2f %8.2f %8.2f %10.0f %9.1f\n", t, a, b, c, d, b / a, d / c, r / 1048576, z * d / 1e9}' |
+        tee -a "$WORK/rows.txt"
 done
 
 # HF quantized directories of the same model (lowbit only: llama.cpp does not read them).
@@ -91,5 +99,10 @@ for h in $HF_TYPES; do
     lowb "$d" >"$WORK/$h.lowbit"
     awk -v t="$h" -v pp="$(field avg_ts <"$WORK/$h.lowbit" | head -1)" \
         -v tg="$(field avg_ts <"$WORK/$h.lowbit" | tail -1)" -v r="$(field peak_rss_bytes <"$WORK/$h.lowbit" | tail -1)" \
-        'BEGIN {printf "%-10s %10s %10.2f %10s %10.2f %8s %8s %10.0f\n", t, "-", pp, "-", tg, "-", "-", r / 1048576}'
+        -v z="$(field model_size <"$WORK/$h.lowbit" | head -1)" \
+        'BEGIN {printf "%-10s %10s %10.2f %10s %10.2f %8s %8s %10.0f %9.1f\n", t, "-", pp, "-", tg, "-", "-", r / 1048576, z * tg / 1e9}' |
+        tee -a "$WORK/rows.txt"
 done
+BW=$(printf '%s\n%s\n' "$BW0" "$(bw)" | sort -g | tail -1)
+echo "# read bandwidth ($THREADS threads, best of before/after): $BW GB/s; lowbit tg as weight bytes x tok/s:"
+awk -v bw="$BW" '{printf "#   %-10s %6.1f GB/s = %3.0f %% of the read bandwidth\n", $1, $NF, 100 * $NF / bw}' "$WORK/rows.txt"
