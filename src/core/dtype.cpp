@@ -51,6 +51,7 @@ constexpr std::array<DTypeTraits, static_cast<size_t>(D::kCount)> kTable{{
     {D::kI4Z, "i4z", 32, 20, -1, ""},
     {D::kNF4x64, "nf4x64", 64, 36, -1, ""},
     {D::kFP4x64, "fp4x64", 64, 36, -1, ""},
+    {D::kI8Z, "i8z", 32, 36, -1, ""},
 }};
 
 std::string lower(std::string_view s) {

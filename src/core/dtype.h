@@ -51,6 +51,7 @@ enum class DType : uint8_t {
     kI4Z,    // 32 x 4-bit codes, f16 scale d and f16 zero z: w = d * (q - z)  (GPTQ/AWQ/HQQ/RTN int4 groups)
     kNF4x64, // 64 x 4-bit NF4 codes, f32 absmax: w = nf4[q] * absmax       (bitsandbytes nf4)
     kFP4x64, // 64 x 4-bit FP4 codes, f32 absmax: w = fp4[q] * absmax       (bitsandbytes fp4)
+    kI8Z,    // 32 x 8-bit codes, f16 scale d and f16 zero z: w = d * (q - z)  (GPTQ/HQQ/RTN int8 groups)
     kCount
 };
 

@@ -42,6 +42,7 @@ const KernelRow kKernels[] = {
     {Op::kMatmul, Backend::kCpu, DType::kQ6_K, "cpu::qdot_q6_k", MatmulFn{cpu::matmul_qdot}, true},
     // Repacked HF 4-bit checkpoints (scheme/packed4): int4 groups and NF4/FP4 (codes as int16) x Q8 activations.
     {Op::kMatmul, Backend::kCpu, DType::kI4Z, "cpu::qdot_i4z", MatmulFn{cpu::matmul_qdot}, true},
+    {Op::kMatmul, Backend::kCpu, DType::kI8Z, "cpu::qdot_i8z", MatmulFn{cpu::matmul_qdot}, true},
     {Op::kMatmul, Backend::kCpu, DType::kNF4x64, "cpu::qdot_nf4x64", MatmulFn{cpu::matmul_qdot}, true},
     {Op::kMatmul, Backend::kCpu, DType::kFP4x64, "cpu::qdot_fp4x64", MatmulFn{cpu::matmul_qdot}, true},
     {Op::kMatmul, Backend::kCpu, DType::kI8, "cpu::matmul_llm_int8", MatmulFn{cpu::matmul_llm_int8}},

@@ -85,8 +85,11 @@ void expect_weights(const format::TensorStore& s, const std::vector<Module>& mod
         auto want =
             scheme::gptq::dequantize(*scheme::gptq::unpack(*recs, truth, m.linear.bits, m.linear.n_out, m.linear.n_in));
         ASSERT_EQ(v->n_elems(), int64_t(want.size()));
-        // 4-bit groups of 32 stay packed (repack.h); other widths are dense f32. Either way bit-exact.
-        EXPECT_EQ(v->dtype, m.linear.bits == 4 ? DType::kI4Z : DType::kF32) << m.prefix;
+        // 4- and 8-bit groups of 32 stay packed (repack.h); 2/3 bits are dense f32. Either way bit-exact.
+        EXPECT_EQ(v->dtype, m.linear.bits == 4   ? DType::kI4Z
+                            : m.linear.bits == 8 ? DType::kI8Z
+                                                 : DType::kF32)
+            << m.prefix;
         const std::vector<float> got = dense_weight(*v);
         EXPECT_EQ(got, want) << m.prefix;
     }

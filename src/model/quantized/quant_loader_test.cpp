@@ -265,6 +265,11 @@ TEST(QuantLoader, HqqEqualsDequantizedModel) {
 
 TEST(QuantLoader, RtnEqualsDequantizedModel) {
     expect_matches_dequantized(build_dir("rtn4", kRtnConfig, rtn_fn({4, 32, false})), DType::kI4Z);
+    expect_matches_dequantized(build_dir("rtn8",
+                                         R"({"quant_method": "lowbit_rtn", "bits": 8, "group_size": 32,
+      "sym": false, "layout": "int_group_v1"})",
+                                         rtn_fn({8, 32, false})),
+                               DType::kI8Z);
     expect_matches_dequantized(build_dir("rtn3pc",
                                          R"({"quant_method": "lowbit_rtn", "bits": 3, "group_size": -1,
       "sym": true, "layout": "int_group_v1"})",

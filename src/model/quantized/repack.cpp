@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Repacks of HF 4-bit layouts into packed4 blocks (see repack.h).
+// Repacks of HF 4- and 8-bit layouts into packed4 blocks (see repack.h).
 #include "model/quantized/repack.h"
 
 #include "core/half.h"
@@ -18,24 +18,29 @@ std::optional<PackedWeight> refuse(std::string* why_not, std::string why) {
     return std::nullopt;
 }
 
-// Shared int4-group repack. codes(r, out[n_cols]) writes row r's codes; meta(r, scales[G], zeros[G]) its groups.
+// Shared int-group repack: 4-bit codes into kI4Z, 8-bit into kI8Z. codes(r, out[n_cols]) writes row r's codes;
+// meta(r, scales[G], zeros[G]) its groups.
 template <class CodesFn, class MetaFn>
-std::optional<PackedWeight> pack_i4z(int bits, int64_t n_rows, int64_t n_cols, int64_t group_elems, CodesFn codes,
-                                     MetaFn meta, std::string* why_not) {
-    if (bits != 4) return refuse(why_not, fmt::format("{}-bit codes (only 4-bit groups are repacked)", bits));
+std::optional<PackedWeight> pack_int_groups(int bits, int64_t n_rows, int64_t n_cols, int64_t group_elems,
+                                            CodesFn codes, MetaFn meta, std::string* why_not) {
+    if (bits != 4 && bits != 8)
+        return refuse(why_not, fmt::format("{}-bit codes (only 4- and 8-bit groups are repacked)", bits));
     if (group_elems <= 0 || group_elems % 32 != 0 || n_cols % group_elems != 0)
         return refuse(
             why_not, fmt::format("group size {} with K = {} (needs a multiple of 32 dividing K)", group_elems, n_cols));
-    PackedWeight p{DType::kI4Z, n_rows, n_cols, {}, {}};
-    const uint64_t row_bytes = uint64_t(n_cols / 32) * sizeof(scheme::packed4::BlockI4Z);
+    const bool eight = bits == 8;
+    PackedWeight p{eight ? DType::kI8Z : DType::kI4Z, n_rows, n_cols, {}, {}};
+    const uint64_t row_bytes =
+        uint64_t(n_cols / 32) * (eight ? sizeof(scheme::packed4::BlockI8Z) : sizeof(scheme::packed4::BlockI4Z));
     p.bytes.resize(row_bytes * uint64_t(n_rows));
     std::vector<uint8_t> q(static_cast<size_t>(n_cols));
     std::vector<float> scales(static_cast<size_t>(n_cols / group_elems)), zeros(scales.size());
     for (int64_t r = 0; r < n_rows; ++r) {
         codes(r, q.data());
         meta(r, scales.data(), zeros.data());
-        if (!scheme::packed4::pack_row_i4z(q.data(), scales.data(), zeros.data(), group_elems, n_cols,
-                                           p.bytes.data() + uint64_t(r) * row_bytes))
+        uint8_t* dst = p.bytes.data() + uint64_t(r) * row_bytes;
+        if (!(eight ? scheme::packed4::pack_row_i8z(q.data(), scales.data(), zeros.data(), group_elems, n_cols, dst)
+                    : scheme::packed4::pack_row_i4z(q.data(), scales.data(), zeros.data(), group_elems, n_cols, dst)))
             return refuse(why_not, "a scale or zero that is not an f16 value");
     }
     return p;
@@ -63,7 +68,7 @@ std::optional<PackedWeight> repack_gptq(const scheme::gptq::GptqLinear& l, std::
         for (int64_t i = 0; i < G; ++i) next[size_t(i)] = i * g;
         for (int64_t k = 0; k < K; ++k) perm[size_t(next[size_t(l.g_idx[size_t(k)])]++)] = int32_t(k);
     }
-    auto packed = pack_i4z(
+    auto packed = pack_int_groups(
         l.bits, l.n_out, K, g,
         [&](int64_t r, uint8_t* q) {
             const int32_t* c = l.codes.data() + r * K;
@@ -84,7 +89,7 @@ std::optional<PackedWeight> repack_gptq(const scheme::gptq::GptqLinear& l, std::
 
 std::optional<PackedWeight> repack_awq(const scheme::awq::AwqLinear& l, std::string* why_not) {
     const int64_t K = l.n_in, g = l.group_size > 0 ? l.group_size : K, G = g > 0 && K % g == 0 ? K / g : 0;
-    return pack_i4z(
+    return pack_int_groups(
         l.bits, l.n_out, K, g,
         [&](int64_t r, uint8_t* q) {
             for (int64_t k = 0; k < K; ++k) q[k] = l.codes[size_t(r * K + k)];
@@ -99,15 +104,16 @@ std::optional<PackedWeight> repack_awq(const scheme::awq::AwqLinear& l, std::str
 std::optional<PackedWeight> repack_hqq(const scheme::hqq::HqqTensor& t, std::string* why_not) {
     if (t.shape.n_dims != 2) return refuse(why_not, "a weight that is not 2-D");
     if (t.params.axis != 1) return refuse(why_not, "axis-0 groups (strided, not along rows)");
-    if (t.params.nbits != 4)
-        return refuse(why_not, fmt::format("{}-bit codes (only 4-bit groups are repacked)", t.params.nbits));
+    if (t.params.nbits != 4 && t.params.nbits != 8)
+        return refuse(why_not, fmt::format("{}-bit codes (only 4- and 8-bit groups are repacked)", t.params.nbits));
     const int64_t n_rows = t.shape.dims[0], K = t.shape.dims[1], g = t.params.group_size;
     if (g <= 0 || K % g != 0) return refuse(why_not, fmt::format("group size {} not dividing K = {}", g, K));
     const scheme::hqq::GroupedShape gs = scheme::hqq::grouped_shape(t.params, t.shape);
-    const std::vector<uint8_t> codes = scheme::hqq::unpack(t.w_q, 4, gs.n_rows, gs.n_cols); // row-major weight order
+    const std::vector<uint8_t> codes =
+        scheme::hqq::unpack(t.w_q, t.params.nbits, gs.n_rows, gs.n_cols); // row-major weight order
     const int64_t G = K / g;
-    return pack_i4z(
-        4, n_rows, K, g, [&](int64_t r, uint8_t* q) { std::copy_n(codes.data() + r * K, K, q); },
+    return pack_int_groups(
+        t.params.nbits, n_rows, K, g, [&](int64_t r, uint8_t* q) { std::copy_n(codes.data() + r * K, K, q); },
         [&](int64_t r, float* s, float* z) {
             std::copy_n(t.scale.data() + r * G, G, s);
             std::copy_n(t.zero.data() + r * G, G, z);
@@ -118,7 +124,7 @@ std::optional<PackedWeight> repack_hqq(const scheme::hqq::HqqTensor& t, std::str
 std::optional<PackedWeight> repack_int_group(const scheme::int_group::IntGroupTensor& t, std::string* why_not) {
     const int64_t K = t.n_cols, G = t.n_groups(), words = t.words_per_row();
     const float implicit_zero = float(1 << (t.params.bits - 1));
-    return pack_i4z(
+    return pack_int_groups(
         t.params.bits, t.n_rows, K, t.group_elems(),
         [&](int64_t r, uint8_t* q) {
             for (int64_t k = 0; k < K; ++k)
@@ -178,7 +184,7 @@ void RepackTally::dense(const std::string& module, const std::string& why) {
 
 void RepackTally::log(const char* method) const {
     if (n_dense == 0) {
-        log_info("{}: {} quantized linears kept packed (4-bit blocks, CPU kernels on the packed form)", method,
+        log_info("{}: {} quantized linears kept packed (4- or 8-bit blocks, kernels on the packed form)", method,
                  n_packed);
         return;
     }

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
-// Repacks of Hugging Face 4-bit layouts into scheme/packed4 blocks, the form the CPU engine multiplies by
-// (kernel rows cpu::qdot_i4z / qdot_nf4x64 / qdot_fp4x64): a Linear stays ~5 bits per weight in memory instead of
-// a dense f32 copy. Every repack is exact: the packed rows dequantize (scheme row) to the same f32 values as the
-// layout's reference dequantization. A layout the blocks cannot hold exactly returns nullopt and a reason, and the
-// loader row keeps the dense f32 path for that module:
-//   int4 groups (GPTQ, AWQ, HQQ axis 1, lowbit RTN): 4 bits, group size a multiple of 32 dividing K, scales and
-//     zeros f16 values (true for GPTQ/AWQ/RTN files, and HQQ with its default f16 meta); GPTQ act-order (g_idx
-//     not k / g, every group holding K / G columns) is repacked with its columns sorted by group (a stable counting
-//     sort) and the order kept in col_perm, which the matmul applies to x (kernel.h, WeightView::col_perm);
-//     2/3/8 bits are not repacked (dense).
+// Repacks of Hugging Face 4- and 8-bit layouts into scheme/packed4 blocks, the form the CPU engine multiplies by
+// (kernel rows cpu::qdot_i4z / qdot_i8z / qdot_nf4x64 / qdot_fp4x64): a Linear stays ~5 (8-bit: 9) bits per weight
+// in memory instead of a dense f32 copy. Every repack is exact: the packed rows dequantize (scheme row) to the same
+// f32 values as the layout's reference dequantization. A layout the blocks cannot hold exactly returns nullopt and a
+// reason, and the loader row keeps the dense f32 path for that module:
+//   int4 / int8 groups (GPTQ, AWQ, HQQ axis 1, lowbit RTN) into kI4Z / kI8Z: group size a multiple of 32 dividing K,
+//     scales and zeros f16 values (true for GPTQ/AWQ/RTN files, and HQQ with its default f16 meta); GPTQ act-order
+//     (g_idx not k / g, every group holding K / G columns) is repacked with its columns sorted by group (a stable
+//     counting sort) and the order kept in col_perm, which the matmul applies to x (kernel.h, WeightView::col_perm);
+//     2/3 bits are not repacked (dense).
 //   bitsandbytes NF4/FP4: 2-D, K % 64 == 0, block size a multiple of 64, the file's quant_map equal to the table.
 #pragma once
 

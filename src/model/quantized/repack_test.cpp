@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // repack tests: for every HF 4-bit layout, a few shapes and group sizes, the packed rows dequantize (scheme row)
 // to exactly the layout's reference dequantization (bit for bit: packed4.h states why), layouts the blocks cannot
-// hold are refused with a reason (3-bit, HQQ axis 0 or f32 meta, NF4 block 32; GPTQ act-order is packed with its
+// hold are refused with a reason (2/3-bit, HQQ axis 0 or f32 meta, NF4 block 32; GPTQ act-order is packed with its
 // column order), and the CPU matmul on the packed weights (the active qdot level) matches ref::matmul on the
 // dequantized weights: within the 8-bit activation rounding (4x its expected squared error, derived below as in
 // qdot_test.cpp; NF4/FP4's int16 codes add ~1e-5 of absmax per weight, far below it).
@@ -64,12 +64,13 @@ void expect_kernel_matches(const PackedWeight& p, const std::vector<float>& deq)
     }
 }
 
-scheme::gptq::GptqLinear gptq_linear(int64_t n_out, int64_t n_in, int64_t g, bool act_order, uint32_t seed) {
+scheme::gptq::GptqLinear gptq_linear(int64_t n_out, int64_t n_in, int64_t g, bool act_order, uint32_t seed,
+                                     int bits = 4) {
     std::mt19937 rng(seed);
-    std::uniform_int_distribution<int> code(0, 15);
+    std::uniform_int_distribution<int> code(0, (1 << bits) - 1);
     std::uniform_real_distribution<float> sc(0.001f, 0.05f);
     scheme::gptq::GptqLinear l;
-    l.bits = 4, l.n_out = n_out, l.n_in = n_in, l.n_groups = n_in / g;
+    l.bits = bits, l.n_out = n_out, l.n_in = n_in, l.n_groups = n_in / g;
     for (int64_t i = 0; i < n_out * n_in; ++i) l.codes.push_back(code(rng));
     for (int64_t i = 0; i < n_out * l.n_groups; ++i)
         l.scales.push_back(f16_to_f32(f32_to_f16(sc(rng)))), l.zeros.push_back(code(rng));
@@ -162,12 +163,13 @@ TEST(Repack, AwqAndRtnAreBitExact) {
 }
 
 // HQQ: float zeros (not integers) and f16 scales, as hqq stores them by default.
-scheme::hqq::HqqTensor hqq_tensor(int64_t rows, int64_t cols, int64_t g, int axis, DType meta, uint32_t seed) {
+scheme::hqq::HqqTensor hqq_tensor(int64_t rows, int64_t cols, int64_t g, int axis, DType meta, uint32_t seed,
+                                  int nbits = 4) {
     std::mt19937 rng(seed);
-    std::uniform_int_distribution<int> code(0, 15);
-    std::uniform_real_distribution<float> sc(0.001f, 0.05f), zr(0.0f, 15.0f);
+    std::uniform_int_distribution<int> code(0, (1 << nbits) - 1);
+    std::uniform_real_distribution<float> sc(0.001f, 0.05f), zr(0.0f, float((1 << nbits) - 1));
     scheme::hqq::HqqParams p;
-    p.nbits = 4, p.group_size = g, p.axis = axis, p.meta_dtype = meta;
+    p.nbits = nbits, p.group_size = g, p.axis = axis, p.meta_dtype = meta;
     const auto gs = scheme::hqq::grouped_shape(p, Shape{rows, cols});
     std::vector<uint8_t> q(size_t(rows * cols));
     for (auto& v : q) v = uint8_t(code(rng));
@@ -231,6 +233,52 @@ TEST(Repack, Nf4AndFp4AreBitExact) {
     other->code[3] += 1e-3f; // a quant_map that is not bitsandbytes' table
     EXPECT_FALSE(repack_nf4(*other, &why).has_value());
     EXPECT_NE(why.find("quant_map"), std::string::npos) << why;
+}
+
+// 8-bit groups (GPTQ incl. act-order, lowbit RTN, HQQ with float zeros) repack into kI8Z, bit-exact, and the CPU
+// matmul on them matches the reference within the activation rounding; 2-bit stays dense.
+TEST(Repack, EightBitGroupsAreBitExact) {
+    for (bool act_order : {false, true}) {
+        const auto l = gptq_linear(16, 256, 64, act_order, 21, 8);
+        std::string why;
+        const auto p = repack_gptq(l, &why);
+        ASSERT_TRUE(p.has_value()) << why;
+        EXPECT_EQ(p->dtype, DType::kI8Z);
+        EXPECT_EQ(p->bytes.size(), size_t(16 * 256 / 32 * 36));
+        const auto deq = dense_of(*p), want = scheme::gptq::dequantize(l);
+        for (int64_t r = 0; r < 16; ++r)
+            for (int64_t j = 0; j < 256; ++j)
+                ASSERT_EQ(deq[size_t(r * 256 + j)], want[size_t(r * 256 + (act_order ? p->col_perm[size_t(j)] : j))])
+                    << "gptq 8-bit act_order " << act_order << " " << r << "," << j;
+        expect_kernel_matches(*p, deq);
+    }
+    std::mt19937 rng(4);
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    std::vector<float> w(32 * 256);
+    for (auto& v : w) v = nd(rng);
+    for (auto [g, sym] : {std::pair<int64_t, bool>{32, false}, {128, true}}) {
+        const auto t = scheme::int_group::quantize_rtn(w.data(), 32, 256, {8, g, sym});
+        ASSERT_TRUE(t.ok()) << t.error().message;
+        std::string why;
+        const auto p = repack_int_group(*t, &why);
+        ASSERT_TRUE(p.has_value()) << why;
+        EXPECT_EQ(p->dtype, DType::kI8Z);
+        std::vector<float> want(w.size());
+        scheme::int_group::dequantize(*t, want.data());
+        EXPECT_EQ(dense_of(*p), want) << "rtn 8-bit g" << g << " sym " << sym;
+        expect_kernel_matches(*p, want);
+    }
+    const auto h = hqq_tensor(8, 256, 64, 1, DType::kF16, 33, 8);
+    std::string why;
+    const auto p = repack_hqq(h, &why);
+    ASSERT_TRUE(p.has_value()) << why;
+    EXPECT_EQ(p->dtype, DType::kI8Z);
+    std::vector<float> want(size_t(8 * 256));
+    scheme::hqq::dequantize(h, want.data());
+    EXPECT_EQ(dense_of(*p), want) << "hqq 8-bit";
+    expect_kernel_matches(*p, want);
+    EXPECT_FALSE(repack_gptq(gptq_linear(8, 128, 32, false, 5, 2), &why).has_value());
+    EXPECT_NE(why.find("2-bit codes (only 4- and 8-bit groups are repacked)"), std::string::npos) << why;
 }
 
 } // namespace

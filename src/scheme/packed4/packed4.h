@@ -6,6 +6,8 @@
 //        group size that is a multiple of 32: every block repeats its group's (d, z). d and z are the file's f16
 //        values, and dequantize_row computes (float(q) - z) * d, the same f32 expression as those layouts'
 //        reference dequantizations, so the repack is bit-exact (pack_row_i4z refuses values f16 cannot hold).
+//   kI8Z (36 bytes / 32 weights, 9.0 bpw): d f16 | z f16 | qs[32], one byte per weight; w = d * (q - z) as kI4Z,
+//        for the 8-bit groups of GPTQ, HQQ and lowbit RTN (the same bit-exact expression and f16 checks).
 //   kNF4x64 / kFP4x64 (36 bytes / 64 weights, 4.5 bpw): absmax f32 | qs[32]; byte j: low nibble = weight j,
 //        high = weight j + 32. w = code[q] * absmax with bitsandbytes' 16-entry NF4 / FP4 table
 //        (scheme/nf4/nf4.h); bit-exact with nf4::dequantize (same product) for block sizes that are multiples
@@ -23,6 +25,13 @@ struct BlockI4Z {
 };
 static_assert(sizeof(BlockI4Z) == 20, "kI4Z block is 20 bytes");
 
+struct BlockI8Z {
+    uint16_t d;     // f16 scale
+    uint16_t z;     // f16 zero point
+    uint8_t qs[32]; // codes
+};
+static_assert(sizeof(BlockI8Z) == 36, "kI8Z block is 36 bytes");
+
 struct BlockF4x64 {
     float absmax;   // the bitsandbytes block's absmax (double quant already undone)
     uint8_t qs[32]; // nibbles (code indices)
@@ -37,6 +46,9 @@ bool f16_exact(float v);
 // scale or zero is not an f16 value (the caller keeps the dense path).
 bool pack_row_i4z(const uint8_t* codes, const float* scales, const float* zeros, int64_t group_elems, int64_t n_cols,
                   void* dst);
+// The same for 8-bit codes into kI8Z blocks.
+bool pack_row_i8z(const uint8_t* codes, const float* scales, const float* zeros, int64_t group_elems, int64_t n_cols,
+                  void* dst);
 // One row of n_cols codes (each < 16, n_cols % 64 == 0) with absmax[n_cols / 64] into kNF4x64/kFP4x64 blocks.
 void pack_row_f4x64(const uint8_t* codes, const float* absmax, int64_t n_cols, void* dst);
 
@@ -44,6 +56,8 @@ void pack_row_f4x64(const uint8_t* codes, const float* absmax, int64_t n_cols, v
 // code) so the registry tests and the kernel parity test cover the layouts; real weights come from the repack.
 void dequantize_row_i4z(const void* src, float* dst, int64_t n_elems);
 void quantize_row_i4z(const float* src, void* dst, int64_t n_elems, const float* importance);
+void dequantize_row_i8z(const void* src, float* dst, int64_t n_elems);
+void quantize_row_i8z(const float* src, void* dst, int64_t n_elems, const float* importance);
 void dequantize_row_nf4x64(const void* src, float* dst, int64_t n_elems);
 void quantize_row_nf4x64(const float* src, void* dst, int64_t n_elems, const float* importance);
 void dequantize_row_fp4x64(const void* src, float* dst, int64_t n_elems);

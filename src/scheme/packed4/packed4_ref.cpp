@@ -66,6 +66,19 @@ bool pack_row_i4z(const uint8_t* codes, const float* scales, const float* zeros,
     return true;
 }
 
+bool pack_row_i8z(const uint8_t* codes, const float* scales, const float* zeros, int64_t group_elems, int64_t n_cols,
+                  void* dst) {
+    auto* b = static_cast<BlockI8Z*>(dst);
+    for (int64_t i = 0; i < n_cols / 32; ++i) {
+        const int64_t g = i * 32 / group_elems;
+        if (!f16_exact(scales[g]) || !f16_exact(zeros[g])) return false;
+        b[i].d = f32_to_f16(scales[g]);
+        b[i].z = f32_to_f16(zeros[g]);
+        std::memcpy(b[i].qs, codes + i * 32, 32);
+    }
+    return true;
+}
+
 void pack_row_f4x64(const uint8_t* codes, const float* absmax, int64_t n_cols, void* dst) {
     auto* b = static_cast<BlockF4x64*>(dst);
     for (int64_t i = 0; i < n_cols / 64; ++i) {
@@ -100,6 +113,29 @@ void quantize_row_i4z(const float* src, void* dst, int64_t n_elems, const float*
         b[i].d = f32_to_f16(d);
         b[i].z = f32_to_f16(z);
         set_nibbles(q, 16, b[i].qs);
+    }
+}
+
+void dequantize_row_i8z(const void* src, float* dst, int64_t n_elems) {
+    const auto* b = static_cast<const BlockI8Z*>(src);
+    for (int64_t i = 0; i < n_elems / 32; ++i, dst += 32) {
+        const float d = f16_to_f32(b[i].d), z = f16_to_f32(b[i].z);
+        for (int j = 0; j < 32; ++j) dst[j] = (float(b[i].qs[j]) - z) * d;
+    }
+}
+
+// As quantize_row_i4z with 255 levels.
+void quantize_row_i8z(const float* src, void* dst, int64_t n_elems, const float*) {
+    auto* b = static_cast<BlockI8Z*>(dst);
+    for (int64_t i = 0; i < n_elems / 32; ++i, src += 32) {
+        float lo = 0.0f, hi = 0.0f;
+        for (int j = 0; j < 32; ++j) lo = std::min(lo, src[j]), hi = std::max(hi, src[j]);
+        const float d = f16_to_f32(f32_to_f16((hi - lo) / 255.0f));
+        const float z = d > 0.0f ? std::clamp(std::nearbyint(-lo / d), 0.0f, 255.0f) : 0.0f;
+        for (int j = 0; j < 32; ++j)
+            b[i].qs[j] = d > 0.0f ? uint8_t(std::clamp(std::nearbyint(src[j] / d) + z, 0.0f, 255.0f)) : 0;
+        b[i].d = f32_to_f16(d);
+        b[i].z = f32_to_f16(z);
     }
 }
 

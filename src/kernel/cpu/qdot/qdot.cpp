@@ -107,6 +107,7 @@ bool act_kind(DType dtype, ActKind* kind) {
     case DType::kQ5_1:
     case DType::kQ8_0:
     case DType::kI4Z:
+    case DType::kI8Z:
     case DType::kNF4x64:
     case DType::kFP4x64:
         *kind = ActKind::kQ8;

@@ -28,9 +28,9 @@
 namespace lowbit::kernel::cpu::qdot {
 namespace {
 
-const DType kDtypes[] = {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,   DType::kQ8_0,
-                         DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K,   DType::kQ6_K,
-                         DType::kF16,  DType::kBF16, DType::kI4Z,  DType::kNF4x64, DType::kFP4x64};
+const DType kDtypes[] = {DType::kQ4_0, DType::kQ4_1,   DType::kQ5_0,   DType::kQ5_1, DType::kQ8_0, DType::kQ2_K,
+                         DType::kQ3_K, DType::kQ4_K,   DType::kQ5_K,   DType::kQ6_K, DType::kF16,  DType::kBF16,
+                         DType::kI4Z,  DType::kNF4x64, DType::kFP4x64, DType::kI8Z};
 const Level kLevels[] = {Level::kScalar, Level::kAvx2, Level::kAvx512};
 
 std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
@@ -256,7 +256,7 @@ TEST(Qdot, RowsDotsGiveTheSingleRowBits) {
             const DotFn dot = find_dot(dtype, level);
             ASSERT_NE(dot, nullptr) << label(dtype, level);
             const bool scalar_bits = dtype == DType::kQ4_0 || dtype == DType::kQ8_0 || dtype == DType::kI4Z ||
-                                     dtype == DType::kNF4x64 || dtype == DType::kFP4x64;
+                                     dtype == DType::kNF4x64 || dtype == DType::kFP4x64 || dtype == DType::kI8Z;
             const DotFn scalar = find_dot(dtype, Level::kScalar);
             // F16/BF16 (blocks of 1): the 16-wide loop, the 8-wide step and the scalar tail.
             const int64_t blk = dtype_block_elems(dtype);
@@ -340,8 +340,8 @@ TEST(Qdot, RowsDotsExactAtExtremeLevels) {
     }
 }
 
-// kI4Z / NF4 / FP4 rows of raw random blocks: any nibbles, f16 scales over a wide range, fractional zero points (HQQ
-// stores any f16 z), absmax 0 in some blocks. Everything the repack can produce, not only what quantize_row makes.
+// kI4Z / kI8Z / NF4 / FP4 rows of raw random blocks: any nibbles, f16 scales over a wide range, fractional zero points
+// (HQQ stores any f16 z), absmax 0 in some blocks. Everything the repack can produce, not only what quantize_row makes.
 std::vector<uint8_t> random_packed4_rows(DType dtype, int64_t n, int64_t k, uint32_t seed) {
     std::mt19937 rng(seed);
     std::uniform_int_distribution<int> byte(0, 255);
@@ -355,6 +355,14 @@ std::vector<uint8_t> random_packed4_rows(DType dtype, int64_t n, int64_t k, uint
                 scheme::packed4::BlockI4Z blk;
                 blk.d = f32_to_f16(std::ldexp(0.5f + u01(rng), -int(u01(rng) * 12.0f) - 2)); // 2^-14 .. 0.375
                 blk.z = f32_to_f16(u01(rng) * 16.0f - 0.5f);                                 // -0.5 .. 15.5
+                for (auto& q : blk.qs) q = uint8_t(byte(rng));
+                std::memcpy(row + b * int64_t(sizeof blk), &blk, sizeof blk);
+            }
+        } else if (dtype == DType::kI8Z) {
+            for (int64_t b = 0; b < k / 32; ++b) {
+                scheme::packed4::BlockI8Z blk;
+                blk.d = f32_to_f16(std::ldexp(0.5f + u01(rng), -int(u01(rng) * 12.0f) - 6)); // 2^-18 .. 0.02
+                blk.z = f32_to_f16(u01(rng) * 256.0f - 0.5f);                                // -0.5 .. 255.5
                 for (auto& q : blk.qs) q = uint8_t(byte(rng));
                 std::memcpy(row + b * int64_t(sizeof blk), &blk, sizeof blk);
             }
@@ -374,7 +382,7 @@ std::vector<uint8_t> random_packed4_rows(DType dtype, int64_t n, int64_t k, uint
 // random blocks: several K, n_x, first rows and row strides (1 and 3 rows: the rows of a matrix and a view).
 TEST(Qdot, Packed4RowsDotsGiveTheScalarBits) {
     int n_checked = 0;
-    for (DType dtype : {DType::kI4Z, DType::kNF4x64, DType::kFP4x64}) {
+    for (DType dtype : {DType::kI4Z, DType::kNF4x64, DType::kFP4x64, DType::kI8Z}) {
         const DotRowsFn rows = find_dot_rows(dtype, Level::kAvx2);
         const DotFn dot = find_dot(dtype, Level::kAvx2), scalar = find_dot(dtype, Level::kScalar);
         if (!supported(Level::kAvx2)) continue;
@@ -418,7 +426,7 @@ TEST(Qdot, Packed4RowsDotsGiveTheScalarBits) {
     }
 #if defined(__x86_64__)
     if (supported(Level::kAvx2)) {
-        EXPECT_EQ(n_checked, 3 * 4 * 2 * 3 * 39 * kRows); // 3 types x 4 K x 2 strides x 3 starts x Σ n_x x 8 rows
+        EXPECT_EQ(n_checked, 4 * 4 * 2 * 3 * 39 * kRows); // 4 types x 4 K x 2 strides x 3 starts x Σ n_x x 8 rows
     }
 #endif
 }
@@ -426,13 +434,15 @@ TEST(Qdot, Packed4RowsDotsGiveTheScalarBits) {
 // Extreme levels of the packed 4-bit types against activations at the int8 extremes (-128, -127, +127): the
 // integer trees of the 8-row dots must not overflow int16 (kI4Z: 16 · 15 · 128 per partial sum) nor saturate, so
 // the result is the exact integer sum scaled as the scalar level does (its bits), and within 1e-6 of the exact
-// value computed in double.
+// value computed in double. kI8Z (the Q8_0 sign trick) at ±127 only: BlockQ8 never holds -128 (quantize_row_q8:
+// |q| <= 127), and the trick would wrap there.
 TEST(Qdot, Packed4RowsDotsExactAtExtremeLevels) {
-    for (DType dtype : {DType::kI4Z, DType::kNF4x64, DType::kFP4x64}) {
+    for (DType dtype : {DType::kI4Z, DType::kNF4x64, DType::kFP4x64, DType::kI8Z}) {
         const DotRowsFn rows = find_dot_rows(dtype, Level::kAvx2);
         if (!supported(Level::kAvx2) || !rows) continue;
         const DotFn scalar = find_dot(dtype, Level::kScalar);
-        const int16_t* c16 = dtype == DType::kI4Z ? nullptr : packed4_code16_table(dtype);
+        const bool affine = dtype == DType::kI4Z || dtype == DType::kI8Z;
+        const int16_t* c16 = affine ? nullptr : packed4_code16_table(dtype);
         // The code indices with the smallest and the largest int16 code (NF4: 0 and 15; FP4: found in the table).
         int lo_code = 0, hi_code = 15;
         if (c16)
@@ -455,6 +465,14 @@ TEST(Qdot, Packed4RowsDotsExactAtExtremeLevels) {
                     std::memset(blk.qs, both, sizeof blk.qs);
                     std::memcpy(row + b * int64_t(sizeof blk), &blk, sizeof blk);
                 }
+            } else if (dtype == DType::kI8Z) {
+                for (int64_t b = 0; b < k / 32; ++b) {
+                    scheme::packed4::BlockI8Z blk;
+                    blk.d = f32_to_f16(1.0f);
+                    blk.z = f32_to_f16(r < 4 ? 0.0f : 128.0f); // levels 0 / 255, or -128 / 127
+                    std::memset(blk.qs, r % 2 ? 0 : 255, sizeof blk.qs);
+                    std::memcpy(row + b * int64_t(sizeof blk), &blk, sizeof blk);
+                }
             } else {
                 for (int64_t b = 0; b < k / 64; ++b) {
                     scheme::packed4::BlockF4x64 blk;
@@ -465,6 +483,7 @@ TEST(Qdot, Packed4RowsDotsExactAtExtremeLevels) {
             }
         }
         for (int xq : {-128, -127, 127}) {
+            if (dtype == DType::kI8Z && xq == -128) continue;
             std::vector<BlockQ8> xb(size_t(k / 32));
             for (auto& b : xb) {
                 b.d = 1.0f;
@@ -478,6 +497,8 @@ TEST(Qdot, Packed4RowsDotsExactAtExtremeLevels) {
                 double level;
                 if (dtype == DType::kI4Z) {
                     level = code - (r < 4 ? 0.0 : 8.0);
+                } else if (dtype == DType::kI8Z) {
+                    level = (r % 2 ? 0.0 : 255.0) - (r < 4 ? 0.0 : 128.0);
                 } else {
                     level = double(c16[code]) * double(float(kCode16Scale) * kInvCode16Scale);
                 }

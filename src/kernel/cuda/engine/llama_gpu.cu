@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 // The CUDA engine (see llama_gpu.h): weight upload, the per-step op sequence, GEMV/GEMM choice, graphs.
+#include "core/half.h"
 #include "kernel/cuda/calib_layer_util.cuh"
 #include "kernel/cuda/engine/gpu_int8.cuh"
 #include "kernel/cuda/engine/gpu_ops.cuh"
 #include "kernel/cuda/engine/gpu_repack.h"
 #include "kernel/cuda/engine/llama_gpu.h"
+#include "scheme/packed4/packed4.h"
 
 #include <algorithm>
 #include <cmath>
@@ -47,8 +49,14 @@ bool is_int8(const GpuWeight& w) {
     return w.dtype == DType::kI8 && w.row_scale;
 }
 
+// kI8Z (the 8-bit groups of GPTQ/HQQ/RTN) has no device decoder yet: its rows go to the device as f16 (the
+// dequantized values rounded to f16, 2 bytes per weight instead of the 4 of the dense f32 path they had before).
+bool f16_on_device(DType dtype) {
+    return dtype == DType::kI8Z;
+}
+
 Status check_weight(const GpuWeight& w, const std::string& name) {
-    if (!engine::gpu_weight_type(w.dtype) && !is_int8(w))
+    if (!engine::gpu_weight_type(w.dtype) && !is_int8(w) && !f16_on_device(w.dtype))
         return make_error(ErrorCode::kUnsupported,
                           name + ": weights of type " + type_name(w.dtype) +
                               " have no CUDA kernel (the engine runs f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, "
@@ -63,8 +71,27 @@ Status check_weight(const GpuWeight& w, const std::string& name) {
 
 // Copies matrices stacked in order into d (one, or several of one type and width: fused QKV, gate|up), in the
 // device layout (gpu_repack.h).
-Status upload_rows(std::initializer_list<const GpuWeight*> ws, DevWeight& d, const std::string& name) {
-    const GpuWeight* a = *ws.begin();
+Status upload_rows(std::initializer_list<const GpuWeight*> list, DevWeight& d, const std::string& name) {
+    std::vector<const GpuWeight*> ws(list);
+    std::vector<std::vector<uint16_t>> f16_rows; // f16_on_device types, converted on the host
+    std::vector<GpuWeight> as_f16;
+    f16_rows.reserve(ws.size()), as_f16.reserve(ws.size());
+    for (const GpuWeight*& w : ws) {
+        if (!f16_on_device(w->dtype)) continue;
+        LOWBIT_TRY(check_weight(*w, name));
+        std::vector<uint16_t>& h = f16_rows.emplace_back(size_t(w->n_rows * w->n_cols));
+        std::vector<float> row(static_cast<size_t>(w->n_cols));
+        for (int64_t r = 0; r < w->n_rows; ++r) {
+            scheme::packed4::dequantize_row_i8z(static_cast<const uint8_t*>(w->data) + uint64_t(r) * w->row_bytes,
+                                                row.data(), w->n_cols); // the only f16_on_device type
+            for (int64_t j = 0; j < w->n_cols; ++j) h[size_t(r * w->n_cols + j)] = f32_to_f16(row[size_t(j)]);
+        }
+        GpuWeight c = *w;
+        c.data = h.data(), c.dtype = DType::kF16, c.row_bytes = uint64_t(w->n_cols) * 2;
+        as_f16.push_back(c);
+        w = &as_f16.back();
+    }
+    const GpuWeight* a = ws.front();
     int64_t rows = 0;
     for (const GpuWeight* w : ws) {
         LOWBIT_TRY(check_weight(*w, name));
@@ -132,7 +159,7 @@ Status upload_floats(const float* host, int64_t n, DeviceBuffer<float>& d, const
 }
 
 bool needs_dequant_scratch(DType t) {
-    return t != DType::kF16 && t != DType::kBF16 && t != DType::kF32 && t != DType::kI8;
+    return t != DType::kF16 && t != DType::kBF16 && t != DType::kF32 && t != DType::kI8 && !f16_on_device(t);
 }
 
 // Matmul on the device: GEMV for few tokens, dequantize + cuBLAS for more. Owns the GEMM scratch.
@@ -467,8 +494,9 @@ Status LlamaGpuImpl::init(const GpuModelDesc& m, const GpuEngineOptions& o) {
         perm = perm || w.col_perm;
         if (seen[w.data]) return;
         seen[w.data] = true;
-        w_bytes +=
-            uint64_t(w.n_rows) * engine::device_row_bytes(w.row_bytes) + (w.col_perm ? uint64_t(w.n_cols) * 4 : 0);
+        w_bytes += uint64_t(w.n_rows) *
+                       (f16_on_device(w.dtype) ? uint64_t(w.n_cols) * 2 : engine::device_row_bytes(w.row_bytes)) +
+                   (w.col_perm ? uint64_t(w.n_cols) * 4 : 0);
         if (needs_dequant_scratch(w.dtype)) max_deq = std::max(max_deq, w.n_rows * w.n_cols);
     };
     count(m.token_embd), count(m.output);

@@ -5,6 +5,7 @@
 // same order (scalar/dot_packed4_scalar.cpp: products and sums, no fma; this file is compiled with
 // -ffp-contract=off so the compiler fuses none), so every level-AVX2 result is the scalar level's bits:
 //   kI4Z x BlockQ8: unsigned nibbles maddubs signed x (the Q4_1 technique), acc += d·dx·S − d·z·x.s per block.
+//   kI8Z x BlockQ8: the codes shifted to signed bytes, the Q8_0 sign trick, + 128·Σ x; then as kI4Z.
 //   kNF4x64 / kFP4x64 x BlockQ8: the int16 codes (qdot.h, packed4_code16_table) split into a low-byte and a
 //        high-byte table; per 32 weights two pshufb look the bytes up, unpacklo/hi_epi8 join them into int16 in the
 //        same lane order as the activations sign-extended by unpacklo/hi_epi8(x, x < 0) (once per activation block
@@ -23,11 +24,13 @@ namespace {
 using namespace avx2;
 using scheme::packed4::BlockF4x64;
 using scheme::packed4::BlockI4Z;
+using scheme::packed4::BlockI8Z;
 
-// The 8 rows' (d, z) of kI4Z block i as two vectors of 8 floats, row order.
-static inline void i4z_scales(const uint8_t* w, int64_t w_stride, int64_t i, __m256* d, __m256* z) {
+// The 8 rows' (d, z) of kI4Z / kI8Z block i (block_bytes apart) as two vectors of 8 floats, row order.
+static inline void i4z_scales(const uint8_t* w, int64_t w_stride, int64_t i, int64_t block_bytes, __m256* d,
+                              __m256* z) {
     int32_t dz[8]; // d in the low 16 bits, z in the high (little-endian block header)
-    for (int r = 0; r < 8; ++r) std::memcpy(&dz[r], w + r * w_stride + i * int64_t(sizeof(BlockI4Z)), 4);
+    for (int r = 0; r < 8; ++r) std::memcpy(&dz[r], w + r * w_stride + i * block_bytes, 4);
     const __m256i v = _mm256_setr_epi32(dz[0], dz[1], dz[2], dz[3], dz[4], dz[5], dz[6], dz[7]);
     const __m256i p = _mm256_packus_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_srli_epi32(v, 16));
     const __m256i o = _mm256_permute4x64_epi64(p, 0xD8); // [d0..3 z0..3 | d4..7 z4..7] -> [d0..7 | z0..7]
@@ -52,7 +55,7 @@ void rows_i4z(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act,
         __m256i lo[4], hi[4];
         unpack_nibbles_8rows<B>(w, w_stride, i, lo, hi);
         __m256 dw, zw;
-        i4z_scales(w, w_stride, i, &dw, &zw);
+        i4z_scales(w, w_stride, i, int64_t(sizeof(B)), &dw, &zw);
         const __m256 dz = _mm256_mul_ps(dw, zw);
         for (int j = 0; j < nx; ++j) {
             const BlockQ8& x = reinterpret_cast<const BlockQ8*>(act + j * act_stride)[i];
@@ -65,6 +68,43 @@ void rows_i4z(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act,
             const __m256i t = _mm256_hadd_epi16(_mm256_hadd_epi16(pr[0], pr[1]), _mm256_hadd_epi16(pr[2], pr[3]));
             const __m256i s = _mm256_madd_epi16(t, ones); // lanes: rows 0..7
             // The scalar's acc += d * dx * float(S) - d * z * x.s, product by product (no contraction).
+            const __m256 v = _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s)),
+                                           _mm256_mul_ps(dz, _mm256_set1_ps(x.s)));
+            acc[j] = _mm256_add_ps(acc[j], v);
+        }
+    }
+    for (int j = 0; j < nx; ++j) _mm256_storeu_ps(out + j * out_stride, acc[j]);
+}
+
+// kI8Z: codes 0..255 as signed bytes q' = q - 128 (xor 0x80), then the Q8_0 sign trick (|q'| <= 128 unsigned
+// times sign(q')·x, |x| <= 127 as BlockQ8 quantizes: every int16 pair sum within ±32512), and Σ q·x = Σ q'·x +
+// 128·Σ x with the second sum (maddubs of 128 and x: pairs within ±32512) added in each row's int32 lanes before the
+// row tree. |S| <= 32 · 255 · 127 < 2^24: float(S) is exact, then the scalar's float steps as rows_i4z.
+template <int NX>
+void rows_i8z(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act, int64_t act_stride, int n_x,
+              float* out, int64_t out_stride) {
+    using B = BlockI8Z;
+    const int nx = NX > 0 ? NX : n_x;
+    __m256 acc[NX > 0 ? NX : kMaxX];
+    for (int j = 0; j < (NX > 0 ? NX : kMaxX); ++j) acc[j] = _mm256_setzero_ps();
+    const __m256i flip = _mm256_set1_epi8(char(0x80));
+    for (int64_t i = 0; i < k / 32; ++i) {
+        prefetch_group_ahead(w, w_stride, i, int(sizeof(B)));
+        __m256i q[8], u[8];
+        for (int r = 0; r < 8; ++r) {
+            q[r] = _mm256_xor_si256(load256(reinterpret_cast<const B*>(w + r * w_stride)[i].qs), flip);
+            u[r] = _mm256_sign_epi8(q[r], q[r]); // |q'|: -128 stays 0x80, i.e. 128 unsigned
+        }
+        __m256 dw, zw;
+        i4z_scales(w, w_stride, i, int64_t(sizeof(B)), &dw, &zw);
+        const __m256 dz = _mm256_mul_ps(dw, zw);
+        for (int j = 0; j < nx; ++j) {
+            const BlockQ8& x = reinterpret_cast<const BlockQ8*>(act + j * act_stride)[i];
+            const __m256i y = load256(x.qs);
+            const __m256i c = dot_u8s8(flip, y); // 128·x, in 8 int32 lanes
+            __m256i m[8];
+            for (int r = 0; r < 8; ++r) m[r] = _mm256_add_epi32(dot_u8s8(u[r], _mm256_sign_epi8(y, q[r])), c);
+            const __m256i s = sum_rows_epi32(m);
             const __m256 v = _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s)),
                                            _mm256_mul_ps(dz, _mm256_set1_ps(x.s)));
             acc[j] = _mm256_add_ps(acc[j], v);
@@ -173,6 +213,7 @@ void rows(int64_t k, const void* w_rows, int64_t w_stride, const void* act, int6
 }
 
 constexpr DotRowsFn kRowsI4Z = rows<rows_i4z<1>, rows_i4z<2>, rows_i4z<4>, rows_i4z<0>>;
+constexpr DotRowsFn kRowsI8Z = rows<rows_i8z<1>, rows_i8z<2>, rows_i8z<4>, rows_i8z<0>>;
 constexpr DotRowsFn kRowsNF4 = rows<rows_f4<DType::kNF4x64, 1>, rows_f4<DType::kNF4x64, 2>, rows_f4<DType::kNF4x64, 4>,
                                     rows_f4<DType::kNF4x64, 0>>;
 constexpr DotRowsFn kRowsFP4 = rows<rows_f4<DType::kFP4x64, 1>, rows_f4<DType::kFP4x64, 2>, rows_f4<DType::kFP4x64, 4>,
@@ -184,6 +225,8 @@ DotRowsFn find_dot_rows_packed4_avx2(DType dtype) {
     switch (dtype) {
     case DType::kI4Z:
         return kRowsI4Z;
+    case DType::kI8Z:
+        return kRowsI8Z;
     case DType::kNF4x64:
         return kRowsNF4;
     case DType::kFP4x64:
@@ -197,6 +240,8 @@ DotFn find_dot_packed4_avx2(DType dtype) {
     switch (dtype) {
     case DType::kI4Z:
         return dot_one<kRowsI4Z>;
+    case DType::kI8Z:
+        return dot_one<kRowsI8Z>;
     case DType::kNF4x64:
         return dot_one<kRowsNF4>;
     case DType::kFP4x64:
