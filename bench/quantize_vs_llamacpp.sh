@@ -12,7 +12,7 @@
 # Env: LOWBIT (default build/release/lowbit, else build/ci/lowbit), TOOLS (build/release/tools or build/ci/tools),
 #      PEERS (../peers; llama-quantize from PEERS/lcpp-build/bin, built as bench/cpu_vs_llamacpp.sh does if missing),
 #      WORK (build/quant-bench), THREADS (nproc), ROUNDS (3), TYPES ("q8_0 q4_0 q4_k_m"), LAYERS (22),
-#      LCPP_ONLY/LOWBIT_ONLY unset. Exit status 1 if any output pair differs.
+#      Exit status 1 if any output pair differs.
 set -euo pipefail
 
 LOWBIT=${LOWBIT:-$( [ -x build/release/lowbit ] && echo build/release/lowbit || echo build/ci/lowbit)}
@@ -65,7 +65,9 @@ run() {
 }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores; THREADS=$THREADS ROUNDS=$ROUNDS; lowbit $("$LOWBIT" version 2>/dev/null | head -1)"
+echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs));" \
+    "THREADS=$THREADS ROUNDS=$ROUNDS; $("$LOWBIT" version 2>/dev/null | head -1) at $(git rev-parse --short HEAD 2>/dev/null);" \
+    "load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# input $F16: $(stat -c %s "$F16") bytes"
 status=0
 for t in $TYPES; do
@@ -77,12 +79,16 @@ for t in $TYPES; do
         cmp -s "$WORK/out-lcpp-$t.gguf" "$WORK/out-lowbit-$t.gguf" || same=no
     done
     [ "$same" = yes ] || status=1
+    # per-round ratios (the two runs of a round are adjacent, so they share the machine's load), then their median
+    rr=$(paste "$WORK/lcpp-$t.times" "$WORK/lowbit-$t.times" | awk '{print $3 / $1}' | median)
     echo "$t $same $(awk '{print $1}' "$WORK/lcpp-$t.times" | median) $(awk '{print $1}' "$WORK/lowbit-$t.times" | median) \
-$(awk '{print $2}' "$WORK/lcpp-$t.times" | median) $(awk '{print $2}' "$WORK/lowbit-$t.times" | median)" >>"$WORK/summary"
+$(awk '{print $2}' "$WORK/lcpp-$t.times" | median) $(awk '{print $2}' "$WORK/lowbit-$t.times" | median) $rr" >>"$WORK/summary"
 done
-printf '\n%-8s %10s %10s %8s %12s %12s %8s %10s\n' type "lcpp s" "lowbit s" "time x" "lcpp RSS MiB" "lowbit MiB" "RSS x" identical
-tail -n "$(echo $TYPES | wc -w)" "$WORK/summary" | while read -r t same a b c d; do
-    awk -v t="$t" -v a="$a" -v b="$b" -v c="$c" -v d="$d" -v s="$same" \
-        'BEGIN {printf "%-8s %10.2f %10.2f %8.2f %12.0f %12.0f %8.2f %10s\n", t, a, b, b / a, c / 1024, d / 1024, d / c, s}'
+printf '\n%-8s %10s %10s %8s %10s %12s %12s %8s %10s\n' type "lcpp s" "lowbit s" "time x" "rounds x" "lcpp RSS MiB" \
+    "lowbit MiB" "RSS x" identical
+tail -n "$(echo $TYPES | wc -w)" "$WORK/summary" | while read -r t same a b c d rr; do
+    awk -v t="$t" -v a="$a" -v b="$b" -v c="$c" -v d="$d" -v s="$same" -v rr="$rr" \
+        'BEGIN {printf "%-8s %10.2f %10.2f %8.2f %10.2f %12.0f %12.0f %8.2f %10s\n", t, a, b, b / a, rr, c / 1024, d / 1024, d / c, s}'
 done
+echo "time x: median lowbit s / median llama-quantize s; rounds x: median of the per-round ratios; RSS: peak resident set"
 exit $status
