@@ -308,20 +308,68 @@ Result<std::unique_ptr<AtomicWriter>> AtomicWriter::create(const std::string& pa
     w->tmp_path_ = temp_path_for(path);
     remove_stale_temps(path);
     w->reg_ = std::make_unique<TempRegistration>(w->tmp_path_, false);
-    w->file_ = std::fopen(w->tmp_path_.c_str(), "wb");
-    if (!w->file_) return io_error("cannot create", w->tmp_path_);
-    std::setvbuf(w->file_, nullptr, _IOFBF, 1 << 20);
+    w->fd_ = ::open(w->tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (w->fd_ < 0) return io_error("cannot create", w->tmp_path_);
+    w->buf_.reserve(kBufferBytes);
     return w;
 }
 
 AtomicWriter::~AtomicWriter() {
-    if (file_) std::fclose(file_);
+    if (fd_ >= 0) ::close(fd_);
     if (!committed_) std::remove(tmp_path_.c_str());
+}
+
+Status AtomicWriter::pwrite_all(uint64_t offset, const void* data, uint64_t n_bytes) const {
+    const auto* p = static_cast<const uint8_t*>(data);
+    while (n_bytes > 0) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(n_bytes, 1ull << 30));
+        const ssize_t k = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (k == 0) errno = EIO;
+            return io_error("cannot write", tmp_path_);
+        }
+        p += k;
+        offset += static_cast<uint64_t>(k);
+        n_bytes -= static_cast<uint64_t>(k);
+    }
+    return ok_status();
+}
+
+Status AtomicWriter::write_at(uint64_t offset, const void* data, uint64_t n_bytes) const {
+    if (n_bytes == 0) return ok_status();
+    if (offset < reserved_begin_ || offset > reserved_end_ || n_bytes > reserved_end_ - offset)
+        return make_error(ErrorCode::kInternal, "write_at outside the reserved range of '" + tmp_path_ + "'");
+    LOWBIT_TRY(pwrite_all(offset, data, n_bytes));
+    // Start the write-back of what has accumulated (asynchronous; commit's fsync then has little left to wait for).
+    if (unsynced_.fetch_add(n_bytes) + n_bytes >= kWritebackBytes) {
+        unsynced_.store(0);
+        (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
+    return ok_status();
+}
+
+Status AtomicWriter::flush() {
+    if (buf_.empty()) return ok_status();
+    LOWBIT_TRY(pwrite_all(offset_ - buf_.size(), buf_.data(), buf_.size()));
+    if (unsynced_.fetch_add(buf_.size()) + buf_.size() >= kWritebackBytes) {
+        unsynced_.store(0);
+        (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
+    buf_.clear();
+    return ok_status();
 }
 
 Status AtomicWriter::write(const void* data, uint64_t n_bytes) {
     if (n_bytes == 0) return ok_status();
-    if (std::fwrite(data, 1, n_bytes, file_) != n_bytes) return io_error("cannot write", tmp_path_);
+    if (n_bytes > UINT64_MAX - offset_) return make_error(ErrorCode::kIo, "file '" + tmp_path_ + "' would overflow");
+    if (buf_.size() + n_bytes > kBufferBytes) LOWBIT_TRY(flush());
+    if (n_bytes >= kBufferBytes) {
+        LOWBIT_TRY(pwrite_all(offset_, data, n_bytes));
+    } else {
+        const auto* p = static_cast<const uint8_t*>(data);
+        buf_.insert(buf_.end(), p, p + n_bytes);
+    }
     offset_ += n_bytes;
     return ok_status();
 }
@@ -336,11 +384,24 @@ Status AtomicWriter::write_zeros(uint64_t n_bytes) {
     return ok_status();
 }
 
+Status AtomicWriter::skip(uint64_t n_bytes) {
+    if (n_bytes > UINT64_MAX - offset_) return make_error(ErrorCode::kIo, "file '" + tmp_path_ + "' would overflow");
+    LOWBIT_TRY(flush());
+    reserved_begin_ = offset_;
+    offset_ += n_bytes;
+    reserved_end_ = offset_;
+    return ok_status();
+}
+
 Status AtomicWriter::commit() {
-    if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) return io_error("cannot flush", tmp_path_);
+    LOWBIT_TRY(flush());
+    if (::fsync(fd_) != 0) return io_error("cannot flush", tmp_path_);
     test_stop_hook();
-    std::fclose(file_);
-    file_ = nullptr;
+    if (::close(fd_) != 0) {
+        fd_ = -1;
+        return io_error("cannot close", tmp_path_);
+    }
+    fd_ = -1;
     if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0) return io_error("cannot rename to", path_);
     committed_ = true;
     return ok_status();

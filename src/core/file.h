@@ -5,11 +5,13 @@
 
 #include "core/error.h"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace lowbit {
 
@@ -89,21 +91,37 @@ class StagedDir {
 
 // AtomicWriter: buffered writes into a temporary file beside `path`; commit() flushes, fsyncs and renames.
 // Destroying it without commit() removes the temporary file.
+// Besides the sequential write(), skip(n) reserves the next n bytes and write_at() fills them from any thread
+// (pwrite at an absolute offset below offset(); ranges written by write_at never overlap the sequential ones), so
+// a producer can write a tensor's pieces in parallel, in any order. Written data is handed to the kernel's
+// write-back as it accumulates (sync_file_range, every kWritebackBytes), so commit()'s fsync waits for little.
 class AtomicWriter {
   public:
+    static constexpr uint64_t kBufferBytes = 4ull << 20;
+    static constexpr uint64_t kWritebackBytes = 64ull << 20;
+
     static Result<std::unique_ptr<AtomicWriter>> create(const std::string& path);
     ~AtomicWriter();
     Status write(const void* data, uint64_t n_bytes);
     Status write(std::string_view s) { return write(s.data(), s.size()); }
     Status write_zeros(uint64_t n_bytes);
+    // Reserves [offset(), offset() + n_bytes) for write_at and moves offset() past it. Errors on overflow.
+    Status skip(uint64_t n_bytes);
+    // Thread-safe: writes n_bytes at absolute `offset`, inside the range reserved by the last skip().
+    Status write_at(uint64_t offset, const void* data, uint64_t n_bytes) const;
     uint64_t offset() const { return offset_; }
     Status commit();
 
   private:
     AtomicWriter() = default;
+    Status flush();
+    Status pwrite_all(uint64_t offset, const void* data, uint64_t n_bytes) const;
     std::string path_, tmp_path_;
-    std::FILE* file_ = nullptr;
+    int fd_ = -1;
+    std::vector<uint8_t> buf_; // sequential bytes at [offset_ - buf_.size(), offset_)
     uint64_t offset_ = 0;
+    uint64_t reserved_begin_ = 0, reserved_end_ = 0; // the last skip()'s range
+    mutable std::atomic<uint64_t> unsynced_{0};
     bool committed_ = false;
     std::unique_ptr<TempRegistration> reg_;
 };

@@ -50,6 +50,24 @@ TEST_F(NonFinite, GgufMethodsRefuse) {
     }
 }
 
+// A GGUF input (requantize) takes the streamed path (tiles of rows decoded with the check fused in): the same
+// refusal, from f16 and f32 files, and no output or temporary file left behind.
+TEST_F(NonFinite, GgufInputRefuses) {
+    for (const char* type : {"f16", "f32"}) {
+        const std::string in = dir_ + "nan-in-" + type + ".gguf";
+        ASSERT_EQ(run_lowbit({"convert", dir_ + "src", "-o", in, "--type", type, "--no-progress"}).exit_code, 0);
+        for (const char* method : {"q4_k_m", "q4_0", "q8_0"}) {
+            SCOPED_TRACE(std::string(type) + " -> " + method);
+            const std::string out = dir_ + "from-gguf-" + method + ".gguf";
+            expect_error(run_lowbit({"quantize", "-m", in, "-o", out, "--method", method, "--no-progress", "-t", "2"}),
+                         3,
+                         "tensor 'blk.1.ffn_down.weight': weight element 5 (row 0) is nan; quantization needs finite");
+            EXPECT_FALSE(fs::exists(out));
+            EXPECT_TRUE(entries_with(dir_, ".tmp.").empty());
+        }
+    }
+}
+
 TEST_F(NonFinite, HfMethodsRefuse) {
     for (const char* method : {"nf4", "rtn", "int8", "hqq"}) {
         SCOPED_TRACE(method);

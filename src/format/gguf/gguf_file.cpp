@@ -470,6 +470,16 @@ Result<TensorView> File::view(const std::string& name) const {
     return TensorView::contiguous(const_cast<uint8_t*>(tensor_data(*t)), t->dtype, t->shape);
 }
 
+void File::release_bytes(const format::TensorInfo& t, uint64_t offset, uint64_t n_bytes) const {
+    if (!map_ || offset >= t.n_bytes || realigned_.count(t.offset_bytes)) return;
+    const uint64_t base = static_cast<uint64_t>(data_ - map_->data()) + t.offset_bytes; // tensor start in the map
+    map_->release(base + offset, std::min(n_bytes, t.n_bytes - offset));
+}
+
+void File::release(const std::string& name) const {
+    if (const format::TensorInfo* t = find(name)) release_bytes(*t, 0, t->n_bytes);
+}
+
 int File::ggml_type(const format::TensorInfo& t) const {
     const auto it = tensor_index_.find(t.name);
     return it == tensor_index_.end() ? -1 : ggml_types_[it->second];

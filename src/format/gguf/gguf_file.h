@@ -91,6 +91,10 @@ class File final : public format::TensorStore {
     const uint8_t* tensor_data(const format::TensorInfo& t) const;
     // Bytes copied at open because their tensors were misaligned for their type (0 for ordinary files).
     uint64_t realigned_bytes() const { return realigned_bytes_; }
+    // Drops the mapped pages of bytes [offset, offset + n_bytes) of tensor t from memory (MappedFile::release):
+    // a streaming reader's hint that it is done with them. No-op for realigned copies and in-memory files.
+    void release_bytes(const format::TensorInfo& t, uint64_t offset, uint64_t n_bytes) const;
+    void release(const std::string& name) const override;
     // The ggml_type id of a tensor as stored.
     int ggml_type(const format::TensorInfo& t) const;
 

@@ -6,6 +6,7 @@
 #include "core/file.h"
 #include "format/gguf/gguf_file.h"
 
+#include <atomic>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -162,7 +163,22 @@ Status Writer::add_tensor_producer(const std::string& name, DType dtype, const S
     return ok_status();
 }
 
+Status Writer::add_tensor_positional(const std::string& name, DType dtype, const Shape& shape,
+                                     PositionalProducer produce) {
+    LOWBIT_ASSIGN_OR_RETURN(PendingTensor t, make_tensor(name, dtype, shape));
+    if (!produce) return usage(fmt::format("tensor '{}': empty producer", name));
+    t.produce_at = std::move(produce);
+    tensor_index_.emplace(name, tensors_.size());
+    tensors_.push_back(std::move(t));
+    return ok_status();
+}
+
 Status Writer::write_to(const ByteSink& out) const {
+    return write_impl(out, nullptr, nullptr);
+}
+
+Status Writer::write_impl(const ByteSink& out, const std::function<Status(uint64_t)>* reserve,
+                          const std::function<Status(uint64_t, const void*, uint64_t)>* at) const {
     const uint64_t align = alignment();
     HeaderBuf h;
     h.put<uint32_t>(kMagic);
@@ -187,6 +203,7 @@ Status Writer::write_to(const ByteSink& out) const {
     }
     h.b.append(static_cast<size_t>(*checked_align_up(h.b.size(), align) - h.b.size()), '\0');
     LOWBIT_TRY(out(h.b.data(), h.b.size()));
+    uint64_t pos = h.b.size(); // bytes of the output so far
 
     static const std::vector<uint8_t> zeros(4096, 0);
     const auto pad = [&](uint64_t n) -> Status {
@@ -213,17 +230,48 @@ Status Writer::write_to(const ByteSink& out) const {
             if (written != t.n_bytes)
                 return make_error(ErrorCode::kInternal, fmt::format("producer of tensor '{}' wrote {} of its {} bytes",
                                                                     t.name, written, t.n_bytes));
+        } else if (t.produce_at) {
+            // Pieces may come from several threads: bounds are checked per piece, the total once at the end.
+            std::atomic<uint64_t> written{0};
+            std::vector<uint8_t> assembled; // write_to: the tensor in memory, then one write
+            if (!at)
+                assembled.resize(static_cast<size_t>(t.n_bytes));
+            else
+                LOWBIT_TRY((*reserve)(t.n_bytes));
+            const PositionalSink piece = [&](uint64_t off, const void* p, uint64_t n) -> Status {
+                if (off > t.n_bytes || n > t.n_bytes - off)
+                    return make_error(ErrorCode::kInternal,
+                                      fmt::format("producer of tensor '{}' wrote bytes [{}, +{}) outside its {} bytes",
+                                                  t.name, off, n, t.n_bytes));
+                written.fetch_add(n);
+                if (!at) {
+                    if (n) std::memcpy(assembled.data() + off, p, static_cast<size_t>(n));
+                    return ok_status();
+                }
+                return (*at)(pos + off, p, n);
+            };
+            LOWBIT_TRY(t.produce_at(piece));
+            if (written.load() != t.n_bytes)
+                return make_error(ErrorCode::kInternal, fmt::format("producer of tensor '{}' wrote {} of its {} bytes",
+                                                                    t.name, written.load(), t.n_bytes));
+            if (!at) LOWBIT_TRY(out(assembled.data(), t.n_bytes));
         } else {
             LOWBIT_TRY(out(t.borrowed ? t.borrowed : t.owned.data(), t.n_bytes));
         }
         LOWBIT_TRY(pad(t.n_bytes));
+        pos += *checked_align_up(t.n_bytes, align); // offsets were checked above
     }
     return ok_status();
 }
 
 Status Writer::write(const std::string& path) const {
     LOWBIT_ASSIGN_OR_RETURN(auto w, AtomicWriter::create(path));
-    LOWBIT_TRY(write_to([&w](const void* p, uint64_t n) { return w->write(p, n); }));
+    AtomicWriter* aw = w.get();
+    const std::function<Status(uint64_t)> reserve = [aw](uint64_t n) { return aw->skip(n); };
+    const std::function<Status(uint64_t, const void*, uint64_t)> at = [aw](uint64_t off, const void* p, uint64_t n) {
+        return aw->write_at(off, p, n);
+    };
+    LOWBIT_TRY(write_impl([aw](const void* p, uint64_t n) { return aw->write(p, n); }, &reserve, &at));
     return w->commit();
 }
 

@@ -24,6 +24,10 @@ namespace lowbit::gguf {
 using ByteSink = std::function<Status(const void* data, uint64_t n_bytes)>;
 // Produces exactly the tensor's n_bytes through `sink` (in as many pieces as it likes).
 using TensorProducer = std::function<Status(const ByteSink& sink)>;
+// Receives the bytes [offset, offset + n_bytes) of a tensor; may be called from several threads at once.
+using PositionalSink = std::function<Status(uint64_t offset, const void* data, uint64_t n_bytes)>;
+// Produces the tensor's n_bytes through `sink` in pieces of any order that cover them exactly once.
+using PositionalProducer = std::function<Status(const PositionalSink& sink)>;
 
 class Writer {
   public:
@@ -41,6 +45,10 @@ class Writer {
     // Borrowed bytes: `data` must stay valid until write() returns.
     Status add_tensor_ref(const std::string& name, DType dtype, const Shape& shape, const void* data);
     Status add_tensor_producer(const std::string& name, DType dtype, const Shape& shape, TensorProducer produce);
+    // A producer that may write its pieces from several threads, in any order: write() pwrites them in place in
+    // the file (no copy of the tensor in memory); write_to / write_to_memory assemble the tensor in a buffer first.
+    // Errors as add_tensor; at write time, pieces outside the tensor or a total other than n_bytes are kInternal.
+    Status add_tensor_positional(const std::string& name, DType dtype, const Shape& shape, PositionalProducer produce);
 
     uint64_t alignment() const;
     size_t n_tensors() const { return tensors_.size(); }
@@ -64,7 +72,12 @@ class Writer {
         std::vector<uint8_t> owned;
         const void* borrowed = nullptr;
         TensorProducer produce;
+        PositionalProducer produce_at;
     };
+    // write_to's body; `at` (null for write_to) writes positional producers' pieces at an absolute offset of the
+    // output after `reserve` has reserved their n_bytes there.
+    Status write_impl(const ByteSink& out, const std::function<Status(uint64_t)>* reserve,
+                      const std::function<Status(uint64_t, const void*, uint64_t)>* at) const;
     Result<PendingTensor> make_tensor(const std::string& name, DType dtype, const Shape& shape) const;
 
     std::vector<std::pair<std::string, Value>> kvs_;

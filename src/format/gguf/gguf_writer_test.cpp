@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <limits>
 #include <random>
+#include <thread>
 
 namespace lowbit::gguf {
 namespace {
@@ -199,6 +200,68 @@ TEST(GgufWriter, ProducerStreamsAndIsChecked) {
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.error().message.find("wrote 4 of its 16 bytes"), std::string::npos);
     EXPECT_FALSE(file_exists(bad_path));
+}
+
+// Positional producers: pieces written from several threads in scrambled order land in place, in the file and in
+// memory; the bytes equal those of the same tensor added whole, beside ordinary tensors with their padding.
+TEST(GgufWriter, PositionalProducerWritesPiecesInPlace) {
+    const auto data = random_bytes(4 * 3000, 9);
+    const auto small = random_bytes(4 * 7, 10);
+    const auto build = [&](bool positional) {
+        Writer w;
+        EXPECT_TRUE(w.add_tensor("a", DType::kF32, Shape{7}, small).ok()); // 28 bytes: padding follows
+        if (positional) {
+            EXPECT_TRUE(
+                w.add_tensor_positional("p", DType::kF32, Shape{30, 100}, [&](const PositionalSink& sink) -> Status {
+                     std::vector<Status> st(4, ok_status());
+                     std::vector<std::thread> th;
+                     for (int k = 0; k < 4; ++k) // thread k writes pieces k, k + 4, ... from the end
+                         th.emplace_back([&, k] {
+                             for (size_t i = 11 - static_cast<size_t>(k); i < 12; i -= 4) {
+                                 const size_t off = i * 1000;
+                                 if (Status r = sink(off, data.data() + off, 1000); !r.ok()) st[k] = r;
+                                 if (i < 4) break;
+                             }
+                         });
+                     for (auto& t : th) t.join();
+                     for (const Status& r : st) LOWBIT_TRY(r);
+                     return ok_status();
+                 }).ok());
+        } else {
+            EXPECT_TRUE(w.add_tensor("p", DType::kF32, Shape{30, 100}, data).ok());
+        }
+        EXPECT_TRUE(w.add_tensor("z", DType::kF32, Shape{7}, small).ok());
+        return w;
+    };
+    const auto want = build(false).write_to_memory();
+    ASSERT_TRUE(want.ok());
+    const auto mem = build(true).write_to_memory();
+    ASSERT_TRUE(mem.ok()) << mem.error().message;
+    EXPECT_EQ(*mem, *want);
+    const std::string path = temp_path("positional.gguf");
+    ASSERT_TRUE(build(true).write(path).ok());
+    const auto bytes = read_file_to_string(path);
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_EQ(std::string(want->begin(), want->end()), *bytes);
+    std::remove(path.c_str());
+
+    // A piece outside the tensor, or a total short of it, fails the write and leaves no file.
+    for (const bool outside : {true, false}) {
+        Writer bad;
+        ASSERT_TRUE(bad.add_tensor_positional("p", DType::kF32, Shape{4},
+                                              [outside](const PositionalSink& sink) -> Status {
+                                                  return outside ? sink(13, "abcd", 4) : sink(4, "abcd", 4);
+                                              })
+                        .ok());
+        const std::string bad_path = temp_path("positional-bad.gguf");
+        const Status st = bad.write(bad_path);
+        ASSERT_FALSE(st.ok());
+        EXPECT_NE(st.error().message.find(outside ? "outside its 16 bytes" : "wrote 4 of its 16 bytes"),
+                  std::string::npos)
+            << st.error().message;
+        EXPECT_FALSE(file_exists(bad_path));
+        EXPECT_FALSE(bad.write_to_memory().ok());
+    }
 }
 
 TEST(GgufWriter, RejectsInvalidInput) {

@@ -2,8 +2,10 @@
 // HF folder and GGUF file inputs of `lowbit quantize` to GGUF (see gguf_source.h).
 #include "pipeline/quantize/gguf_source.h"
 
+#include "core/finite.h"
 #include "format/gguf/gguf_file.h"
 #include "format/hf/hf_model.h"
+#include "kernel/cpu/quant/quant_rows.h"
 #include "pipeline/convert/convert.h"
 #include "scheme/scheme_list.h"
 
@@ -98,6 +100,32 @@ class GgufSource final : public GgufQuantSource {
             s->dequantize_row(base + static_cast<uint64_t>(r) * row_bytes, out.data() + r * n_cols, n_cols);
         return ok_status();
     }
+    bool has_rows() const override { return true; }
+    Result<int64_t> read_rows_f32(size_t i, int64_t r0, int64_t r1, float* out) const override {
+        const format::TensorInfo& t = f_->tensors()[i];
+        const int64_t n_cols = t.shape.n_cols();
+        if (r0 < 0 || r1 < r0 || r1 > t.shape.n_rows())
+            return make_error(ErrorCode::kInternal, fmt::format("rows [{}, {}) of tensor '{}'", r0, r1, t.name));
+        const uint64_t row_bytes = *dtype_row_bytes(t.dtype, static_cast<uint64_t>(n_cols)); // checked at open
+        const uint8_t* base = f_->tensor_data(t) + static_cast<uint64_t>(r0) * row_bytes;
+        const int64_t n = (r1 - r0) * n_cols;
+        if (t.dtype == DType::kF16) // the common input: decode and check in one pass
+            return kernel::cpu::quant::decode_f16_row_checked(reinterpret_cast<const uint16_t*>(base), out, n,
+                                                              kernel::cpu::qdot::active_level());
+        const scheme::SchemeTraits* s = scheme::find_scheme(t.dtype);
+        if (!s || !s->dequantize_row)
+            return make_error(ErrorCode::kUnsupported,
+                              fmt::format("{}: tensor '{}' is {}, which lowbit cannot decode to requantize it",
+                                          f_->path(), t.name, dtype_name(t.dtype)));
+        for (int64_t r = 0; r < r1 - r0; ++r)
+            s->dequantize_row(base + static_cast<uint64_t>(r) * row_bytes, out + r * n_cols, n_cols);
+        return first_non_finite(out, n);
+    }
+    void release_rows(size_t i, int64_t r0, int64_t r1) const override {
+        const format::TensorInfo& t = f_->tensors()[i];
+        const uint64_t row_bytes = *dtype_row_bytes(t.dtype, static_cast<uint64_t>(t.shape.n_cols()));
+        f_->release_bytes(t, static_cast<uint64_t>(r0) * row_bytes, static_cast<uint64_t>(r1 - r0) * row_bytes);
+    }
     std::span<const uint8_t> raw_bytes(size_t i) const override {
         const format::TensorInfo& t = f_->tensors()[i];
         return {f_->tensor_data(t), static_cast<size_t>(t.n_bytes)};
@@ -109,6 +137,11 @@ class GgufSource final : public GgufQuantSource {
 };
 
 } // namespace
+
+Result<int64_t> GgufQuantSource::read_rows_f32(size_t i, int64_t, int64_t, float*) const {
+    return make_error(ErrorCode::kInternal,
+                      fmt::format("tensor '{}': this source is not read by rows", tensors_[i].name));
+}
 
 Result<std::unique_ptr<GgufQuantSource>> open_gguf_quant_source(const std::string& path) {
     if (hf::is_hf_model_dir(path)) {

@@ -31,6 +31,13 @@ class GgufQuantSource {
     virtual Status set_metadata(gguf::Writer& w) const = 0;
     // Tensor i as f32, [n_elems] in row-major order. Errors name the tensor (e.g. a type with no decoder).
     virtual Status read_f32(size_t i, std::vector<float>& out) const = 0;
+    // Streaming (GGUF input): rows [r0, r1) of tensor i (rows of ne[0] values) as f32 into out[(r1 - r0) * ne[0]];
+    // returns the index in `out` of the first NaN/Inf, or (r1 - r0) * ne[0] when all are finite. Thread-safe.
+    // Sources without it (has_rows() false: HF folders) are read whole with read_f32.
+    virtual bool has_rows() const { return false; }
+    virtual Result<int64_t> read_rows_f32(size_t i, int64_t r0, int64_t r1, float* out) const;
+    // Hint: the caller is done with rows [r0, r1) of tensor i (their mapped pages can leave memory).
+    virtual void release_rows(size_t i, int64_t r0, int64_t r1) const { (void)i, (void)r0, (void)r1; }
     // The stored bytes of tensor i when it can be copied unchanged (GGUF input), else an empty span.
     virtual std::span<const uint8_t> raw_bytes(size_t i) const = 0;
     // For a quantized HF folder (read through its dequantized weights): the warning that writing it as `method`

@@ -2,22 +2,28 @@
 // GGUF half of `lowbit quantize`: HF folder or GGUF in -> llama.cpp's tensor-type mix (kquant/mix.h) -> rows
 // quantized in parallel (optionally weighted by a llama.cpp imatrix) -> GGUF out, tensor by tensor in
 // llama.cpp's tensor order, so the bytes equal llama-quantize's for the same input.
+#include "core/checked.h"
 #include "core/file.h"
 #include "core/finite.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "format/gguf/imatrix_file.h"
+#include "kernel/cpu/quant/quant_rows.h"
 #include "pipeline/imatrix/imatrix.h"
 #include "pipeline/quantize/gguf_source.h"
 #include "pipeline/quantize/mix_budget.h"
 #include "pipeline/quantize/quantize.h"
 #include "quantize/kquant/imatrix.h"
+#include "scheme/scheme_list.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <unistd.h>
@@ -93,6 +99,104 @@ Status check_required_imatrix(const GgufQuantSource& src, const kq::MixPlan& pla
     return ok_status();
 }
 
+// Per-thread buffers of the streamed path, kept across tensors (grown, never shrunk): a tile of rows as f32 and
+// its quantized bytes. Bounded by kTileElems values per thread (or one row, when a row is longer).
+struct StreamBuffers {
+    static constexpr int64_t kTileElems = int64_t{1} << 19;
+    std::vector<std::vector<float>> f32;
+    std::vector<std::vector<uint8_t>> out;
+};
+
+// Tensor i of a GGUF input, streamed: tiles of rows claimed by the pool's threads, each decoded (with the
+// non-finite check), quantized and written in place (`sink`), its input pages released. Bytes as the
+// whole-tensor path's; a NaN/Inf is reported at the lowest index, as check_finite_weights would.
+Status produce_streamed(const GgufQuantSource& src, size_t i, DType type, const float* importance, StreamBuffers& bufs,
+                        const gguf::PositionalSink& sink) {
+    const kq::MixTensor& t = src.tensors()[i];
+    if (t.ne.empty() || t.ne[0] <= 0) return make_error(ErrorCode::kInternal, "tensor '" + t.name + "' has no rows");
+    const int64_t n_per_row = t.ne[0];
+    std::optional<uint64_t> n_elems = uint64_t{1};
+    for (const int64_t d : t.ne)
+        n_elems = d > 0 && n_elems ? checked_mul(*n_elems, static_cast<uint64_t>(d)) : std::nullopt;
+    if (!n_elems || *n_elems > static_cast<uint64_t>(INT64_MAX))
+        return make_error(ErrorCode::kBadInput, "tensor '" + t.name + "': its size overflows");
+    const int64_t n_rows = static_cast<int64_t>(*n_elems) / n_per_row;
+    const scheme::SchemeTraits* s = type == DType::kF32 ? nullptr : scheme::find_scheme(type);
+    if (type != DType::kF32 && (!s || !s->quantize_row))
+        return make_error(ErrorCode::kUnsupported, fmt::format("lowbit cannot quantize to {}", dtype_name(type)));
+    const std::optional<uint64_t> row_bytes = dtype_row_bytes(type, static_cast<uint64_t>(n_per_row));
+    if (!row_bytes)
+        return make_error(ErrorCode::kUsage, fmt::format("rows of {} values cannot be stored as {} (block of {})",
+                                                         n_per_row, dtype_name(type), dtype_block_elems(type)));
+    kernel::cpu::quant::QuantizeRowFn fn = nullptr;
+    if (s) {
+        fn =
+            importance ? nullptr : kernel::cpu::quant::find_quantize_row_plain(type, kernel::cpu::qdot::active_level());
+        if (!fn) fn = s->quantize_row;
+    }
+    const int64_t tile = std::max<int64_t>(1, StreamBuffers::kTileElems / n_per_row);
+    const std::optional<uint64_t> f32_elems =
+        checked_mul(static_cast<uint64_t>(std::min(tile, n_rows)), static_cast<uint64_t>(n_per_row));
+    const std::optional<uint64_t> out_bytes = checked_mul(static_cast<uint64_t>(std::min(tile, n_rows)), *row_bytes);
+    if (!f32_elems || !out_bytes || *f32_elems > (uint64_t{1} << 40) / sizeof(float) ||
+        *out_bytes > (uint64_t{1} << 40))
+        return make_error(ErrorCode::kBadInput,
+                          fmt::format("tensor '{}': rows of {} values are too long to quantize", t.name, n_per_row));
+    ThreadPool& pool = ThreadPool::global();
+    bufs.f32.resize(static_cast<size_t>(pool.n_threads()));
+    bufs.out.resize(static_cast<size_t>(pool.n_threads()));
+    std::atomic<int64_t> first_bad{INT64_MAX};
+    std::atomic<bool> failed{false};
+    std::mutex error_mutex;
+    std::optional<Error> error;
+    auto fail = [&](Error e) {
+        const std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::move(e);
+        failed = true;
+    };
+    pool.parallel_for_tiles(
+        n_rows,
+        [&](int64_t r0, int64_t r1, int th) {
+            if (failed) return;
+            const int64_t n = (r1 - r0) * n_per_row;
+            std::vector<float>& x = bufs.f32[static_cast<size_t>(th)];
+            if (x.size() < static_cast<size_t>(n)) x.resize(static_cast<size_t>(n));
+            const Result<int64_t> bad = src.read_rows_f32(i, r0, r1, x.data());
+            if (!bad.ok()) return fail(bad.error());
+            if (*bad < n) { // keep the lowest bad index over all tiles
+                int64_t cur = first_bad.load();
+                const int64_t idx = r0 * n_per_row + *bad;
+                while (idx < cur && !first_bad.compare_exchange_weak(cur, idx)) {
+                }
+                return;
+            }
+            const uint64_t off = static_cast<uint64_t>(r0) * *row_bytes;
+            Status st = ok_status();
+            if (!fn) {
+                st = sink(off, x.data(), static_cast<uint64_t>(n) * sizeof(float));
+            } else {
+                std::vector<uint8_t>& q = bufs.out[static_cast<size_t>(th)];
+                const uint64_t nb = static_cast<uint64_t>(r1 - r0) * *row_bytes;
+                if (q.size() < nb) q.resize(static_cast<size_t>(nb));
+                for (int64_t r = 0; r < r1 - r0; ++r)
+                    fn(x.data() + r * n_per_row, q.data() + static_cast<uint64_t>(r) * *row_bytes, n_per_row,
+                       importance);
+                st = sink(off, q.data(), nb);
+            }
+            if (!st.ok()) return fail(st.error());
+            src.release_rows(i, r0, r1);
+        },
+        tile);
+    src.release_rows(i, 0, n_rows); // the pages tiles shared at their edges
+    if (error) return *error;
+    if (const int64_t idx = first_bad.load(); idx != INT64_MAX) {
+        std::vector<float> row(static_cast<size_t>(n_per_row));
+        LOWBIT_TRY(src.read_rows_f32(i, idx / n_per_row, idx / n_per_row + 1, row.data()));
+        return non_finite_error(t.name, idx, n_per_row, row[static_cast<size_t>(idx % n_per_row)]);
+    }
+    return ok_status();
+}
+
 // Writes tensor i: precomputed bytes, copied as is (same type), as f32, or quantized row-parallel from f32.
 gguf::TensorProducer make_producer(const GgufQuantSource& src, size_t i, DType type, const float* importance,
                                    const std::vector<uint8_t>* precomputed, ProgressBar* bar) {
@@ -127,6 +231,12 @@ gguf::TensorProducer make_producer(const GgufQuantSource& src, size_t i, DType t
         if (bar) bar->tick();
         return ok_status();
     };
+}
+
+// Whether tensor i takes the streamed path: a source read by rows, computed bytes (not copied, not precomputed).
+bool streams(const GgufQuantSource& src, size_t i, DType type, const std::vector<uint8_t>* precomputed) {
+    if (precomputed || !src.has_rows()) return false;
+    return !(type == src.tensors()[i].dtype && !src.raw_bytes(i).empty());
 }
 
 Shape row_major(const std::vector<int64_t>& ne) {
@@ -307,6 +417,7 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
     report.output = o.output;
     ProgressBar bar("quantize", static_cast<int64_t>(ts.size()), o.progress && ProgressBar::stderr_is_terminal());
     std::map<std::string, QuantizeTypeRow> rows;
+    StreamBuffers stream_bufs;
     for (size_t i : kq::llama_tensor_order(ts)) {
         const DType type = plan.types[i];
         const Shape shape = row_major(ts[i].ne);
@@ -321,7 +432,20 @@ Result<QuantizeJobReport> quantize_to_gguf(const QuantizeJobOptions& o, const Gg
                                   fmt::format("precomputed tensor '{}' has {} bytes, its type {} needs {}", ts[i].name,
                                               bytes->size(), dtype_name(type), row_bytes.value_or(0) * n_rows));
         }
-        LOWBIT_TRY(w.add_tensor_producer(ts[i].name, type, shape, make_producer(*src, i, type, imp, bytes, &bar)));
+        if (streams(*src, i, type, bytes)) {
+            const GgufQuantSource* s = src.get();
+            ProgressBar* b = &bar;
+            gguf::PositionalProducer produce = [s, i, type, imp, &stream_bufs,
+                                                b](const gguf::PositionalSink& sink) -> Status {
+                b->set_suffix(s->tensors()[i].name);
+                const Status st = produce_streamed(*s, i, type, imp, stream_bufs, sink);
+                if (st.ok()) b->tick();
+                return st;
+            };
+            LOWBIT_TRY(w.add_tensor_positional(ts[i].name, type, shape, std::move(produce)));
+        } else {
+            LOWBIT_TRY(w.add_tensor_producer(ts[i].name, type, shape, make_producer(*src, i, type, imp, bytes, &bar)));
+        }
         QuantizeTypeRow& row = rows[std::string(dtype_name(type))];
         row.type = dtype_name(type);
         row.n_tensors += 1;

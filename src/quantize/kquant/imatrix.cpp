@@ -2,6 +2,7 @@
 // imatrix entry -> importance, and the row-parallel quantization loop (llama_tensor_quantize_impl's job).
 #include "quantize/kquant/imatrix.h"
 
+#include "kernel/cpu/quant/quant_rows.h"
 #include "scheme/scheme_list.h"
 
 #include <algorithm>
@@ -51,14 +52,17 @@ Status quantize_rows(DType dtype, const float* src, int64_t n_rows, int64_t n_pe
     }
     ThreadPool& p = pool ? *pool : ThreadPool::global();
     auto* out = static_cast<uint8_t*>(dst);
+    // Rows without importance: the CPU level's fast quantizer where there is one (the same bytes).
+    kernel::cpu::quant::QuantizeRowFn fn =
+        importance ? nullptr : kernel::cpu::quant::find_quantize_row_plain(dtype, kernel::cpu::qdot::active_level());
+    if (!fn) fn = s->quantize_row;
     // About 16k values per chunk, as llama.cpp's min_chunk_size, so small tensors stay on one thread.
     const int64_t grain = std::max<int64_t>(1, (int64_t{32} * 512) / n_per_row);
     p.parallel_for(
         n_rows,
         [&](int64_t begin, int64_t end, int) {
             for (int64_t r = begin; r < end; ++r) {
-                s->quantize_row(src + r * n_per_row, out + static_cast<uint64_t>(r) * *row_bytes, n_per_row,
-                                importance);
+                fn(src + r * n_per_row, out + static_cast<uint64_t>(r) * *row_bytes, n_per_row, importance);
             }
         },
         grain);
