@@ -9,13 +9,17 @@
 //  (c) each row's bits independent of how many rows share a call (batched decode == decode alone);
 //  (d) the rows dots (8 weight rows per call) against the single-row dots, bit for bit, and for the types whose
 //      AVX2 kernels keep the scalar order (Q4_0, Q8_0, kI4Z, NF4/FP4) against the scalar level, bit for bit (also
-//      on raw random blocks: fractional zero points, every code, and at extreme levels).
+//      on raw random blocks: fractional zero points, every code, and at extreme levels);
+//  (e) the k-quant register tiles (AVX2, n_x >= 5) on raw random and extreme blocks, bit for bit against the
+//      single-activation-row dot, and against the plain reference.
 #include "core/half.h"
 #include "kernel/cpu/cpu_ops.h"
 #include "kernel/cpu/qdot/qdot.h"
 #include "kernel/kernel_list.h"
 #include "kernel/ref/ref_ops.h"
 #include "scheme/packed4/packed4.h"
+#include "scheme/q4_k/q4_k.h"
+#include "scheme/q6_k/q6_k.h"
 #include "scheme/scheme_list.h"
 
 #include <cmath>
@@ -493,6 +497,108 @@ TEST(Qdot, Packed4RowsDotsExactAtExtremeLevels) {
 }
 
 // (b) the matmul at every level against ref::matmul on f32 x.
+// k-quant rows of raw random super-blocks: any level, scale and min bits (Q6_K scales -128..127), f16 d / dmin
+// over a wide range; every 5th block at the extremes (all levels and 6-bit scales / mins at their maximum, or Q6_K at
+// level -32 with scale -128). Not only what quantize_row makes.
+std::vector<uint8_t> random_kquant_rows(DType dtype, int64_t n, int64_t k, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> u01(0.0f, 1.0f);
+    const uint64_t row_bytes = *dtype_row_bytes(dtype, uint64_t(k));
+    const uint64_t blk_bytes = row_bytes / uint64_t(k / 256);
+    std::vector<uint8_t> out(row_bytes * uint64_t(n));
+    for (uint64_t b = 0; b < out.size() / blk_bytes; ++b) {
+        uint8_t* blk = out.data() + b * blk_bytes;
+        const int mode = b % 5 == 2 ? 1 : b % 5 == 4 ? 2 : 0; // 0 random, 1 all bits set, 2 all clear
+        for (uint64_t i = 0; i < blk_bytes; ++i) blk[i] = mode == 0 ? uint8_t(byte(rng)) : mode == 1 ? 0xFF : 0x00;
+        const uint16_t d = f32_to_f16(std::ldexp(0.5f + u01(rng), -int(u01(rng) * 10.0f) - 4));
+        const uint16_t dmin = f32_to_f16(std::ldexp(0.5f + u01(rng), -int(u01(rng) * 10.0f) - 4));
+        if (dtype == DType::kQ6_K) {
+            auto* q = reinterpret_cast<scheme::q6_k::Block*>(blk);
+            if (mode == 2) std::memset(q->scales, 0x80, sizeof q->scales); // level -32, scale -128
+            std::memcpy(&q->d, &d, 2);
+        } else if (dtype == DType::kQ4_K) {
+            auto* q = reinterpret_cast<scheme::q4_k::Block*>(blk);
+            std::memcpy(&q->d, &d, 2);
+            std::memcpy(&q->dmin, &dmin, 2);
+        }
+    }
+    return out;
+}
+
+// (e) the AVX2 k-quant register tiles (n_x >= 5: one weight row against 4 activation rows at a time, Q4_K and Q6_K)
+// on raw random blocks, against the single-activation-row dot bit for bit and against the plain reference (weights
+// dequantized by the scheme row, activations d * q, summed in double) within 1e-5 of Σ|w_i x_i|, activations
+// random or at the int8 extremes (±127, and -128 which quantize_row_q8k never makes but the integer path allows).
+TEST(Qdot, KQuantTilesMatchSingleRowBitsAndReference) {
+    int n_checked = 0;
+    for (DType dtype : {DType::kQ4_K, DType::kQ6_K}) {
+        const auto* s = scheme::find_scheme(dtype);
+        for (Level level : kLevels) {
+            const DotFn dot = find_dot(dtype, level);
+            if (!supported(level) || !dot) continue;
+            for (int64_t k : {int64_t(256), int64_t(512), int64_t(2560)}) {
+                const int64_t n = 7;
+                const uint64_t row_bytes = *dtype_row_bytes(dtype, uint64_t(k));
+                const auto wb = random_kquant_rows(dtype, n, k, uint32_t(k) + 3 * uint32_t(dtype));
+                std::vector<float> deq(size_t(n * k));
+                for (int64_t r = 0; r < n; ++r)
+                    s->dequantize_row(wb.data() + uint64_t(r) * row_bytes, deq.data() + r * k, k);
+                for (int extreme : {0, 1}) {
+                    Act a = make_act(ActKind::kQ8K, randn(size_t(kMaxX * k), uint32_t(k) + 89), kMaxX, k);
+                    if (extreme) { // activation rows j: all +127, all -127, all -128, alternating, …
+                        for (int64_t j = 0; j < kMaxX; ++j)
+                            for (int64_t b = 0; b < k / 256; ++b) {
+                                auto* y = reinterpret_cast<BlockQ8K*>(a.bytes.data() + j * a.stride) + b;
+                                for (int e = 0; e < 256; ++e) {
+                                    const int v = j % 4 == 0   ? 127
+                                                  : j % 4 == 1 ? -127
+                                                  : j % 4 == 2 ? -128
+                                                               : (e % 2 ? 127 : -128);
+                                    y->qs[e] = int8_t(v);
+                                    a.deq[size_t(j * k + b * 256 + e)] = y->d * float(v);
+                                }
+                                for (int g = 0; g < 16; ++g) {
+                                    int sum = 0;
+                                    for (int e = 0; e < 16; ++e) sum += y->qs[16 * g + e];
+                                    y->bsums[g] = int16_t(sum);
+                                }
+                            }
+                    }
+                    for (int64_t r = 0; r < n; ++r) {
+                        const uint8_t* wr = wb.data() + uint64_t(r) * row_bytes;
+                        std::vector<float> alone(size_t(kMaxX), NAN);
+                        for (int j = 0; j < kMaxX; ++j)
+                            dot(k, wr, a.bytes.data() + j * a.stride, a.stride, 1, &alone[size_t(j)], 1);
+                        for (int j = 0; j < kMaxX; ++j) {
+                            double want = 0, mag = 0;
+                            for (int64_t i = 0; i < k; ++i) {
+                                const double p = double(deq[size_t(r * k + i)]) * a.deq[size_t(j * k + i)];
+                                want += p, mag += std::fabs(p);
+                            }
+                            ASSERT_NEAR(alone[size_t(j)], want, 1e-5 * mag + 1e-30)
+                                << label(dtype, level) << " K=" << k << " row " << r << " x " << j;
+                        }
+                        for (int n_x : {5, 6, 7, 8, 11, kMaxX}) {
+                            std::vector<float> got(size_t(2 * n_x), NAN);
+                            dot(k, wr, a.bytes.data(), a.stride, n_x, got.data(), 2); // out_stride 2
+                            for (int j = 0; j < n_x; ++j) {
+                                ASSERT_EQ(std::memcmp(&got[size_t(2 * j)], &alone[size_t(j)], sizeof(float)), 0)
+                                    << label(dtype, level) << " K=" << k << " row " << r << " n_x=" << n_x << " x " << j
+                                    << (extreme ? " extreme" : "") << ": " << got[size_t(2 * j)] << " vs "
+                                    << alone[size_t(j)];
+                                ++n_checked;
+                            }
+                            EXPECT_TRUE(std::isnan(got[1])) << "wrote between outputs";
+                        }
+                    }
+                }
+            }
+        }
+    }
+    EXPECT_GE(n_checked, 2 * 3 * 2 * 7 * 53); // 2 types x 3 K x 2 activation kinds x 7 rows x Σ n_x, scalar at least
+}
+
 TEST(Qdot, MatmulMatchesRefWithinActivationRounding) {
     ThreadPool pool(2);
     for (DType dtype : kDtypes) {
