@@ -327,15 +327,21 @@ static inline void tile(int64_t k, const typename T::Block* w, const uint8_t* ac
                 __asm__("" : "+x"(sumi[j]));
             }
         }
+        const __m256 dv = _mm256_set1_ps(p.d);
+        [[maybe_unused]] __m256 dminv;
+        if constexpr (T::kMin) dminv = _mm256_set1_ps(p.dmin);
         for (int j = 0; j < NX; ++j) {
             const __m256i bsums = load256(x[j]->bsums);
             if constexpr (T::kOffsetShift >= 0)
                 sumi[j] =
                     _mm256_sub_epi32(sumi[j], _mm256_slli_epi32(_mm256_madd_epi16(p.off16, bsums), T::kOffsetShift));
-            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(p.d * x[j]->d), _mm256_cvtepi32_ps(sumi[j]), acc[j]);
+            // d * d_x as a vector product (a load-broadcast, no scalar multiply and register broadcast): the same
+            // f32 product as dot_n's scalar one.
+            const __m256 dx = _mm256_broadcast_ss(&x[j]->d);
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dv, dx), _mm256_cvtepi32_ps(sumi[j]), acc[j]);
             if constexpr (T::kMin) {
                 const __m256 m = _mm256_cvtepi32_ps(_mm256_madd_epi16(p.min16, bsums));
-                acc[j] = _mm256_fnmadd_ps(_mm256_set1_ps(p.dmin * x[j]->d), m, acc[j]);
+                acc[j] = _mm256_fnmadd_ps(_mm256_mul_ps(dminv, dx), m, acc[j]);
             }
         }
     }
