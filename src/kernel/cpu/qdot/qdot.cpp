@@ -24,6 +24,7 @@ DotFn find_dot_packed4_avx2(DType dtype);
 DotRowsFn find_dot_rows_legacy_avx2(DType dtype);
 DotRowsFn find_dot_rows_half_avx2(DType dtype);
 DotRowsFn find_dot_rows_packed4_avx2(DType dtype);
+void quantize_row_q8k_avx2(const float* x, BlockQ8K* y, int64_t k);
 #endif
 
 namespace {
@@ -157,6 +158,13 @@ void quantize_row_q8k(const float* x, BlockQ8K* y, int64_t k) {
             y[i].bsums[g] = static_cast<int16_t>(sum);
         }
     }
+}
+
+QuantizeQ8KFn find_quantize_q8k([[maybe_unused]] Level level) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (level != Level::kScalar) return quantize_row_q8k_avx2;
+#endif
+    return quantize_row_q8k;
 }
 
 DotFn find_dot_scalar(DType dtype) {

@@ -65,6 +65,9 @@ int64_t act_row_bytes(ActKind kind, int64_t k);
 // Quantizes one row of k floats (k % 32 == 0 for kQ8, % 256 for kQ8K): amax scaling, round to nearest even.
 void quantize_row_q8(const float* x, BlockQ8* y, int64_t k);
 void quantize_row_q8k(const float* x, BlockQ8K* y, int64_t k);
+// quantize_row_q8k at `level` (the same bytes at every level; AVX2 and up vectorized), for matmul's activations.
+using QuantizeQ8KFn = void (*)(const float* x, BlockQ8K* y, int64_t k);
+QuantizeQ8KFn find_quantize_q8k(Level level);
 
 // The dot of `dtype` at exactly `level`, or nullptr when that level has none (or is not built for this CPU
 // architecture). Does not check that the CPU can run it: see supported().

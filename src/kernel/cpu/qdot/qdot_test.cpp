@@ -145,6 +145,52 @@ TEST(Qdot, QuantizeRowsKeepSumsAndBound) {
     }
 }
 
+// Every level's activation quantizer (find_quantize_q8k) gives the portable one's bytes: random rows over a wide
+// range of scales, an all-zero block, a single nonzero, exact ties (amax 127 -> d = 1: x = ±(n + 0.5) rounds to
+// even), denormals, and values at ±amax.
+TEST(Qdot, QuantizeQ8KSameBytesAtEveryLevel) {
+    const int64_t nb = 12, k = 256 * nb;
+    std::vector<float> x = randn(size_t(k), 5);
+    for (int64_t b = 0; b < nb; ++b) {
+        float* xb = x.data() + 256 * b;
+        const float scale = std::ldexp(1.0f, int(b * 11) - 60); // 2^-60 .. 2^61
+        for (int e = 0; e < 256; ++e) xb[e] *= scale;
+    }
+    float* z = x.data() + 256 * 2;
+    std::fill(z, z + 256, 0.0f); // all zero: d = 0, q = 0
+    float* one = x.data() + 256 * 3;
+    std::fill(one, one + 256, 0.0f);
+    one[77] = -3.25f; // a single nonzero: -127 there
+    float* ties = x.data() + 256 * 4;
+    for (int e = 0; e < 256; ++e) ties[e] = float(e % 250 - 125) + (e % 3 == 0 ? 0.0f : e % 3 == 1 ? 0.5f : -0.5f);
+    ties[0] = 127.0f, ties[1] = -127.0f; // amax 127 -> d = 1, id = 1: exact .5 ties
+    float* den = x.data() + 256 * 5;
+    for (int e = 0; e < 256; ++e) den[e] = std::ldexp(float(e % 17) - 8.0f, -140); // denormals
+    const Level levels[] = {Level::kScalar, Level::kAvx2, Level::kAvx512};
+    std::vector<BlockQ8K> want(static_cast<size_t>(nb));
+    quantize_row_q8k(x.data(), want.data(), k);
+    int n_levels = 0;
+    for (Level level : levels) {
+        if (!supported(level)) continue;
+        std::vector<BlockQ8K> got(static_cast<size_t>(nb));
+        std::memset(got.data(), 0x5A, got.size() * sizeof(BlockQ8K));
+        find_quantize_q8k(level)(x.data(), got.data(), k);
+        for (int64_t b = 0; b < nb; ++b) {
+            ASSERT_EQ(std::memcmp(&got[size_t(b)].d, &want[size_t(b)].d, sizeof(float)), 0)
+                << level_name(level) << " block " << b << ": d " << got[size_t(b)].d << " vs " << want[size_t(b)].d;
+            for (int e = 0; e < 256; ++e)
+                ASSERT_EQ(got[size_t(b)].qs[e], want[size_t(b)].qs[e])
+                    << level_name(level) << " block " << b << " element " << e << " x " << x[size_t(256 * b + e)];
+            for (int g = 0; g < 16; ++g)
+                ASSERT_EQ(got[size_t(b)].bsums[g], want[size_t(b)].bsums[g]) << level_name(level) << " block " << b;
+        }
+        ++n_levels;
+    }
+    EXPECT_GE(n_levels, 1);
+    EXPECT_EQ(want[4].qs[2], -124); // -123.5 -> -124 (even)
+    EXPECT_EQ(want[4].qs[4], -120); // -120.5 -> -120 (even)
+}
+
 TEST(Qdot, LevelsResolveAndClamp) {
     EXPECT_TRUE(supported(Level::kScalar));
     EXPECT_EQ(resolve_level("scalar"), Level::kScalar);
