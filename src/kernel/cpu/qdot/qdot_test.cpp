@@ -147,7 +147,7 @@ TEST(Qdot, QuantizeRowsKeepSumsAndBound) {
 
 // Every level's activation quantizer (find_quantize_q8k) gives the portable one's bytes: random rows over a wide
 // range of scales, an all-zero block, a single nonzero, exact ties (amax 127 -> d = 1: x = ±(n + 0.5) rounds to
-// even), denormals, and values at ±amax.
+// even), products that round to a tie (x * id must not be fused with the rounding add), denormals, values at ±amax.
 TEST(Qdot, QuantizeQ8KSameBytesAtEveryLevel) {
     const int64_t nb = 12, k = 256 * nb;
     std::vector<float> x = randn(size_t(k), 5);
@@ -164,6 +164,11 @@ TEST(Qdot, QuantizeQ8KSameBytesAtEveryLevel) {
     float* ties = x.data() + 256 * 4;
     for (int e = 0; e < 256; ++e) ties[e] = float(e % 250 - 125) + (e % 3 == 0 ? 0.0f : e % 3 == 1 ? 0.5f : -0.5f);
     ties[0] = 127.0f, ties[1] = -127.0f; // amax 127 -> d = 1, id = 1: exact .5 ties
+    // amax 381 -> d = 3, id = 1 / 3 rounded up: x = 3 (n + 0.5) gives x * id just above n + 0.5, which rounds to the
+    // f32 n + 0.5 (a tie: n even stays n). A fused x * id + bias (FMA contraction) would see the excess and give n + 1.
+    float* near_ties = x.data() + 256 * 6;
+    for (int e = 0; e < 256; ++e) near_ties[e] = 3.0f * (float(2 * (e % 60) - 60) + 0.5f);
+    near_ties[0] = 381.0f;
     float* den = x.data() + 256 * 5;
     for (int e = 0; e < 256; ++e) den[e] = std::ldexp(float(e % 17) - 8.0f, -140); // denormals
     const Level levels[] = {Level::kScalar, Level::kAvx2, Level::kAvx512};
@@ -189,6 +194,8 @@ TEST(Qdot, QuantizeQ8KSameBytesAtEveryLevel) {
     EXPECT_GE(n_levels, 1);
     EXPECT_EQ(want[4].qs[2], -124); // -123.5 -> -124 (even)
     EXPECT_EQ(want[4].qs[4], -120); // -120.5 -> -120 (even)
+    EXPECT_EQ(want[6].qs[1], -58);  // 3 * -57.5 * (1 / 3) -> the f32 -57.5 -> -58 (even); fused: -57
+    EXPECT_EQ(want[6].qs[2], -56);  // 3 * -55.5 * (1 / 3) -> -55.5 -> -56; fused: -55
 }
 
 TEST(Qdot, LevelsResolveAndClamp) {
