@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace lowbit::kernel::cpu::qdot {
 
@@ -19,6 +22,7 @@ DotFn find_dot_packed4_scalar(DType dtype);
 #if defined(__x86_64__) || defined(__i386__)
 DotFn find_dot_legacy_avx2(DType dtype);
 DotFn find_dot_kquant_avx2(DType dtype);
+DotFn find_dot_kquant_avxvnni(DType dtype);
 DotFn find_dot_half_avx2(DType dtype);
 DotFn find_dot_packed4_avx2(DType dtype);
 DotRowsFn find_dot_rows_legacy_avx2(DType dtype);
@@ -167,6 +171,27 @@ QuantizeQ8KFn find_quantize_q8k([[maybe_unused]] Level level) {
     return quantize_row_q8k;
 }
 
+bool has_avx_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+    // CPUID leaf 7 sub-leaf 1, EAX bit 4 (AVX-VNNI, VEX-encoded); once: each CPUID traps to the hypervisor in a VM.
+    static const bool has = [] {
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        return cpu_has(Level::kAvx2) && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 4)) != 0;
+    }();
+    return has;
+#else
+    return false;
+#endif
+}
+
+DotFn find_dot_kquant_avx2_at([[maybe_unused]] DType dtype, [[maybe_unused]] bool vnni) {
+#if defined(__x86_64__) || defined(__i386__)
+    return vnni ? find_dot_kquant_avxvnni(dtype) : find_dot_kquant_avx2(dtype);
+#else
+    return nullptr;
+#endif
+}
+
 DotFn find_dot_scalar(DType dtype) {
     if (DotFn f = find_dot_legacy_scalar(dtype)) return f;
     if (DotFn f = find_dot_kquant_scalar(dtype)) return f;
@@ -177,7 +202,7 @@ DotFn find_dot_scalar(DType dtype) {
 DotFn find_dot_avx2([[maybe_unused]] DType dtype) {
 #if defined(__x86_64__) || defined(__i386__)
     if (DotFn f = find_dot_legacy_avx2(dtype)) return f;
-    if (DotFn f = find_dot_kquant_avx2(dtype)) return f;
+    if (DotFn f = find_dot_kquant_avx2_at(dtype, has_avx_vnni())) return f;
     if (DotFn f = find_dot_packed4_avx2(dtype)) return f;
     return find_dot_half_avx2(dtype);
 #else

@@ -93,6 +93,12 @@ DotRowsFn find_dot_rows(DType dtype, Level level);
 // The level best_dot(dtype, level) takes its dot from (kScalar when none has one).
 Level best_dot_level(DType dtype, Level level);
 
+// Whether this CPU has AVX-VNNI (then the AVX2 level's k-quant dots are the build with it: the same bits).
+bool has_avx_vnni();
+// The AVX2 level's k-quant dots without (vnni false) or with AVX-VNNI, whatever this CPU has (tests run both where
+// they can); nullptr off x86 or for other dtypes.
+DotFn find_dot_kquant_avx2_at(DType dtype, bool vnni);
+
 // Per-level tables (each level's files).
 DotFn find_dot_scalar(DType dtype);
 DotFn find_dot_avx2(DType dtype);

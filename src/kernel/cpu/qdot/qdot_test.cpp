@@ -10,8 +10,8 @@
 //  (d) the rows dots (8 weight rows per call) against the single-row dots, bit for bit, and for the types whose
 //      AVX2 kernels keep the scalar order (Q4_0, Q8_0, kI4Z, NF4/FP4) against the scalar level, bit for bit (also
 //      on raw random blocks: fractional zero points, every code, and at extreme levels);
-//  (e) the k-quant register tiles (AVX2, n_x >= 5) on raw random and extreme blocks, bit for bit against the
-//      single-activation-row dot, and against the plain reference.
+//  (e) the k-quant register tiles (AVX2, n_x >= 5; built with and without AVX-VNNI) on raw random and extreme
+//      blocks, bit for bit against the single-activation-row dot, and against the plain reference.
 #include "core/half.h"
 #include "kernel/cpu/cpu_ops.h"
 #include "kernel/cpu/qdot/qdot.h"
@@ -27,6 +27,7 @@
 #include <gtest/gtest.h>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lowbit::kernel::cpu::qdot {
@@ -579,17 +580,26 @@ std::vector<uint8_t> random_kquant_rows(DType dtype, int64_t n, int64_t k, uint3
     return out;
 }
 
-// (e) the AVX2 k-quant register tiles (n_x >= 5: one weight row against 4 activation rows at a time, Q4_K and Q6_K)
-// on raw random blocks, against the single-activation-row dot bit for bit and against the plain reference (weights
-// dequantized by the scheme row, activations d * q, summed in double) within 1e-5 of Σ|w_i x_i|, activations
-// random or at the int8 extremes (±127, and -128 which quantize_row_q8k never makes but the integer path allows).
+// (e) the AVX2 k-quant register tiles (n_x >= 5: one weight row against 4 activation rows at a time, Q4_K and Q6_K;
+// the plain AVX2 build and, where the CPU has it, the AVX-VNNI one) on raw random blocks, against the
+// single-activation-row dot bit for bit and against the plain reference (weights dequantized by the scheme row,
+// activations d * q, summed in double) within 1e-5 of Σ|w_i x_i|, activations random or at the int8 extremes (±127, and
+// -128 which quantize_row_q8k never makes but the integer path allows).
 TEST(Qdot, KQuantTilesMatchSingleRowBitsAndReference) {
     int n_checked = 0;
     for (DType dtype : {DType::kQ4_K, DType::kQ6_K}) {
         const auto* s = scheme::find_scheme(dtype);
-        for (Level level : kLevels) {
-            const DotFn dot = find_dot(dtype, level);
-            if (!supported(level) || !dot) continue;
+        // Every level this CPU runs, and the AVX2 k-quant dots both without and with AVX-VNNI where it can.
+        std::vector<std::pair<std::string, DotFn>> dots;
+        for (Level level : kLevels)
+            if (supported(level) && find_dot(dtype, level))
+                dots.emplace_back(level_name(level), find_dot(dtype, level));
+        if (supported(Level::kAvx2) && find_dot_kquant_avx2_at(dtype, false))
+            dots.emplace_back("avx2-plain", find_dot_kquant_avx2_at(dtype, false));
+        if (has_avx_vnni() && find_dot_kquant_avx2_at(dtype, true))
+            dots.emplace_back("avx2-vnni", find_dot_kquant_avx2_at(dtype, true));
+        for (const auto& [name, dot] : dots) {
+            const std::string lbl = std::string(dtype_name(dtype)) + " @" + name;
             for (int64_t k : {int64_t(256), int64_t(512), int64_t(2560)}) {
                 const int64_t n = 7;
                 const uint64_t row_bytes = *dtype_row_bytes(dtype, uint64_t(k));
@@ -630,14 +640,14 @@ TEST(Qdot, KQuantTilesMatchSingleRowBitsAndReference) {
                                 want += p, mag += std::fabs(p);
                             }
                             ASSERT_NEAR(alone[size_t(j)], want, 1e-5 * mag + 1e-30)
-                                << label(dtype, level) << " K=" << k << " row " << r << " x " << j;
+                                << lbl << " K=" << k << " row " << r << " x " << j;
                         }
                         for (int n_x : {5, 6, 7, 8, 11, kMaxX}) {
                             std::vector<float> got(size_t(2 * n_x), NAN);
                             dot(k, wr, a.bytes.data(), a.stride, n_x, got.data(), 2); // out_stride 2
                             for (int j = 0; j < n_x; ++j) {
                                 ASSERT_EQ(std::memcmp(&got[size_t(2 * j)], &alone[size_t(j)], sizeof(float)), 0)
-                                    << label(dtype, level) << " K=" << k << " row " << r << " n_x=" << n_x << " x " << j
+                                    << lbl << " K=" << k << " row " << r << " n_x=" << n_x << " x " << j
                                     << (extreme ? " extreme" : "") << ": " << got[size_t(2 * j)] << " vs "
                                     << alone[size_t(j)];
                                 ++n_checked;
@@ -650,6 +660,12 @@ TEST(Qdot, KQuantTilesMatchSingleRowBitsAndReference) {
         }
     }
     EXPECT_GE(n_checked, 2 * 3 * 2 * 7 * 53); // 2 types x 3 K x 2 activation kinds x 7 rows x Σ n_x, scalar at least
+#if defined(__x86_64__)
+    if (supported(Level::kAvx2)) {
+        // x86-64: the plain AVX2 tiles always, the AVX-VNNI build too where this CPU has it (2 more variants' checks).
+        EXPECT_GE(n_checked, (has_avx_vnni() ? 4 : 3) * 2 * 3 * 2 * 7 * 53);
+    }
+#endif
 }
 
 TEST(Qdot, MatmulMatchesRefWithinActivationRounding) {

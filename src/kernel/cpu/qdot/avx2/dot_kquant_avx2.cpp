@@ -9,7 +9,8 @@
 // Per block and activation row: sumi = Σ_c madd(maddubs(q[c], x_c), scv[c]) - (off16 · bsum) << shift, exact
 // in int32; then acc += d * d_x * sumi. Q2_K/Q3_K/Q5_K decode a block once for all the rows of a call (batched
 // decode); Q4_K/Q6_K from 5 rows on run register tiles that decode each chunk on the fly, once per 4 rows (tile()).
-// Compiled with -mavx2 -mfma -mf16c.
+// Compiled with -mavx2 -mfma -mf16c; dot_kquant_vnni.cpp compiles this file again with -mavxvnni as well, where
+// the tiles' madd + add is one vpdpwssd (the same exact int32 sums, so the same bits).
 #if defined(__AVX2__) // x86-64 builds only (kernel/CMakeLists.txt adds the flags there)
 #include "kernel/cpu/qdot/avx2/avx2_util.h"
 #include "kernel/cpu/qdot/qdot.h"
@@ -28,6 +29,15 @@ namespace {
 constexpr int kPrefetchBytes = 4096;
 
 using namespace avx2;
+
+// sum += madd(a, b): one instruction with AVX-VNNI (dot_kquant_vnni.cpp), exact int32 either way.
+static inline __m256i madd_add(__m256i sum, __m256i a, __m256i b) {
+#if defined(LOWBIT_QDOT_KQUANT_VNNI)
+    return _mm256_dpwssd_avx_epi32(sum, a, b);
+#else
+    return _mm256_add_epi32(sum, _mm256_madd_epi16(a, b));
+#endif
+}
 
 struct Q4_KChunks; // register-tile decoders (below)
 struct Q6_KChunks;
@@ -321,7 +331,7 @@ static inline void tile(int64_t k, const typename T::Block* w, const uint8_t* ac
             T::chunk(b, p, c, q, sc);
             for (int j = 0; j < NX; ++j) {
                 const __m256i pr = _mm256_maddubs_epi16(q, load256(x[j]->qs + 32 * c));
-                sumi[j] = _mm256_add_epi32(sumi[j], _mm256_madd_epi16(pr, sc));
+                sumi[j] = madd_add(sumi[j], pr, sc);
                 // Keeps the running sum in one register: without it GCC reassociates the (exact) integer adds into
                 // a tree over all 8 chunks and spills the 4 x 8 products to the stack.
                 __asm__("" : "+x"(sumi[j]));
@@ -421,7 +431,11 @@ void dot(int64_t k, const void* w_row, const void* act, int64_t act_stride, int 
 
 } // namespace
 
+#if defined(LOWBIT_QDOT_KQUANT_VNNI)
+DotFn find_dot_kquant_avxvnni(DType dtype) {
+#else
 DotFn find_dot_kquant_avx2(DType dtype) {
+#endif
     switch (dtype) {
     case DType::kQ2_K:
         return dot<Q2_K>;
