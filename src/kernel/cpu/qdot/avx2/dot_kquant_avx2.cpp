@@ -358,10 +358,11 @@ static inline void tile(int64_t k, const typename T::Block* w, const uint8_t* ac
     for (int j = 0; j < NX; ++j) out[j * out_stride] = hsum(acc[j]);
 }
 
-// 5..kMaxX rows through the register tiles, 4 activation rows at a time.
+// 5..kMaxX rows through the register tiles, 4 activation rows at a time. Not inlined into dot(): its stack frame
+// would make every single-row call (decode of one sequence) save and restore six registers.
 template <class T>
-void dot_tiles(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t act_stride, int n_x, float* out,
-               int64_t out_stride) {
+__attribute__((noinline)) void dot_tiles(int64_t k, const typename T::Block* w, const uint8_t* act, int64_t act_stride,
+                                         int n_x, float* out, int64_t out_stride) {
     int j = 0;
     for (; j + 4 <= n_x; j += 4) tile<T, 4>(k, w, act + j * act_stride, act_stride, out + j * out_stride, out_stride);
     const uint8_t* rest = act + j * act_stride;
