@@ -43,7 +43,7 @@ enum class ActKind : uint8_t { kQ8, kQ8K, kF32 };
 // Each row's result is the same bits whatever n_x is (per row the same operations in the same order), so a
 // batch of decode tokens gets exactly what one token alone gets. kMaxX = 16: a decode step of 16 sequences
 // decodes every weight block once (the AVX2 legacy and k-quant dots hold 4 rows' sums in registers per pass over
-// a decoded block; F16/BF16/packed-4 dots take them 4 at a time; AVX2 Q4_K/Q6_K from 5 rows on keep 4 rows' sums
+// a decoded block; F16/BF16/packed-4 dots take them 4 at a time; AVX2 Q4_K/Q6_K from 2 rows on keep 4 rows' sums
 // and accumulators in registers along the whole weight row, decoding its chunks once per 4 rows).
 using DotFn = void (*)(int64_t k, const void* w_row, const void* act, int64_t act_stride, int n_x, float* out,
                        int64_t out_stride);

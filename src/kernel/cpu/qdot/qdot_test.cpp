@@ -10,7 +10,7 @@
 //  (d) the rows dots (8 weight rows per call) against the single-row dots, bit for bit, and for the types whose
 //      AVX2 kernels keep the scalar order (Q4_0, Q8_0, kI4Z, NF4/FP4) against the scalar level, bit for bit (also
 //      on raw random blocks: fractional zero points, every code, and at extreme levels);
-//  (e) the k-quant register tiles (AVX2, n_x >= 5; built with and without AVX-VNNI) on raw random and extreme
+//  (e) the k-quant register tiles (AVX2, n_x >= 2; built with and without AVX-VNNI) on raw random and extreme
 //      blocks, bit for bit against the single-activation-row dot, and against the plain reference.
 #include "core/half.h"
 #include "kernel/cpu/cpu_ops.h"
@@ -580,7 +580,7 @@ std::vector<uint8_t> random_kquant_rows(DType dtype, int64_t n, int64_t k, uint3
     return out;
 }
 
-// (e) the AVX2 k-quant register tiles (n_x >= 5: one weight row against 4 activation rows at a time, Q4_K and Q6_K;
+// (e) the AVX2 k-quant register tiles (n_x >= 2: one weight row against 4 activation rows at a time, Q4_K and Q6_K;
 // the plain AVX2 build and, where the CPU has it, the AVX-VNNI one) on raw random blocks, against the
 // single-activation-row dot bit for bit and against the plain reference (weights dequantized by the scheme row,
 // activations d * q, summed in double) within 1e-5 of Σ|w_i x_i|, activations random or at the int8 extremes (±127, and
@@ -642,7 +642,7 @@ TEST(Qdot, KQuantTilesMatchSingleRowBitsAndReference) {
                             ASSERT_NEAR(alone[size_t(j)], want, 1e-5 * mag + 1e-30)
                                 << lbl << " K=" << k << " row " << r << " x " << j;
                         }
-                        for (int n_x : {5, 6, 7, 8, 11, kMaxX}) {
+                        for (int n_x : {2, 3, 4, 5, 6, 7, 8, 11, kMaxX}) {
                             std::vector<float> got(size_t(2 * n_x), NAN);
                             dot(k, wr, a.bytes.data(), a.stride, n_x, got.data(), 2); // out_stride 2
                             for (int j = 0; j < n_x; ++j) {
@@ -659,11 +659,11 @@ TEST(Qdot, KQuantTilesMatchSingleRowBitsAndReference) {
             }
         }
     }
-    EXPECT_GE(n_checked, 2 * 3 * 2 * 7 * 53); // 2 types x 3 K x 2 activation kinds x 7 rows x Σ n_x, scalar at least
+    EXPECT_GE(n_checked, 2 * 3 * 2 * 7 * 62); // 2 types x 3 K x 2 activation kinds x 7 rows x Σ n_x, scalar at least
 #if defined(__x86_64__)
     if (supported(Level::kAvx2)) {
         // x86-64: the plain AVX2 tiles always, the AVX-VNNI build too where this CPU has it (2 more variants' checks).
-        EXPECT_GE(n_checked, (has_avx_vnni() ? 4 : 3) * 2 * 3 * 2 * 7 * 53);
+        EXPECT_GE(n_checked, (has_avx_vnni() ? 4 : 3) * 2 * 3 * 2 * 7 * 62);
     }
 #endif
 }
