@@ -3,11 +3,13 @@
 // or cpu::matmul_f16) against the qdot path (cpu::matmul_qdot_at, integer dots on 8-bit activations), per dtype,
 // for a 2048x2048 and a 5632x2048 weight at m = 1 (decode) and m = 128 (prefill). Prints ms per call, GB/s of
 // weight bytes and new/old speed. Not a test: timings on a shared machine are noisy; compare within one run.
-// Usage: kernel_bench [--threads 2] [--min-ms 300] [--m 1,128] [--dtypes q4_0,q4_k,...] [--level scalar|avx2|avx512]
+// Usage: kernel_bench [--threads 2] [--min-ms 300] [--m 1,128] [--shapes 2048x2048,5632x2048] [--dtypes q4_0,q4_k,...]
+// [--level scalar|avx2|avx512]
 #include "kernel/cpu/cpu_ops.h"
 #include "kernel/cpu/qdot/qdot.h"
 #include "scheme/scheme_list.h"
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -71,6 +73,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> dtypes = {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k",
                                        "q3_k", "q4_k", "q5_k", "q6_k", "f16",  "bf16"};
     std::vector<int64_t> ms = {1, 128};
+    std::vector<std::array<int64_t, 2>> shapes = {{2048, 2048}, {5632, 2048}};
     kernel::cpu::qdot::Level level = kernel::cpu::qdot::active_level();
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
@@ -83,6 +86,12 @@ int main(int argc, char** argv) {
         } else if (a == "--m") {
             ms.clear();
             for (const auto& t : split(v)) ms.push_back(std::atoll(t.c_str()));
+        } else if (a == "--shapes") { // NxK,NxK,...
+            shapes.clear();
+            for (const auto& t : split(v)) {
+                const auto x = t.find('x');
+                shapes.push_back({std::atoll(t.substr(0, x).c_str()), std::atoll(t.substr(x + 1).c_str())});
+            }
         } else if (a == "--level") {
             level = kernel::cpu::qdot::resolve_level(v.c_str());
         } else {
@@ -95,7 +104,6 @@ int main(int argc, char** argv) {
     std::printf("level %s, %d threads\n", kernel::cpu::qdot::level_name(level), n_threads);
     std::printf("%-5s %-10s %4s %10s %10s %9s %9s %7s\n", "dtype", "N x K", "m", "old ms", "new ms", "old GB/s",
                 "new GB/s", "new/old");
-    const int64_t shapes[][2] = {{2048, 2048}, {5632, 2048}};
     for (const auto& name : dtypes) {
         const auto dt = dtype_from_name(name);
         const auto* s = dt ? scheme::find_scheme(*dt) : nullptr;

@@ -20,8 +20,9 @@ constexpr int64_t kRowTile = 16; // weight rows per tile (16 rows of K = 4096 at
 constexpr int64_t kChunksPerThread = 4;
 
 // The activation rows in the dot's layout: quantized into `buf`, or x itself for f32 dots.
-const uint8_t* prepare_act(const float* x, int64_t m, int64_t k, qdot::ActKind kind, std::vector<uint8_t>& buf,
-                           ThreadPool* pool) {
+const uint8_t* prepare_act(const float* x, int64_t m, int64_t k, qdot::ActKind kind, qdot::Level level,
+                           std::vector<uint8_t>& buf, ThreadPool* pool) {
+    const qdot::QuantizeQ8KFn quantize_q8k = qdot::find_quantize_q8k(level);
     if (kind == qdot::ActKind::kF32) return reinterpret_cast<const uint8_t*>(x);
     const int64_t stride = qdot::act_row_bytes(kind, k);
     buf.resize(size_t(m * stride));
@@ -30,7 +31,7 @@ const uint8_t* prepare_act(const float* x, int64_t m, int64_t k, qdot::ActKind k
             if (kind == qdot::ActKind::kQ8) {
                 qdot::quantize_row_q8(x + i * k, reinterpret_cast<qdot::BlockQ8*>(buf.data() + i * stride), k);
             } else {
-                qdot::quantize_row_q8k(x + i * k, reinterpret_cast<qdot::BlockQ8K*>(buf.data() + i * stride), k);
+                quantize_q8k(x + i * k, reinterpret_cast<qdot::BlockQ8K*>(buf.data() + i * stride), k);
             }
         }
     };
@@ -110,7 +111,7 @@ bool matmul_qdot_at(qdot::Level level, const float* x, int64_t m, const WeightVi
     if (!dot) return false;
     const qdot::DotRowsFn dot_rows = qdot::find_dot_rows(w.dtype, at);
     thread_local std::vector<uint8_t> buf;
-    const uint8_t* act = prepare_act(x, m, w.n_cols, kind, buf, pool);
+    const uint8_t* act = prepare_act(x, m, w.n_cols, kind, at, buf, pool);
     const int64_t stride = qdot::act_row_bytes(kind, w.n_cols);
     auto run = [&](int64_t begin, int64_t end, int) {
         rows_range(dot, dot_rows, act, stride, m, w, bias, y, begin, end);

@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace lowbit::kernel::cpu::qdot {
 
@@ -19,11 +22,13 @@ DotFn find_dot_packed4_scalar(DType dtype);
 #if defined(__x86_64__) || defined(__i386__)
 DotFn find_dot_legacy_avx2(DType dtype);
 DotFn find_dot_kquant_avx2(DType dtype);
+DotFn find_dot_kquant_avxvnni(DType dtype);
 DotFn find_dot_half_avx2(DType dtype);
 DotFn find_dot_packed4_avx2(DType dtype);
 DotRowsFn find_dot_rows_legacy_avx2(DType dtype);
 DotRowsFn find_dot_rows_half_avx2(DType dtype);
 DotRowsFn find_dot_rows_packed4_avx2(DType dtype);
+void quantize_row_q8k_avx2(const float* x, BlockQ8K* y, int64_t k);
 #endif
 
 namespace {
@@ -160,6 +165,34 @@ void quantize_row_q8k(const float* x, BlockQ8K* y, int64_t k) {
     }
 }
 
+QuantizeQ8KFn find_quantize_q8k([[maybe_unused]] Level level) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (level != Level::kScalar) return quantize_row_q8k_avx2;
+#endif
+    return quantize_row_q8k;
+}
+
+bool has_avx_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+    // CPUID leaf 7 sub-leaf 1, EAX bit 4 (AVX-VNNI, VEX-encoded); once: each CPUID traps to the hypervisor in a VM.
+    static const bool has = [] {
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        return cpu_has(Level::kAvx2) && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 4)) != 0;
+    }();
+    return has;
+#else
+    return false;
+#endif
+}
+
+DotFn find_dot_kquant_avx2_at([[maybe_unused]] DType dtype, [[maybe_unused]] bool vnni) {
+#if defined(__x86_64__) || defined(__i386__)
+    return vnni ? find_dot_kquant_avxvnni(dtype) : find_dot_kquant_avx2(dtype);
+#else
+    return nullptr;
+#endif
+}
+
 DotFn find_dot_scalar(DType dtype) {
     if (DotFn f = find_dot_legacy_scalar(dtype)) return f;
     if (DotFn f = find_dot_kquant_scalar(dtype)) return f;
@@ -170,7 +203,7 @@ DotFn find_dot_scalar(DType dtype) {
 DotFn find_dot_avx2([[maybe_unused]] DType dtype) {
 #if defined(__x86_64__) || defined(__i386__)
     if (DotFn f = find_dot_legacy_avx2(dtype)) return f;
-    if (DotFn f = find_dot_kquant_avx2(dtype)) return f;
+    if (DotFn f = find_dot_kquant_avx2_at(dtype, has_avx_vnni())) return f;
     if (DotFn f = find_dot_packed4_avx2(dtype)) return f;
     return find_dot_half_avx2(dtype);
 #else

@@ -43,7 +43,8 @@ enum class ActKind : uint8_t { kQ8, kQ8K, kF32 };
 // Each row's result is the same bits whatever n_x is (per row the same operations in the same order), so a
 // batch of decode tokens gets exactly what one token alone gets. kMaxX = 16: a decode step of 16 sequences
 // decodes every weight block once (the AVX2 legacy and k-quant dots hold 4 rows' sums in registers per pass over
-// a decoded block; F16/BF16/packed-4 dots take them 4 at a time).
+// a decoded block; F16/BF16/packed-4 dots take them 4 at a time; AVX2 Q4_K/Q6_K from 2 rows on keep 4 rows' sums
+// and accumulators in registers along the whole weight row, decoding its chunks once per 4 rows).
 using DotFn = void (*)(int64_t k, const void* w_row, const void* act, int64_t act_stride, int n_x, float* out,
                        int64_t out_stride);
 inline constexpr int kMaxX = 16;
@@ -64,6 +65,9 @@ int64_t act_row_bytes(ActKind kind, int64_t k);
 // Quantizes one row of k floats (k % 32 == 0 for kQ8, % 256 for kQ8K): amax scaling, round to nearest even.
 void quantize_row_q8(const float* x, BlockQ8* y, int64_t k);
 void quantize_row_q8k(const float* x, BlockQ8K* y, int64_t k);
+// quantize_row_q8k at `level` (the same bytes at every level; AVX2 and up vectorized), for matmul's activations.
+using QuantizeQ8KFn = void (*)(const float* x, BlockQ8K* y, int64_t k);
+QuantizeQ8KFn find_quantize_q8k(Level level);
 
 // The dot of `dtype` at exactly `level`, or nullptr when that level has none (or is not built for this CPU
 // architecture). Does not check that the CPU can run it: see supported().
@@ -88,6 +92,12 @@ const int16_t* packed4_code16_table(DType dtype); // [16], kNF4x64 or kFP4x64
 DotRowsFn find_dot_rows(DType dtype, Level level);
 // The level best_dot(dtype, level) takes its dot from (kScalar when none has one).
 Level best_dot_level(DType dtype, Level level);
+
+// Whether this CPU has AVX-VNNI (then the AVX2 level's k-quant dots are the build with it: the same bits).
+bool has_avx_vnni();
+// The AVX2 level's k-quant dots without (vnni false) or with AVX-VNNI, whatever this CPU has (tests run both where
+// they can); nullptr off x86 or for other dtypes.
+DotFn find_dot_kquant_avx2_at(DType dtype, bool vnni);
 
 // Per-level tables (each level's files).
 DotFn find_dot_scalar(DType dtype);

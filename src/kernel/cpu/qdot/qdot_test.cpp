@@ -9,13 +9,17 @@
 //  (c) each row's bits independent of how many rows share a call (batched decode == decode alone);
 //  (d) the rows dots (8 weight rows per call) against the single-row dots, bit for bit, and for the types whose
 //      AVX2 kernels keep the scalar order (Q4_0, Q8_0, kI4Z, NF4/FP4) against the scalar level, bit for bit (also
-//      on raw random blocks: fractional zero points, every code, and at extreme levels).
+//      on raw random blocks: fractional zero points, every code, and at extreme levels);
+//  (e) the k-quant register tiles (AVX2, n_x >= 2; built with and without AVX-VNNI) on raw random and extreme
+//      blocks, bit for bit against the single-activation-row dot, and against the plain reference.
 #include "core/half.h"
 #include "kernel/cpu/cpu_ops.h"
 #include "kernel/cpu/qdot/qdot.h"
 #include "kernel/kernel_list.h"
 #include "kernel/ref/ref_ops.h"
 #include "scheme/packed4/packed4.h"
+#include "scheme/q4_k/q4_k.h"
+#include "scheme/q6_k/q6_k.h"
 #include "scheme/scheme_list.h"
 
 #include <cmath>
@@ -23,6 +27,7 @@
 #include <gtest/gtest.h>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lowbit::kernel::cpu::qdot {
@@ -139,6 +144,59 @@ TEST(Qdot, QuantizeRowsKeepSumsAndBound) {
         }
         EXPECT_FLOAT_EQ(y[b].s, y[b].d * float(sum));
     }
+}
+
+// Every level's activation quantizer (find_quantize_q8k) gives the portable one's bytes: random rows over a wide
+// range of scales, an all-zero block, a single nonzero, exact ties (amax 127 -> d = 1: x = ±(n + 0.5) rounds to
+// even), products that round to a tie (x * id must not be fused with the rounding add), denormals, values at ±amax.
+TEST(Qdot, QuantizeQ8KSameBytesAtEveryLevel) {
+    const int64_t nb = 12, k = 256 * nb;
+    std::vector<float> x = randn(size_t(k), 5);
+    for (int64_t b = 0; b < nb; ++b) {
+        float* xb = x.data() + 256 * b;
+        const float scale = std::ldexp(1.0f, int(b * 11) - 60); // 2^-60 .. 2^61
+        for (int e = 0; e < 256; ++e) xb[e] *= scale;
+    }
+    float* z = x.data() + 256 * 2;
+    std::fill(z, z + 256, 0.0f); // all zero: d = 0, q = 0
+    float* one = x.data() + 256 * 3;
+    std::fill(one, one + 256, 0.0f);
+    one[77] = -3.25f; // a single nonzero: -127 there
+    float* ties = x.data() + 256 * 4;
+    for (int e = 0; e < 256; ++e) ties[e] = float(e % 250 - 125) + (e % 3 == 0 ? 0.0f : e % 3 == 1 ? 0.5f : -0.5f);
+    ties[0] = 127.0f, ties[1] = -127.0f; // amax 127 -> d = 1, id = 1: exact .5 ties
+    // amax 381 -> d = 3, id = 1 / 3 rounded up: x = 3 (n + 0.5) gives x * id just above n + 0.5, which rounds to the
+    // f32 n + 0.5 (a tie: n even stays n). A fused x * id + bias (FMA contraction) would see the excess and give n + 1.
+    float* near_ties = x.data() + 256 * 6;
+    for (int e = 0; e < 256; ++e) near_ties[e] = 3.0f * (float(2 * (e % 60) - 60) + 0.5f);
+    near_ties[0] = 381.0f;
+    float* den = x.data() + 256 * 5;
+    for (int e = 0; e < 256; ++e) den[e] = std::ldexp(float(e % 17) - 8.0f, -140); // denormals
+    const Level levels[] = {Level::kScalar, Level::kAvx2, Level::kAvx512};
+    std::vector<BlockQ8K> want(static_cast<size_t>(nb));
+    quantize_row_q8k(x.data(), want.data(), k);
+    int n_levels = 0;
+    for (Level level : levels) {
+        if (!supported(level)) continue;
+        std::vector<BlockQ8K> got(static_cast<size_t>(nb));
+        std::memset(got.data(), 0x5A, got.size() * sizeof(BlockQ8K));
+        find_quantize_q8k(level)(x.data(), got.data(), k);
+        for (int64_t b = 0; b < nb; ++b) {
+            ASSERT_EQ(std::memcmp(&got[size_t(b)].d, &want[size_t(b)].d, sizeof(float)), 0)
+                << level_name(level) << " block " << b << ": d " << got[size_t(b)].d << " vs " << want[size_t(b)].d;
+            for (int e = 0; e < 256; ++e)
+                ASSERT_EQ(got[size_t(b)].qs[e], want[size_t(b)].qs[e])
+                    << level_name(level) << " block " << b << " element " << e << " x " << x[size_t(256 * b + e)];
+            for (int g = 0; g < 16; ++g)
+                ASSERT_EQ(got[size_t(b)].bsums[g], want[size_t(b)].bsums[g]) << level_name(level) << " block " << b;
+        }
+        ++n_levels;
+    }
+    EXPECT_GE(n_levels, 1);
+    EXPECT_EQ(want[4].qs[2], -124); // -123.5 -> -124 (even)
+    EXPECT_EQ(want[4].qs[4], -120); // -120.5 -> -120 (even)
+    EXPECT_EQ(want[6].qs[1], -58);  // 3 * -57.5 * (1 / 3) -> the f32 -57.5 -> -58 (even); fused: -57
+    EXPECT_EQ(want[6].qs[2], -56);  // 3 * -55.5 * (1 / 3) -> -55.5 -> -56; fused: -55
 }
 
 TEST(Qdot, LevelsResolveAndClamp) {
@@ -514,6 +572,123 @@ TEST(Qdot, Packed4RowsDotsExactAtExtremeLevels) {
 }
 
 // (b) the matmul at every level against ref::matmul on f32 x.
+// k-quant rows of raw random super-blocks: any level, scale and min bits (Q6_K scales -128..127), f16 d / dmin
+// over a wide range; every 5th block at the extremes (all levels and 6-bit scales / mins at their maximum, or Q6_K at
+// level -32 with scale -128). Not only what quantize_row makes.
+std::vector<uint8_t> random_kquant_rows(DType dtype, int64_t n, int64_t k, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> u01(0.0f, 1.0f);
+    const uint64_t row_bytes = *dtype_row_bytes(dtype, uint64_t(k));
+    const uint64_t blk_bytes = row_bytes / uint64_t(k / 256);
+    std::vector<uint8_t> out(row_bytes * uint64_t(n));
+    for (uint64_t b = 0; b < out.size() / blk_bytes; ++b) {
+        uint8_t* blk = out.data() + b * blk_bytes;
+        const int mode = b % 5 == 2 ? 1 : b % 5 == 4 ? 2 : 0; // 0 random, 1 all bits set, 2 all clear
+        for (uint64_t i = 0; i < blk_bytes; ++i) blk[i] = mode == 0 ? uint8_t(byte(rng)) : mode == 1 ? 0xFF : 0x00;
+        const uint16_t d = f32_to_f16(std::ldexp(0.5f + u01(rng), -int(u01(rng) * 10.0f) - 4));
+        const uint16_t dmin = f32_to_f16(std::ldexp(0.5f + u01(rng), -int(u01(rng) * 10.0f) - 4));
+        if (dtype == DType::kQ6_K) {
+            auto* q = reinterpret_cast<scheme::q6_k::Block*>(blk);
+            if (mode == 2) std::memset(q->scales, 0x80, sizeof q->scales); // level -32, scale -128
+            std::memcpy(&q->d, &d, 2);
+        } else if (dtype == DType::kQ4_K) {
+            auto* q = reinterpret_cast<scheme::q4_k::Block*>(blk);
+            std::memcpy(&q->d, &d, 2);
+            std::memcpy(&q->dmin, &dmin, 2);
+        }
+    }
+    return out;
+}
+
+// (e) the AVX2 k-quant register tiles (n_x >= 2: one weight row against 4 activation rows at a time, Q4_K and Q6_K;
+// the plain AVX2 build and, where the CPU has it, the AVX-VNNI one) on raw random blocks, against the
+// single-activation-row dot bit for bit and against the plain reference (weights dequantized by the scheme row,
+// activations d * q, summed in double) within 1e-5 of Σ|w_i x_i|, activations random or at the int8 extremes (±127, and
+// -128 which quantize_row_q8k never makes but the integer path allows).
+TEST(Qdot, KQuantTilesMatchSingleRowBitsAndReference) {
+    int n_checked = 0;
+    for (DType dtype : {DType::kQ4_K, DType::kQ6_K}) {
+        const auto* s = scheme::find_scheme(dtype);
+        // Every level this CPU runs, and the AVX2 k-quant dots both without and with AVX-VNNI where it can.
+        std::vector<std::pair<std::string, DotFn>> dots;
+        for (Level level : kLevels)
+            if (supported(level) && find_dot(dtype, level))
+                dots.emplace_back(level_name(level), find_dot(dtype, level));
+        if (supported(Level::kAvx2) && find_dot_kquant_avx2_at(dtype, false))
+            dots.emplace_back("avx2-plain", find_dot_kquant_avx2_at(dtype, false));
+        if (has_avx_vnni() && find_dot_kquant_avx2_at(dtype, true))
+            dots.emplace_back("avx2-vnni", find_dot_kquant_avx2_at(dtype, true));
+        for (const auto& [name, dot] : dots) {
+            const std::string lbl = std::string(dtype_name(dtype)) + " @" + name;
+            for (int64_t k : {int64_t(256), int64_t(512), int64_t(2560)}) {
+                const int64_t n = 7;
+                const uint64_t row_bytes = *dtype_row_bytes(dtype, uint64_t(k));
+                const auto wb = random_kquant_rows(dtype, n, k, uint32_t(k) + 3 * uint32_t(dtype));
+                std::vector<float> deq(size_t(n * k));
+                for (int64_t r = 0; r < n; ++r)
+                    s->dequantize_row(wb.data() + uint64_t(r) * row_bytes, deq.data() + r * k, k);
+                for (int extreme : {0, 1}) {
+                    Act a = make_act(ActKind::kQ8K, randn(size_t(kMaxX * k), uint32_t(k) + 89), kMaxX, k);
+                    if (extreme) { // activation rows j: all +127, all -127, all -128, alternating, …
+                        for (int64_t j = 0; j < kMaxX; ++j)
+                            for (int64_t b = 0; b < k / 256; ++b) {
+                                auto* y = reinterpret_cast<BlockQ8K*>(a.bytes.data() + j * a.stride) + b;
+                                for (int e = 0; e < 256; ++e) {
+                                    const int v = j % 4 == 0   ? 127
+                                                  : j % 4 == 1 ? -127
+                                                  : j % 4 == 2 ? -128
+                                                               : (e % 2 ? 127 : -128);
+                                    y->qs[e] = int8_t(v);
+                                    a.deq[size_t(j * k + b * 256 + e)] = y->d * float(v);
+                                }
+                                for (int g = 0; g < 16; ++g) {
+                                    int sum = 0;
+                                    for (int e = 0; e < 16; ++e) sum += y->qs[16 * g + e];
+                                    y->bsums[g] = int16_t(sum);
+                                }
+                            }
+                    }
+                    for (int64_t r = 0; r < n; ++r) {
+                        const uint8_t* wr = wb.data() + uint64_t(r) * row_bytes;
+                        std::vector<float> alone(size_t(kMaxX), NAN);
+                        for (int j = 0; j < kMaxX; ++j)
+                            dot(k, wr, a.bytes.data() + j * a.stride, a.stride, 1, &alone[size_t(j)], 1);
+                        for (int j = 0; j < kMaxX; ++j) {
+                            double want = 0, mag = 0;
+                            for (int64_t i = 0; i < k; ++i) {
+                                const double p = double(deq[size_t(r * k + i)]) * a.deq[size_t(j * k + i)];
+                                want += p, mag += std::fabs(p);
+                            }
+                            ASSERT_NEAR(alone[size_t(j)], want, 1e-5 * mag + 1e-30)
+                                << lbl << " K=" << k << " row " << r << " x " << j;
+                        }
+                        for (int n_x : {2, 3, 4, 5, 6, 7, 8, 11, kMaxX}) {
+                            std::vector<float> got(size_t(2 * n_x), NAN);
+                            dot(k, wr, a.bytes.data(), a.stride, n_x, got.data(), 2); // out_stride 2
+                            for (int j = 0; j < n_x; ++j) {
+                                ASSERT_EQ(std::memcmp(&got[size_t(2 * j)], &alone[size_t(j)], sizeof(float)), 0)
+                                    << lbl << " K=" << k << " row " << r << " n_x=" << n_x << " x " << j
+                                    << (extreme ? " extreme" : "") << ": " << got[size_t(2 * j)] << " vs "
+                                    << alone[size_t(j)];
+                                ++n_checked;
+                            }
+                            EXPECT_TRUE(std::isnan(got[1])) << "wrote between outputs";
+                        }
+                    }
+                }
+            }
+        }
+    }
+    EXPECT_GE(n_checked, 2 * 3 * 2 * 7 * 62); // 2 types x 3 K x 2 activation kinds x 7 rows x Σ n_x, scalar at least
+#if defined(__x86_64__)
+    if (supported(Level::kAvx2)) {
+        // x86-64: the plain AVX2 tiles always, the AVX-VNNI build too where this CPU has it (2 more variants' checks).
+        EXPECT_GE(n_checked, (has_avx_vnni() ? 4 : 3) * 2 * 3 * 2 * 7 * 62);
+    }
+#endif
+}
+
 TEST(Qdot, MatmulMatchesRefWithinActivationRounding) {
     ThreadPool pool(2);
     for (DType dtype : kDtypes) {
