@@ -7,7 +7,8 @@
 # interleaved A/B/A/B (ROUNDS rounds, -p PP -n TG -r REPS each) and prints tokens/s and the lowbit ÷ llama.cpp ratios
 # (medians over rounds). Also `lowbit bench` on NF4 / HQQ 4-bit / RTN int4 g128 directories of the same model and the
 # peak RSS of each lowbit run, and lowbit's tg as weight-bytes read per second against the machine's read bandwidth
-# (tests/tools/read_bandwidth, THREADS threads, the best of a measurement before and after the runs).
+# (tests/tools/read_bandwidth, THREADS threads, the best of measurements before every file's runs and after the last:
+# a shared machine's bandwidth moves with its load, so this is the best seen, and a percentage is a lower bound).
 # Absolute numbers on a shared machine are noise; the ratios of one run are the signal.
 # A benchmark script (needs PyPI, ~10 min of compiling and several GB of disk), not a test:
 #   bench/cpu_vs_llamacpp.sh
@@ -71,6 +72,7 @@ printf '\n%-10s %10s %10s %10s %10s %8s %8s %10s %9s\n' file "lcpp pp" "lowbit p
     "tg GB/s"
 for t in $TYPES; do
     f=$WORK/synth1b-$t.gguf
+    BW0=$(printf '%s\n%s\n' "$BW0" "$(bw)" | sort -g | tail -1)
     : >"$WORK/$t.lcpp" && : >"$WORK/$t.lowbit"
     for _ in $(seq "$ROUNDS"); do
         lcpp "$f" >>"$WORK/$t.lcpp"
@@ -104,5 +106,5 @@ for h in $HF_TYPES; do
         tee -a "$WORK/rows.txt"
 done
 BW=$(printf '%s\n%s\n' "$BW0" "$(bw)" | sort -g | tail -1)
-echo "# read bandwidth ($THREADS threads, best of before/after): $BW GB/s; lowbit tg as weight bytes x tok/s:"
+echo "# read bandwidth ($THREADS threads, best seen during the run): $BW GB/s; lowbit tg as weight bytes x tok/s:"
 awk -v bw="$BW" '{printf "#   %-10s %6.1f GB/s = %3.0f %% of the read bandwidth\n", $1, $NF, 100 * $NF / bw}' "$WORK/rows.txt"

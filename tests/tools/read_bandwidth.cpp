@@ -14,13 +14,14 @@
 
 namespace {
 
-// Four independent sums per 32 bytes, so the loads, not an add chain, bound the loop.
-uint64_t sum_slice(const uint64_t* p, size_t n) {
-    uint64_t a = 0, b = 0, c = 0, d = 0;
+// Eight independent xors per cache line, so the loads, not a dependency chain, bound the loop.
+uint64_t sum_slice(const uint64_t* __restrict p, size_t n) {
+    uint64_t a[8] = {};
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) a += p[i], b += p[i + 1], c += p[i + 2], d += p[i + 3];
-    for (; i < n; ++i) a += p[i];
-    return a + b + c + d;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) a[j] ^= p[i + size_t(j)];
+    for (; i < n; ++i) a[0] ^= p[i];
+    return a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
 }
 
 int usage() {
