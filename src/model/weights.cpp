@@ -34,7 +34,8 @@ class Binder {
                                           name(role, layer), dtype_name(v.dtype)));
         kernel::WeightView w = kernel::make_weight(v.data, v.dtype, n_rows, n_cols);
         if (v.dtype == DType::kI8) LOWBIT_TRY(bind_int8(name(role, layer), w));
-        LOWBIT_TRY(bind_col_perm(name(role, layer), w));
+        if (role != R::kTokenEmbd)
+            LOWBIT_TRY(bind_col_perm(name(role, layer), w)); // rows are looked up, not multiplied
         return w;
     }
 
