@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // e2e: `lowbit convert` then `lowbit inspect --json`: exact parameter counts and bits per weight of the stored
 // types, the HF folder view, and bad paths (exit 3, no crash).
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -83,6 +84,7 @@ TEST(InspectE2E, BadPaths) {
     std::ofstream(f, std::ios::binary | std::ios::trunc) << "GGUF\x03";
     RunResult r = run_lowbit({"inspect", f});
     EXPECT_EQ(r.exit_code, 3) << r.err;
+    std::remove(f.c_str()); // one file per test process (pid in the name): do not leave them behind
 }
 
 } // namespace

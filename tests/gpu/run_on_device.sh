@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # One device call's worth of CUDA-engine work, from binaries built elsewhere and carried in .carry/call
+# (tests/gpu/stage_call.sh stages it from a local CUDA build)
 # (dev.tar.xz: lowbit, lowbit_kernel_gputests, lowbit_runtime_gputests, make_synthetic_model, gpu_matmul_bench,
-# libfmt; libs/ or libs.tar.xz: shared libraries the device image lacks; model.tar.xz: models/lowbit-ref-30m; llama.cpp.tar.xz: the llama-cpp-python sdist's llama.cpp, trimmed;
+# libfmt; libs/ or libs.tar.xz: shared libraries the device image lacks; model.tar.xz: models/lowbit-ref-30m;
+# llama.cpp.tar.xz: the llama-cpp-python sdist's llama.cpp, trimmed;
 # wiki.test.raw.xz; pylibs.tar.xz, optional: site-packages with bitsandbytes and hqq). PHASES (default "tests gemv engine bench") picks:
 #   tests   the gpu-label test binaries (matmul parity per type for both GEMV variants, whole-model logits vs CPU)
 #   gemv    tests/tools/gpu_matmul_bench for both GEMV variants (default: 8-bit activations where the type has them;
