@@ -31,22 +31,9 @@ ROUNDS=${ROUNDS:-2}
 TYPES=${TYPES:-f16 q8_0 q4_0 q4_k_m}
 HF_TYPES=${HF_TYPES-nf4 hqq rtn} # set but empty: none
 LAYERS=${LAYERS:-22}
-VERSION=0.3.36
-mkdir -p "$PEERS" "$WORK"
-PEERS=$(cd "$PEERS" && pwd)
-BIN=$PEERS/lcpp-build/bin
-
-if [ ! -x "$BIN/llama-bench" ]; then
-    [ -d "$PEERS/llama_cpp_python-$VERSION" ] || {
-        pip download "llama-cpp-python==$VERSION" --no-binary :all: --no-deps -d "$PEERS"
-        tar xzf "$PEERS/llama_cpp_python-$VERSION.tar.gz" -C "$PEERS"
-    }
-    src=$PEERS/llama_cpp_python-$VERSION/vendor/llama.cpp
-    cmake -S "$src" -B "$PEERS/lcpp-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=ON >/dev/null
-    cmake --build "$PEERS/lcpp-build" -j"$THREADS" --target llama-bench llama-quantize llama-perplexity llama-imatrix
-fi
-export LD_LIBRARY_PATH=$BIN${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+mkdir -p "$WORK"
+. "$(dirname "$0")/lib/llamacpp_cpu.sh"
+llamacpp_cpu "$PEERS" "$THREADS" llama-bench llama-quantize llama-perplexity llama-imatrix
 
 # The model: TinyLlama-1.1B shapes, the reference model's tokenizer (vocab 8192).
 M=$WORK/synth1b

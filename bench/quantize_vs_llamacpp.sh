@@ -10,7 +10,7 @@
 # A benchmark script (several GB of disk, minutes per round), not a test:
 #   bench/quantize_vs_llamacpp.sh
 # Env: LOWBIT (default build/release/lowbit, else build/ci/lowbit), TOOLS (build/release/tools or build/ci/tools),
-#      PEERS (../peers; llama-quantize from PEERS/lcpp-build/bin, built as bench/cpu_vs_llamacpp.sh does if missing),
+#      PEERS (../peers; llama-quantize from PEERS/lcpp-build/bin, built by bench/lib/llamacpp_cpu.sh if missing),
 #      WORK (build/quant-bench), THREADS (nproc), ROUNDS (3), TYPES ("q8_0 q4_0 q4_k_m"), LAYERS (22),
 #      Exit status 1 if any output pair differs.
 set -euo pipefail
@@ -23,22 +23,9 @@ THREADS=${THREADS:-$(nproc)}
 ROUNDS=${ROUNDS:-3}
 TYPES=${TYPES:-q8_0 q4_0 q4_k_m}
 LAYERS=${LAYERS:-22}
-VERSION=0.3.36
-mkdir -p "$PEERS" "$WORK"
-PEERS=$(cd "$PEERS" && pwd)
-BIN=$PEERS/lcpp-build/bin
-
-if [ ! -x "$BIN/llama-quantize" ]; then
-    [ -d "$PEERS/llama_cpp_python-$VERSION" ] || {
-        pip download "llama-cpp-python==$VERSION" --no-binary :all: --no-deps -d "$PEERS"
-        tar xzf "$PEERS/llama_cpp_python-$VERSION.tar.gz" -C "$PEERS"
-    }
-    src=$PEERS/llama_cpp_python-$VERSION/vendor/llama.cpp
-    cmake -S "$src" -B "$PEERS/lcpp-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-        -DLLAMA_BUILD_TESTS=OFF -DGGML_NATIVE=ON >/dev/null
-    cmake --build "$PEERS/lcpp-build" -j"$THREADS" --target llama-quantize llama-bench llama-server
-fi
-export LD_LIBRARY_PATH=$BIN${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+mkdir -p "$WORK"
+. "$(dirname "$0")/lib/llamacpp_cpu.sh"
+llamacpp_cpu "$PEERS" "$THREADS" llama-quantize llama-bench llama-server
 
 M=$WORK/synth1b
 if [ ! -f "$M/config.json" ]; then

@@ -57,15 +57,20 @@ class Binder {
     }
 
   private:
-    // "<P>.lowbit_col_perm" of a weight "<P>.weight" when the store has one (see weights.h): checked to be a
-    // permutation of the weight's columns.
-    Status bind_col_perm(const std::string& weight_name, kernel::WeightView& w) const {
+    // "<P>.<suffix>" for a weight named "<P>.weight", else "" (the records a weight binds with: SCB, the column order).
+    static std::string sibling(const std::string& weight_name, const char* suffix) {
         const std::string tail = "weight";
         if (weight_name.size() <= tail.size() ||
             weight_name.compare(weight_name.size() - tail.size(), tail.size(), tail) != 0)
-            return ok_status();
-        const std::string pn = weight_name.substr(0, weight_name.size() - tail.size()) + kColPermSuffix;
-        const format::TensorInfo* info = store_.find(pn);
+            return "";
+        return weight_name.substr(0, weight_name.size() - tail.size()) + suffix;
+    }
+
+    // "<P>.lowbit_col_perm" of a weight "<P>.weight" when the store has one (see weights.h): checked to be a
+    // permutation of the weight's columns.
+    Status bind_col_perm(const std::string& weight_name, kernel::WeightView& w) const {
+        const std::string pn = sibling(weight_name, kColPermSuffix);
+        const format::TensorInfo* info = pn.empty() ? nullptr : store_.find(pn);
         if (!info) return ok_status();
         if (info->dtype != DType::kI32 || !(info->shape == Shape{w.n_cols}))
             return make_error(ErrorCode::kBadInput,
@@ -90,11 +95,8 @@ class Binder {
 
     // LLM.int8: attaches "<P>.SCB" and the threshold (see weights.h) to an I8 weight "<P>.weight".
     Status bind_int8(const std::string& weight_name, kernel::WeightView& w) const {
-        const std::string tail = "weight";
-        const bool named = weight_name.size() > tail.size() &&
-                           weight_name.compare(weight_name.size() - tail.size(), tail.size(), tail) == 0;
-        const std::string scb = named ? weight_name.substr(0, weight_name.size() - tail.size()) + kInt8ScaleSuffix : "";
-        const format::TensorInfo* info = named ? store_.find(scb) : nullptr;
+        const std::string scb = sibling(weight_name, kInt8ScaleSuffix);
+        const format::TensorInfo* info = scb.empty() ? nullptr : store_.find(scb);
         if (!info)
             return make_error(
                 ErrorCode::kBadInput,

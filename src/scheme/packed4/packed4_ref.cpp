@@ -53,30 +53,71 @@ bool f16_exact(float v) {
     return std::isfinite(v) && f16_to_f32(f32_to_f16(v)) == v;
 }
 
-bool pack_row_i4z(const uint8_t* codes, const float* scales, const float* zeros, int64_t group_elems, int64_t n_cols,
-                  void* dst) {
-    auto* b = static_cast<BlockI4Z*>(dst);
+namespace {
+
+// The affine int-group blocks (kI4Z: nibbles, kI8Z: bytes) share everything but where a block's 32 codes live.
+struct I4ZCodes {
+    using Block = BlockI4Z;
+    static constexpr float kMaxQ = 15.0f;
+    static void store(const uint8_t* q, Block& b) { set_nibbles(q, 16, b.qs); }
+    static uint8_t code(const Block& b, int j) { return j < 16 ? b.qs[j] & 0xF : b.qs[j - 16] >> 4; }
+};
+struct I8ZCodes {
+    using Block = BlockI8Z;
+    static constexpr float kMaxQ = 255.0f;
+    static void store(const uint8_t* q, Block& b) { std::memcpy(b.qs, q, 32); }
+    static uint8_t code(const Block& b, int j) { return b.qs[j]; }
+};
+
+template <class C>
+bool pack_row_affine(const uint8_t* codes, const float* scales, const float* zeros, int64_t group_elems, int64_t n_cols,
+                     void* dst) {
+    auto* b = static_cast<typename C::Block*>(dst);
     for (int64_t i = 0; i < n_cols / 32; ++i) {
         const int64_t g = i * 32 / group_elems;
         if (!f16_exact(scales[g]) || !f16_exact(zeros[g])) return false;
         b[i].d = f32_to_f16(scales[g]);
         b[i].z = f32_to_f16(zeros[g]);
-        set_nibbles(codes + i * 32, 16, b[i].qs);
+        C::store(codes + i * 32, b[i]);
     }
     return true;
 }
 
+template <class C> void dequantize_row_affine(const void* src, float* dst, int64_t n_elems) {
+    const auto* b = static_cast<const typename C::Block*>(src);
+    for (int64_t i = 0; i < n_elems / 32; ++i, dst += 32) {
+        const float d = f16_to_f32(b[i].d), z = f16_to_f32(b[i].z);
+        for (int j = 0; j < 32; ++j) dst[j] = (float(C::code(b[i], j)) - z) * d;
+    }
+}
+
+// Asymmetric min/max over the block (0 included, as GPTQ's find_params): d = (hi - lo) / kMaxQ rounded to f16,
+// z = round(-lo / d) in [0, kMaxQ], q = clamp(round(x / d) + z).
+template <class C> void quantize_row_affine(const float* src, void* dst, int64_t n_elems) {
+    auto* b = static_cast<typename C::Block*>(dst);
+    for (int64_t i = 0; i < n_elems / 32; ++i, src += 32) {
+        float lo = 0.0f, hi = 0.0f;
+        for (int j = 0; j < 32; ++j) lo = std::min(lo, src[j]), hi = std::max(hi, src[j]);
+        const float d = f16_to_f32(f32_to_f16((hi - lo) / C::kMaxQ));
+        const float z = d > 0.0f ? std::clamp(std::nearbyint(-lo / d), 0.0f, C::kMaxQ) : 0.0f;
+        uint8_t q[32];
+        for (int j = 0; j < 32; ++j)
+            q[j] = d > 0.0f ? uint8_t(std::clamp(std::nearbyint(src[j] / d) + z, 0.0f, C::kMaxQ)) : 0;
+        b[i].d = f32_to_f16(d);
+        b[i].z = f32_to_f16(z);
+        C::store(q, b[i]);
+    }
+}
+
+} // namespace
+
+bool pack_row_i4z(const uint8_t* codes, const float* scales, const float* zeros, int64_t group_elems, int64_t n_cols,
+                  void* dst) {
+    return pack_row_affine<I4ZCodes>(codes, scales, zeros, group_elems, n_cols, dst);
+}
 bool pack_row_i8z(const uint8_t* codes, const float* scales, const float* zeros, int64_t group_elems, int64_t n_cols,
                   void* dst) {
-    auto* b = static_cast<BlockI8Z*>(dst);
-    for (int64_t i = 0; i < n_cols / 32; ++i) {
-        const int64_t g = i * 32 / group_elems;
-        if (!f16_exact(scales[g]) || !f16_exact(zeros[g])) return false;
-        b[i].d = f32_to_f16(scales[g]);
-        b[i].z = f32_to_f16(zeros[g]);
-        std::memcpy(b[i].qs, codes + i * 32, 32);
-    }
-    return true;
+    return pack_row_affine<I8ZCodes>(codes, scales, zeros, group_elems, n_cols, dst);
 }
 
 void pack_row_f4x64(const uint8_t* codes, const float* absmax, int64_t n_cols, void* dst) {
@@ -88,55 +129,16 @@ void pack_row_f4x64(const uint8_t* codes, const float* absmax, int64_t n_cols, v
 }
 
 void dequantize_row_i4z(const void* src, float* dst, int64_t n_elems) {
-    const auto* b = static_cast<const BlockI4Z*>(src);
-    for (int64_t i = 0; i < n_elems / 32; ++i, dst += 32) {
-        const float d = f16_to_f32(b[i].d), z = f16_to_f32(b[i].z);
-        for (int j = 0; j < 16; ++j) {
-            dst[j] = (float(b[i].qs[j] & 0xF) - z) * d;
-            dst[j + 16] = (float(b[i].qs[j] >> 4) - z) * d;
-        }
-    }
+    dequantize_row_affine<I4ZCodes>(src, dst, n_elems);
 }
-
-// Asymmetric min/max over the block (0 included, as GPTQ's find_params): d = (hi - lo) / 15 rounded to f16,
-// z = round(-lo / d) in [0, 15], q = clamp(round(x / d) + z).
 void quantize_row_i4z(const float* src, void* dst, int64_t n_elems, const float*) {
-    auto* b = static_cast<BlockI4Z*>(dst);
-    for (int64_t i = 0; i < n_elems / 32; ++i, src += 32) {
-        float lo = 0.0f, hi = 0.0f;
-        for (int j = 0; j < 32; ++j) lo = std::min(lo, src[j]), hi = std::max(hi, src[j]);
-        const float d = f16_to_f32(f32_to_f16((hi - lo) / 15.0f));
-        const float z = d > 0.0f ? std::clamp(std::nearbyint(-lo / d), 0.0f, 15.0f) : 0.0f;
-        uint8_t q[32];
-        for (int j = 0; j < 32; ++j)
-            q[j] = d > 0.0f ? uint8_t(std::clamp(std::nearbyint(src[j] / d) + z, 0.0f, 15.0f)) : 0;
-        b[i].d = f32_to_f16(d);
-        b[i].z = f32_to_f16(z);
-        set_nibbles(q, 16, b[i].qs);
-    }
+    quantize_row_affine<I4ZCodes>(src, dst, n_elems);
 }
-
 void dequantize_row_i8z(const void* src, float* dst, int64_t n_elems) {
-    const auto* b = static_cast<const BlockI8Z*>(src);
-    for (int64_t i = 0; i < n_elems / 32; ++i, dst += 32) {
-        const float d = f16_to_f32(b[i].d), z = f16_to_f32(b[i].z);
-        for (int j = 0; j < 32; ++j) dst[j] = (float(b[i].qs[j]) - z) * d;
-    }
+    dequantize_row_affine<I8ZCodes>(src, dst, n_elems);
 }
-
-// As quantize_row_i4z with 255 levels.
 void quantize_row_i8z(const float* src, void* dst, int64_t n_elems, const float*) {
-    auto* b = static_cast<BlockI8Z*>(dst);
-    for (int64_t i = 0; i < n_elems / 32; ++i, src += 32) {
-        float lo = 0.0f, hi = 0.0f;
-        for (int j = 0; j < 32; ++j) lo = std::min(lo, src[j]), hi = std::max(hi, src[j]);
-        const float d = f16_to_f32(f32_to_f16((hi - lo) / 255.0f));
-        const float z = d > 0.0f ? std::clamp(std::nearbyint(-lo / d), 0.0f, 255.0f) : 0.0f;
-        for (int j = 0; j < 32; ++j)
-            b[i].qs[j] = d > 0.0f ? uint8_t(std::clamp(std::nearbyint(src[j] / d) + z, 0.0f, 255.0f)) : 0;
-        b[i].d = f32_to_f16(d);
-        b[i].z = f32_to_f16(z);
-    }
+    quantize_row_affine<I8ZCodes>(src, dst, n_elems);
 }
 
 void dequantize_row_nf4x64(const void* src, float* dst, int64_t n_elems) {

@@ -77,8 +77,7 @@ Status upload_rows(std::initializer_list<const GpuWeight*> list, DevWeight& d, c
     std::vector<GpuWeight> as_f16;
     f16_rows.reserve(ws.size()), as_f16.reserve(ws.size());
     for (const GpuWeight*& w : ws) {
-        if (!f16_on_device(w->dtype)) continue;
-        LOWBIT_TRY(check_weight(*w, name));
+        if (!f16_on_device(w->dtype)) continue; // (checked as the f16 copy below)
         std::vector<uint16_t>& h = f16_rows.emplace_back(size_t(w->n_rows * w->n_cols));
         std::vector<float> row(static_cast<size_t>(w->n_cols));
         for (int64_t r = 0; r < w->n_rows; ++r) {
@@ -189,6 +188,10 @@ class Matmul {
         const int64_t qt = std::min<int64_t>(max_tokens, engine::kGemvStepMaxTokens);
         LOWBIT_TRY(xq_.alloc(qt * max_cols, "GEMV 8-bit activations"));
         LOWBIT_TRY(xds_.alloc(qt * max_cols / 32, "GEMV activation scales"));
+        if (perm) {
+            LOWBIT_TRY(xqp_.alloc(qt * max_cols, "act-order 8-bit activations"));
+            LOWBIT_TRY(xdsp_.alloc(qt * max_cols / 32, "act-order activation scales"));
+        }
         return ok_status();
     }
     static uint64_t scratch_bytes(int64_t max_tokens, int64_t max_cols, int64_t max_dequant_elems, bool int8,
@@ -198,7 +201,7 @@ class Matmul {
                (int8 ? uint64_t(max_tokens + 1) * uint64_t(max_cols) + 4 * uint64_t(max_cols + 1) +
                            4 * uint64_t(max_tokens)
                      : 0) +
-               (perm ? uint64_t(max_tokens) * uint64_t(max_cols) * 4 : 0) +
+               (perm ? uint64_t(max_tokens) * uint64_t(max_cols) * 4 + q8 : 0) +
                (max_tokens > engine::kGemvStepMaxTokens ? uint64_t(max_tokens * max_cols + max_dequant_elems) * 2 : 0);
     }
 
@@ -240,12 +243,15 @@ class Matmul {
             if (!q8_capable(w, m))
                 return make_error(ErrorCode::kInternal, "GEMV of " + std::to_string(m) + " x " +
                                                             std::to_string(w.n_cols) + " exceeds the engine's scratch");
+            // A weight with a column order quantizes its gathered x into its own scratch: the producer's xq(), which
+            // the other consumers of the same x take, stays intact.
+            int8_t* xq = w.perm.get() ? xqp_.get() : xq_.get();
+            float2* xds = w.perm.get() ? xdsp_.get() : xds_.get();
             if (!x_q8_ready)
-                CALIB_CUDA_TRY(engine::launch_quantize_q8(x, m, w.n_cols, xq_.get(), xds_.get(), stream_),
-                               "8-bit activations");
+                CALIB_CUDA_TRY(engine::launch_quantize_q8(x, m, w.n_cols, xq, xds, stream_), "8-bit activations");
             for (int64_t t0 = 0; t0 < m; t0 += kGemvMaxTokens)
                 CALIB_CUDA_TRY(engine::launch_gemv_q8(w.dtype, w.buf.get(), w.row_bytes, w.n_rows, w.n_cols,
-                                                      xq_.get() + t0 * w.n_cols, xds_.get() + t0 * (w.n_cols / 32),
+                                                      xq + t0 * w.n_cols, xds + t0 * (w.n_cols / 32),
                                                       std::min<int64_t>(kGemvMaxTokens, m - t0), bias,
                                                       y + t0 * w.n_rows, accumulate, stream_, w.layout),
                                "GEMV (" + type_name(w.dtype) + ", 8-bit activations)");
@@ -305,8 +311,10 @@ class Matmul {
     DeviceBuffer<uint8_t> i8_mask_; // LLM.int8: outlier columns of the step (prefill)
     DeviceBuffer<int32_t> i8_outl_; // LLM.int8: their count and list
     DeviceBuffer<float> xp_;        // GPTQ act-order: x in a weight's column order
-    DeviceBuffer<int8_t> i8_xq_;    // LLM.int8: token rows quantized to int8
-    DeviceBuffer<float> i8_amax_;   // LLM.int8: their amax
+    DeviceBuffer<int8_t> xqp_;      // ... and quantized (never the producer's xq_)
+    DeviceBuffer<float2> xdsp_;
+    DeviceBuffer<int8_t> i8_xq_;  // LLM.int8: token rows quantized to int8
+    DeviceBuffer<float> i8_amax_; // LLM.int8: their amax
 };
 
 // LOWBIT_GPU_PROFILE=1: per-op device time (CUDA events between ops, graphs off), printed at exit as a table —
@@ -591,12 +599,8 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
     for (int64_t il = 0; il < m_.n_layers; ++il) {
         const DevLayer& l = layers_[size_t(il)];
         // Ops that produce a GEMV input quantize it too when a consumer takes 8-bit activations (fused).
-        // (Separate matrices: a consumer with a column order gathers and quantizes x into xq() itself, which would
-        // leave the next one a stale xq(): then none takes it from the norm.)
-        const bool qkv_q8 = l.qkv.buf.get()
-                                ? mm_.q8_input(&l.qkv, n)
-                                : (mm_.q8_input(l.wq, n) || mm_.q8_input(l.wk, n) || mm_.q8_input(l.wv, n)) &&
-                                      !l.wq->perm.get() && !l.wk->perm.get() && !l.wv->perm.get();
+        const bool qkv_q8 = l.qkv.buf.get() ? mm_.q8_input(&l.qkv, n)
+                                            : mm_.q8_input(l.wq, n) || mm_.q8_input(l.wk, n) || mm_.q8_input(l.wv, n);
         CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.attn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_,
                                                qkv_q8 ? mm_.xq() : nullptr, mm_.xds()),
                        "attn_norm");
@@ -633,9 +637,8 @@ Status LlamaGpuImpl::enqueue_step(int64_t n, int64_t n_out) {
         prof_.mark("attention", 0, stream_);
         LOWBIT_TRY(mm_.run(*l.wo, attn_.get(), n, l.bo.get(), hidden_.get(), true, false, wo_q8));
         prof_.mark(n <= engine::kGemvStepMaxTokens ? "mm wo" : "gemm wo", l.wo->buf.bytes(), stream_);
-        const bool gu_q8 = l.gate_up.buf.get() ? mm_.q8_input(&l.gate_up, n)
-                                               : (mm_.q8_input(l.gate, n) || mm_.q8_input(l.up, n)) &&
-                                                     !l.gate->perm.get() && !l.up->perm.get();
+        const bool gu_q8 =
+            l.gate_up.buf.get() ? mm_.q8_input(&l.gate_up, n) : mm_.q8_input(l.gate, n) || mm_.q8_input(l.up, n);
         CALIB_CUDA_TRY(engine::launch_rms_norm(hidden_.get(), l.ffn_norm.get(), xn_.get(), n, hs, m_.rms_eps, stream_,
                                                gu_q8 ? mm_.xq() : nullptr, mm_.xds()),
                        "ffn_norm");

@@ -38,6 +38,14 @@ static inline void i4z_scales(const uint8_t* w, int64_t w_stride, int64_t i, int
     *z = _mm256_cvtph_ps(_mm256_extracti128_si256(o, 1));
 }
 
+// kI4Z / kI8Z, per block: the scalar's acc += d * dx * float(S) - d * z * x.s in each row's lane (S: the rows' exact
+// integer sums), product by product (no contraction), so the rows dots give the scalar level's bits.
+static inline __m256 affine_block_acc(__m256 acc, __m256 dw, __m256 dz, const BlockQ8& x, __m256i s) {
+    const __m256 v = _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s)),
+                                   _mm256_mul_ps(dz, _mm256_set1_ps(x.s)));
+    return _mm256_add_ps(acc, v);
+}
+
 // kI4Z: rows p and p + 4 share a register (row p's 16 nibble bytes in the low lane), as rows_q4_0. Codes 0..15 are
 // maddubs' unsigned operand directly; every int16 partial sum of the tree stays within 16 · 15 · 128 = 30720
 // (4 products after maddubs + add, then 8 and 16 after the two hadds; the final madd to int32): exact for any
@@ -66,11 +74,7 @@ void rows_i4z(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act,
             for (int p = 0; p < 4; ++p)
                 pr[p] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[p], ylo), _mm256_maddubs_epi16(hi[p], yhi));
             const __m256i t = _mm256_hadd_epi16(_mm256_hadd_epi16(pr[0], pr[1]), _mm256_hadd_epi16(pr[2], pr[3]));
-            const __m256i s = _mm256_madd_epi16(t, ones); // lanes: rows 0..7
-            // The scalar's acc += d * dx * float(S) - d * z * x.s, product by product (no contraction).
-            const __m256 v = _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s)),
-                                           _mm256_mul_ps(dz, _mm256_set1_ps(x.s)));
-            acc[j] = _mm256_add_ps(acc[j], v);
+            acc[j] = affine_block_acc(acc[j], dw, dz, x, _mm256_madd_epi16(t, ones)); // lanes: rows 0..7
         }
     }
     for (int j = 0; j < nx; ++j) _mm256_storeu_ps(out + j * out_stride, acc[j]);
@@ -104,10 +108,7 @@ void rows_i8z(int64_t k, const uint8_t* w, int64_t w_stride, const uint8_t* act,
             const __m256i c = dot_u8s8(flip, y); // 128·x, in 8 int32 lanes
             __m256i m[8];
             for (int r = 0; r < 8; ++r) m[r] = _mm256_add_epi32(dot_u8s8(u[r], _mm256_sign_epi8(y, q[r])), c);
-            const __m256i s = sum_rows_epi32(m);
-            const __m256 v = _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)), _mm256_cvtepi32_ps(s)),
-                                           _mm256_mul_ps(dz, _mm256_set1_ps(x.s)));
-            acc[j] = _mm256_add_ps(acc[j], v);
+            acc[j] = affine_block_acc(acc[j], dw, dz, x, sum_rows_epi32(m));
         }
     }
     for (int j = 0; j < nx; ++j) _mm256_storeu_ps(out + j * out_stride, acc[j]);
